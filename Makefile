@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: setup demo ui simulator test influxdb lock clean
+
+setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[test]'
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+## Materialize the last 24 hours on the local deployment (embedded WattTime simulator, file sink).
+demo: setup
+	$(BIN)/carbon-pipeline demo
+
+## The Dagster UI and daemon on http://127.0.0.1:3000 (schedule running, simulated data locally).
+ui: setup
+	$(BIN)/dagster dev -w workspace.yaml
+
+## The WattTime simulator on its own, for exploring the API by hand.
+simulator: setup
+	$(BIN)/carbon-pipeline simulator
+
+## The InfluxDB server the tests start (Debian's influxdb package).
+influxdb:
+	@command -v influxd >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq influxdb >/dev/null; }
+
+test: setup influxdb
+	$(BIN)/pytest
+
+## Refresh constraints.txt, the pinned versions deployments install.
+lock: $(BIN)/python
+	$(BIN)/pip install --quiet --editable '.[test]'
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean:
+	rm -rf $(VENV) $(DAGSTER_HOME) .pytest_cache

@@ -1,0 +1,81 @@
+"""Resources per deployment: the same asset, fed by the embedded simulator locally and by WattTime in production.
+
+Secrets are ``EnvVar``s, resolved at run launch and never stored in run config or shown in the UI;
+settings that are not secret are read at load so a malformed one fails the code location at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import dagster as dg
+
+from carbon_pipeline.resources.influxdb import InfluxDBResource
+from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
+from carbon_pipeline.resources.simulated_watttime import SimulatedWattTimeResource
+from carbon_pipeline.resources.watttime import WattTimeResource
+from carbon_pipeline.settings import ConfigurationError, Deployment
+
+DEFAULT_DAGSTER_HOME = ".dagster_home"
+
+
+def resources_for(deployment: Deployment, environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    env = os.environ if environ is None else environ
+    return local_resources(env) if deployment == "local" else production_resources(env)
+
+
+def local_resources(env: Mapping[str, str]) -> dict[str, object]:
+    """No account, no internet, no InfluxDB: simulated WattTime, points in line-protocol files."""
+    return {
+        "watttime": SimulatedWattTimeResource(),
+        "point_sink": LineProtocolFileSink(directory=str(line_protocol_directory(env))),
+    }
+
+
+def line_protocol_directory(env: Mapping[str, str]) -> Path:
+    """``CARBON_LINE_PROTOCOL_DIR``, else ``$DAGSTER_HOME/line_protocol``: next to the instance that records the runs."""
+    explicit = env.get("CARBON_LINE_PROTOCOL_DIR")
+    if explicit:
+        return Path(explicit).resolve()
+    return Path(env.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve() / "line_protocol"
+
+
+def production_resources(env: Mapping[str, str]) -> dict[str, object]:
+    """Real WattTime and InfluxDB; presence of every variable was checked by ``PipelineSettings``."""
+    watttime_options = {"base_url": env["WATTTIME_BASE_URL"]} if env.get("WATTTIME_BASE_URL") else {}
+    try:
+        return {
+            "watttime": WattTimeResource(
+                username=dg.EnvVar("WATTTIME_USERNAME"),
+                password=dg.EnvVar("WATTTIME_PASSWORD"),
+                **watttime_options,
+            ),
+            "point_sink": InfluxDBResource(
+                host=env["INFLUXDB_HOST"],
+                token=dg.EnvVar("INFLUXDB_TOKEN"),
+                database=env["INFLUXDB_DATABASE"],
+                write_api=env.get("INFLUXDB_WRITE_API", "v3"),
+            ),
+        }
+    except ValueError as error:
+        raise ConfigurationError(_first_problem(error)) from None
+
+
+def _first_problem(error: ValueError) -> str:
+    """Pydantic lists every field; the message we raise names the variable and what is expected."""
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        return "; ".join(f"{_variable(item['loc'])}: {item['msg']}" for item in errors())
+    return str(error)
+
+
+def _variable(location: tuple[object, ...]) -> str:
+    names = {
+        "host": "INFLUXDB_HOST",
+        "database": "INFLUXDB_DATABASE",
+        "write_api": "INFLUXDB_WRITE_API",
+        "base_url": "WATTTIME_BASE_URL",
+    }
+    return names.get(str(location[0]) if location else "", str(location))

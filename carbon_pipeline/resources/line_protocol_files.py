@@ -1,0 +1,65 @@
+"""A sink that needs no server: line-protocol files, one per UTC day, loadable into InfluxDB later."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import Field
+
+from carbon_pipeline.line_protocol import MEASUREMENT, line_series_key, line_timestamp
+from carbon_pipeline.resources.point_sink import PointSink, WriteReport
+
+
+class LineProtocolFileSink(PointSink):
+    """Writes points as InfluxDB line protocol under ``directory``, one file per UTC day.
+
+    Used by the local deployment. Re-materializing an interval replaces its lines instead of
+    appending them, so the files hold each point once and load cleanly with
+    ``curl --data-binary @FILE 'http://HOST:8086/write?db=DB&precision=s'`` (or ``/api/v3/write_lp``).
+    """
+
+    directory: str = Field(description="Folder for the files; created when missing.")
+
+    def destination(self) -> str:
+        return f"line-protocol files in {self.measurement_directory()}"
+
+    def measurement_directory(self) -> Path:
+        return Path(self.directory) / MEASUREMENT
+
+    def write_lines(self, lines: Sequence[str]) -> WriteReport:
+        by_day: dict[str, list[str]] = defaultdict(list)
+        for line in lines:
+            by_day[_day(line_timestamp(line))].append(line)
+        folder = self.measurement_directory()
+        folder.mkdir(parents=True, exist_ok=True)
+        for day, day_lines in by_day.items():
+            _merge_into(folder / f"{day}.lp", day_lines)
+        return WriteReport(lines=len(lines), requests=len(by_day), destination=self.destination())
+
+
+def _day(epoch_seconds: int) -> str:
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%d")
+
+
+def _merge_into(path: Path, lines: Iterable[str]) -> None:
+    """Replace points with the same series and timestamp, then swap the file in atomically."""
+    points = {_point_key(line): line for line in _read_lines(path)}
+    points.update((_point_key(line), line) for line in lines)
+    ordered = sorted(points.items(), key=lambda item: (item[0][1], item[0][0]))
+    temporary = path.with_suffix(".lp.tmp")
+    temporary.write_text("".join(line + "\n" for _, line in ordered), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _point_key(line: str) -> tuple[str, int]:
+    return line_series_key(line), line_timestamp(line)

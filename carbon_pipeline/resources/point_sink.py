@@ -1,0 +1,34 @@
+"""Where validated points go: the seam that lets each deployment pick its destination."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    """What a sink did, for the materialization metadata."""
+
+    lines: int
+    requests: int
+    destination: str
+
+
+class PointSink(dg.ConfigurableResource, ABC):
+    """Receives line-protocol lines from the carbon-intensity asset.
+
+    Lines come from one serializer (``carbon_pipeline.line_protocol``) whatever the sink, so what a
+    local run stores is exactly what production would send to InfluxDB.
+    """
+
+    @abstractmethod
+    def write_lines(self, lines: Sequence[str]) -> WriteReport:
+        """Store every line or raise; a sink never drops lines silently."""
+
+    @abstractmethod
+    def destination(self) -> str:
+        """A human description of where points land, free of secrets."""

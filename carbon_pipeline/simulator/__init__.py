@@ -1,0 +1,28 @@
+"""A stateful, loopback-only simulation of the WattTime v3 HTTP API, with fault injection."""
+
+from carbon_pipeline.simulator.faults import DATA_KINDS, HTTP_KINDS, Fault
+from carbon_pipeline.simulator.server import SimulatorServer, main
+from carbon_pipeline.simulator.signal import REGIONS, Region, moer_value
+from carbon_pipeline.simulator.state import (
+    FREE_PLAN_REGIONS,
+    SIMULATOR_PASSWORD,
+    SIMULATOR_USERNAME,
+    SimulatorConfig,
+    SimulatorState,
+)
+
+__all__ = [
+    "DATA_KINDS",
+    "FREE_PLAN_REGIONS",
+    "HTTP_KINDS",
+    "REGIONS",
+    "SIMULATOR_PASSWORD",
+    "SIMULATOR_USERNAME",
+    "Fault",
+    "Region",
+    "SimulatorConfig",
+    "SimulatorServer",
+    "SimulatorState",
+    "main",
+    "moer_value",
+]

@@ -1,0 +1,103 @@
+"""Runs the simulated WattTime API on a loopback port, embedded in a process or on its own."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from types import TracebackType
+
+from carbon_pipeline.simulator.app import SimulatorHTTPServer
+from carbon_pipeline.simulator.state import FREE_PLAN_REGIONS, SIMULATOR_USERNAME, SimulatorConfig, SimulatorState
+
+logger = logging.getLogger(__name__)
+
+
+class SimulatorServer:
+    """The simulator in a daemon thread; port 0 picks a free ephemeral port, read back from `base_url`."""
+
+    def __init__(self, config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state = SimulatorState(config)
+        self._address = (host, port)
+        self._httpd: SimulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the simulator is not running")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> SimulatorServer:
+        if self._httpd is not None:
+            raise RuntimeError("the simulator is already running")
+        self._httpd = SimulatorHTTPServer(self._address, self.state)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="watttime-simulator", daemon=True)
+        self._thread.start()
+        logger.info("WattTime simulator listening on %s", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None or self._thread is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> SimulatorServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m carbon_pipeline.simulator", description=__doc__)
+    defaults = SimulatorConfig()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument("--lag-seconds", type=float, default=defaults.publication_lag_seconds)
+    parser.add_argument("--latency-seconds", type=float, default=defaults.latency_seconds)
+    parser.add_argument("--token-ttl-seconds", type=float, default=defaults.token_ttl_seconds)
+    parser.add_argument("--free-plan", action="store_true", help=f"limit the account to {sorted(FREE_PLAN_REGIONS)}")
+    return parser
+
+
+def _banner(base_url: str) -> str:
+    return "\n".join(
+        [
+            f"WattTime v3 simulator at {base_url}",
+            f"username: {SIMULATOR_USERNAME}",
+            "password: see SIMULATOR_PASSWORD in carbon_pipeline/simulator/state.py",
+            "try:",
+            f'  TOKEN=$(curl -s -u "{SIMULATOR_USERNAME}:$PASSWORD" {base_url}/login | python -c '
+            "'import json,sys; print(json.load(sys.stdin)[\"token\"])')",
+            f'  curl -s -H "Authorization: Bearer $TOKEN" "{base_url}/v3/forecast?region=CAISO_NORTH'
+            '&signal_type=co2_moer&horizon_hours=1"',
+            f'  curl -s -X POST {base_url}/_simulator/faults -d \'{{"kind": "status", "status": 503}}\'',
+            f"  curl -s {base_url}/_simulator/stats",
+            "Ctrl-C stops.",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    config = SimulatorConfig(
+        plan_regions=FREE_PLAN_REGIONS if args.free_plan else None,
+        token_ttl_seconds=args.token_ttl_seconds,
+        publication_lag_seconds=args.lag_seconds,
+        latency_seconds=args.latency_seconds,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with SimulatorServer(config, args.host, args.port) as server:
+        print(_banner(server.base_url), flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0

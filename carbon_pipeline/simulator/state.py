@@ -1,0 +1,162 @@
+"""Configuration and the mutable, thread-safe state behind the simulated WattTime API."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import threading
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+from carbon_pipeline.simulator.faults import Fault
+
+SIMULATOR_USERNAME = "simulator"
+SIMULATOR_PASSWORD = "simulator-password"
+FREE_PLAN_REGIONS = frozenset({"CAISO_NORTH"})
+RATE_WINDOW_SECONDS = 300.0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _default_accounts() -> Mapping[str, str]:
+    return MappingProxyType({SIMULATOR_USERNAME: SIMULATOR_PASSWORD})
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """Knobs of the simulated account and API; `clock` lets tests freeze or advance time."""
+
+    accounts: Mapping[str, str] = field(default_factory=_default_accounts)
+    plan_regions: frozenset[str] | None = None
+    token_ttl_seconds: float = 1800
+    publication_lag_seconds: float = 120
+    latency_seconds: float = 0.0
+    model_date: str = "2023-03-01"
+    data_rate_limit: int = 3000
+    login_rate_limit: int = 100
+    clock: Callable[[], datetime] = _utc_now
+
+
+class SimulatorState:
+    """Accounts, tokens, rate windows, queued faults and statistics, shared by all request threads."""
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self._lock = threading.Lock()
+        self._passwords = dict(self.config.accounts)
+        self._registered: set[str] = set()
+        self._tokens: dict[str, tuple[str, datetime]] = {}
+        self._windows: defaultdict[tuple[str, str], deque[datetime]] = defaultdict(deque)
+        self._faults: list[Fault] = []
+        self._stats = self._empty_stats()
+
+    def now(self) -> datetime:
+        return self.config.clock()
+
+    def register(self, username: str, password: str) -> bool:
+        """False when the username is taken; new accounts get the free plan, like real sign-ups."""
+        with self._lock:
+            if username in self._passwords:
+                return False
+            self._passwords[username] = password
+            self._registered.add(username)
+            return True
+
+    def login(self, username: str, password: str) -> str | None:
+        with self._lock:
+            known = self._passwords.get(username)
+            if known is None or not secrets.compare_digest(known.encode(), password.encode()):
+                return None
+            token = secrets.token_urlsafe(32)
+            expiry = self.now() + timedelta(seconds=self.config.token_ttl_seconds)
+            self._tokens[token] = (username, expiry)
+            self._stats["logins"] += 1
+            return token
+
+    def user_for_token(self, token: str) -> str | None:
+        """The token's owner while it is valid; expired tokens are forgotten."""
+        with self._lock:
+            entry = self._tokens.get(token)
+            if entry is None:
+                return None
+            username, expiry = entry
+            if self.now() < expiry:
+                return username
+            del self._tokens[token]
+            return None
+
+    def plan_regions(self, username: str) -> frozenset[str] | None:
+        """Regions the account may read; None means the whole catalogue."""
+        return FREE_PLAN_REGIONS if username in self._registered else self.config.plan_regions
+
+    def expire_tokens(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+    def allow(self, bucket: str, key: str, limit: int) -> bool:
+        """Rolling-window rate limit; refused requests do not count against the window."""
+        with self._lock:
+            now = self.now()
+            window = self._windows[(bucket, key)]
+            while window and (now - window[0]).total_seconds() >= RATE_WINDOW_SECONDS:
+                window.popleft()
+            if len(window) >= limit:
+                return False
+            window.append(now)
+            return True
+
+    def inject(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take_fault(self, path: str, *, data_level: bool) -> Fault | None:
+        """Consumes one use of the oldest matching fault of the requested level."""
+        with self._lock:
+            for index, fault in enumerate(self._faults):
+                if fault.data_level == data_level and fault.matches(path):
+                    if fault.count == 1:
+                        del self._faults[index]
+                    else:
+                        self._faults[index] = replace(fault, count=fault.count - 1)
+                    self._stats["faults_applied"][fault.kind] += 1
+                    return fault
+            return None
+
+    def record_request(self, path: str, params: Mapping[str, str]) -> None:
+        with self._lock:
+            self._stats["requests"][path] += 1
+            if path == "/v3/historical":
+                self._stats["historical_queries"].append(dict(params))
+
+    def record_status(self, status: int) -> None:
+        with self._lock:
+            self._stats["statuses"][status] += 1
+
+    def stats(self) -> dict[str, Any]:
+        """A snapshot: logins, requests per path, statuses served, faults applied, /v3/historical params."""
+        with self._lock:
+            return copy.deepcopy(self._stats)
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats = self._empty_stats()
+
+    @staticmethod
+    def _empty_stats() -> dict[str, Any]:
+        return {
+            "logins": 0,
+            "requests": Counter(),
+            "statuses": Counter(),
+            "faults_applied": Counter(),
+            "historical_queries": [],
+        }

@@ -1,0 +1,195 @@
+"""What a WattTime MOER frame must satisfy before a single point of it is written.
+
+The old service wrote whatever arrived, including ``None`` turned into zero. Here a frame is checked
+whole (pandera, lazily, so every failure is reported at once) and for completeness; only a frame that
+passes both is converted and handed to a sink, so a rejected frame writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from carbon_pipeline.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
+from carbon_pipeline.partitions import RegionWindow
+from carbon_pipeline.regions import REGION_PATTERN
+from carbon_pipeline.watttime_client import HistoricalChunk
+
+EXPECTED_UNITS = "lbs_co2_per_mwh"
+# Physical ceiling for a marginal emission rate. The dirtiest fossil units on any grid, lignite and
+# old oil or diesel peakers, emit roughly 2,600-3,300 lbs CO2/MWh (heat rates up to ~20,000 Btu/kWh at
+# ~161-215 lbs CO2/MMBtu). 4,000 leaves headroom for real extremes while catching sentinel values
+# such as 9999/99999 and gross unit mix-ups.
+MAX_MOER_LBS_PER_MWH = 4000.0
+FAILURE_PREVIEW_ROWS = 10
+FAILURE_MESSAGE_ROWS = 5
+
+
+class MoerFrame(pa.DataFrameModel):
+    """One row per published MOER point of one WattTime region, as fetched and before conversion."""
+
+    region: Series[str] = pa.Field(str_matches=REGION_PATTERN.pattern)
+    point_time: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "ns", "tz": "UTC"}, coerce=True)
+    moer_lbs_per_mwh: Series[float] = pa.Field(ge=0.0, le=MAX_MOER_LBS_PER_MWH)
+    units: Series[str] = pa.Field(isin=[EXPECTED_UNITS])
+    model_date: Series[str] = pa.Field(nullable=True)
+    imputed: Series[pd.BooleanDtype] = pa.Field(nullable=True)
+
+    @pa.check("moer_lbs_per_mwh", name="finite")
+    @classmethod
+    def finite(cls, values: Series[float]) -> Series[bool]:
+        return Series(np.isfinite(values))
+
+    class Config:
+        strict = True
+        unique = ["region", "point_time"]
+
+
+class DataRejected(Exception):
+    """WattTime returned data that must not be written (null, out of range, duplicate, misplaced...).
+
+    Not retryable: the same request returns the same data. ``failure_cases`` holds one row per
+    offending value for the UI.
+    """
+
+    def __init__(self, window: RegionWindow, failure_cases: pd.DataFrame) -> None:
+        self.window = window
+        self.failure_cases = failure_cases
+        preview = "; ".join(_describe_failure(row) for row in failure_cases.head(FAILURE_MESSAGE_ROWS).itertuples())
+        more = len(failure_cases) - FAILURE_MESSAGE_ROWS
+        suffix = f"; and {more} more" if more > 0 else ""
+        super().__init__(
+            f"{window.describe()}: WattTime data rejected, nothing written: {len(failure_cases)} "
+            f"failure(s): {preview}{suffix}"
+        )
+
+
+class DataIncomplete(Exception):
+    """Some expected points are absent. Retryable: WattTime publishes with a lag and fills gaps later."""
+
+    def __init__(self, window: RegionWindow, expected: int, missing: Sequence[datetime]) -> None:
+        self.window = window
+        self.expected = expected
+        self.missing = tuple(missing)
+        present = expected - len(missing)
+        super().__init__(f"{window.describe()}: {_incomplete_reason(present, expected, missing)}; nothing written")
+
+
+def _incomplete_reason(present: int, expected: int, missing: Sequence[datetime]) -> str:
+    shown = ", ".join(_iso(moment) for moment in missing[:FAILURE_MESSAGE_ROWS])
+    more = f" and {len(missing) - FAILURE_MESSAGE_ROWS} more" if len(missing) > FAILURE_MESSAGE_ROWS else ""
+    return f"not yet published: {present} of {expected} points (missing {shown}{more}); retry later"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def moer_frame(window: RegionWindow, chunks: Sequence[HistoricalChunk]) -> pd.DataFrame:
+    """Stack the chunks of one window into a ``MoerFrame``-shaped frame, keeping each chunk's metadata per point."""
+    parts = [_chunk_frame(window.region, chunk) for chunk in chunks]
+    columns = list(MoerFrame.to_schema().columns)
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*columns, "raw_value"])
+    return frame.astype({"region": str, "units": str, "moer_lbs_per_mwh": float, "imputed": "boolean"})
+
+
+def _chunk_frame(region: str, chunk: HistoricalChunk) -> pd.DataFrame:
+    points = chunk.frame
+    return pd.DataFrame(
+        {
+            "region": region,
+            "point_time": points["point_time"],
+            "moer_lbs_per_mwh": points["value"],
+            "units": chunk.units or "(missing)",
+            "model_date": chunk.model_date,
+            "imputed": points["imputed"],
+            "raw_value": points["raw_value"],
+        }
+    )
+
+
+def validate_moer_frame(window: RegionWindow, frame: pd.DataFrame) -> pd.DataFrame:
+    """Check every rule at once and return the frame with its conversion to gCO2/kWh added."""
+    schema = MoerFrame.to_schema().update_column(
+        "point_time",
+        checks=[pa.Check.in_range(pd.Timestamp(window.start), pd.Timestamp(window.end), include_max=False)],
+    )
+    try:
+        validated = schema.validate(frame.drop(columns="raw_value"), lazy=True)
+    except pa.errors.SchemaErrors as error:
+        raise DataRejected(window, failure_table(error.failure_cases, frame)) from None
+    return validated.assign(carbon_intensity_gco2_kwh=validated["moer_lbs_per_mwh"] * LBS_PER_MWH_TO_G_PER_KWH)
+
+
+def failure_table(failure_cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per failure with the offending value as WattTime sent it, its timestamp and the rule broken."""
+    cases = failure_cases[failure_cases["index"].notna()]
+    positions = cases["index"].astype(int)
+    return pd.DataFrame(
+        {
+            "point_time": [_iso(moment) for moment in frame["point_time"].iloc[positions]],
+            "column": cases["column"].to_numpy(),
+            "value": [_display(value) for value in _sent_values(cases, frame, positions)],
+            "rule": cases["check"].astype(str).to_numpy(),
+        }
+    ).reset_index(drop=True)
+
+
+def _sent_values(cases: pd.DataFrame, frame: pd.DataFrame, positions: pd.Series) -> list[object]:
+    raw = frame["raw_value"].iloc[positions].tolist()
+    return [
+        sent if column == "moer_lbs_per_mwh" else case
+        for column, case, sent in zip(cases["column"], cases["failure_case"], raw, strict=True)
+    ]
+
+
+def _display(value: object) -> str:
+    return _iso(value) if isinstance(value, datetime) else repr(value)
+
+
+def _describe_failure(row: object) -> str:
+    return f"{row.column} {row.value} at {row.point_time} fails {row.rule}"  # type: ignore[attr-defined]
+
+
+def require_complete(window: RegionWindow, frame: pd.DataFrame, period_seconds: int | None) -> None:
+    """Refuse to mark intervals materialized while any of their points is still unpublished."""
+    if period_seconds is None:
+        if frame.empty:
+            raise DataIncomplete(window, window.interval_count, [window.start])
+        raise DataRejected(
+            window,
+            _rule_failure(
+                frame["point_time"].min(), "meta.data_point_period_seconds", None, "WattTime must state the data period"
+            ),
+        )
+    expected = expected_point_times(window, period_seconds)
+    missing = expected.difference(pd.DatetimeIndex(frame["point_time"]))
+    if len(missing):
+        raise DataIncomplete(window, len(expected), list(missing))
+
+
+def expected_point_times(window: RegionWindow, period_seconds: int) -> pd.DatetimeIndex:
+    """Period-aligned timestamps inside the window: 3 per interval for 5-minute regions, 0 or 1 for hourly ones."""
+    period = timedelta(seconds=period_seconds)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    first = epoch + -(-(window.start - epoch) // period) * period
+    count = max(0, -(-(window.end - first) // period))
+    return pd.date_range(first, periods=count, freq=period, unit="ns")
+
+
+def _rule_failure(moment: datetime, column: str, value: object, rule: str) -> pd.DataFrame:
+    return pd.DataFrame({"point_time": [_iso(moment)], "column": [column], "value": [repr(value)], "rule": [rule]})
+
+
+def data_period(window: RegionWindow, chunks: Sequence[HistoricalChunk]) -> int | None:
+    """The one data period WattTime reported for this window; a mix would make completeness meaningless."""
+    periods = sorted({chunk.period_seconds for chunk in chunks if chunk.period_seconds is not None})
+    if len(periods) > 1:
+        raise DataRejected(window, _rule_failure(window.start, "meta.data_point_period_seconds", periods, "one data period per region"))
+    return periods[0] if periods else None
+

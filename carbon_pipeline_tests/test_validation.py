@@ -1,0 +1,108 @@
+"""pandera rules and completeness: every bad value is named with its timestamp and rule, and nothing passes half-checked."""
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from carbon_pipeline.partitions import RegionWindow
+from carbon_pipeline.validation import (
+    DataIncomplete,
+    DataRejected,
+    data_period,
+    expected_point_times,
+    moer_frame,
+    require_complete,
+    validate_moer_frame,
+)
+from carbon_pipeline.watttime_client import HistoricalChunk
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+WINDOW = RegionWindow("CAISO_NORTH", START, START + timedelta(minutes=15))
+
+
+def _chunk(values: list[object], minutes: list[int] | None = None, units: str = "lbs_co2_per_mwh", period: int | None = 300) -> HistoricalChunk:
+    minutes = [0, 5, 10][: len(values)] if minutes is None else minutes
+    frame = pd.DataFrame(
+        {
+            "point_time": pd.DatetimeIndex([START + timedelta(minutes=m) for m in minutes]).as_unit("ns"),
+            "value": [float(v) if isinstance(v, (int, float)) else float("nan") for v in values],
+            "raw_value": pd.array(values, dtype=object),
+            "imputed": pd.array([False] * len(values), dtype="boolean"),
+        }
+    )
+    return HistoricalChunk("CAISO_NORTH", "co2_moer", WINDOW.start, WINDOW.end, units, period, "2023-03-01", (), "req-1", frame)
+
+
+def _validate(chunk: HistoricalChunk) -> pd.DataFrame:
+    return validate_moer_frame(WINDOW, moer_frame(WINDOW, [chunk]))
+
+
+def test_valid_frame_gains_the_gco2_per_kwh_conversion() -> None:
+    frame = _validate(_chunk([1000.0, 0.0, 812.3]))
+    assert frame["carbon_intensity_gco2_kwh"].tolist() == [453.59237, 0.0, 812.3 * 0.45359237]
+    assert len(frame) == 3
+
+
+@pytest.mark.parametrize(
+    ("values", "minutes", "units", "column", "shown", "rule"),
+    [
+        ([1.0, None, 3.0], None, "lbs_co2_per_mwh", "moer_lbs_per_mwh", "None", "not_nullable"),
+        ([1.0, "n/a", 3.0], None, "lbs_co2_per_mwh", "moer_lbs_per_mwh", "'n/a'", "not_nullable"),
+        ([1.0, 99999.0, 3.0], None, "lbs_co2_per_mwh", "moer_lbs_per_mwh", "99999.0", "less_than_or_equal_to(4000.0)"),
+        ([1.0, -5.0, 3.0], None, "lbs_co2_per_mwh", "moer_lbs_per_mwh", "-5.0", "greater_than_or_equal_to(0.0)"),
+        ([1.0, float("inf"), 3.0], None, "lbs_co2_per_mwh", "moer_lbs_per_mwh", "inf", "finite"),
+        ([1.0, 2.0, 3.0], [0, 5, 5], "lbs_co2_per_mwh", "point_time", "2025-01-01T00:05:00Z", "unique"),
+        ([1.0, 2.0, 3.0], [0, 5, 15], "lbs_co2_per_mwh", "point_time", "2025-01-01T00:15:00Z", "in_range"),
+        ([1.0, 2.0, 3.0], None, "percentile", "units", "'percentile'", "isin"),
+    ],
+)
+def test_each_rule_rejects_with_value_timestamp_and_rule(
+    values: list[object], minutes: list[int] | None, units: str, column: str, shown: str, rule: str
+) -> None:
+    with pytest.raises(DataRejected) as raised:
+        _validate(_chunk(values, minutes, units))
+    cases = raised.value.failure_cases
+    offending = cases[cases["column"] == column]
+    assert not offending.empty
+    assert any(shown in value for value in offending["value"]), offending
+    assert any(rule in check for check in offending["rule"]), offending
+    message = str(raised.value)
+    assert "region CAISO_NORTH, interval 2025-01-01T00:00Z..2025-01-01T00:15Z" in message
+    assert "nothing written" in message
+
+
+def test_every_failure_is_reported_at_once() -> None:
+    with pytest.raises(DataRejected) as raised:
+        _validate(_chunk([None, 99999.0, -1.0]))
+    assert len(raised.value.failure_cases) == 3
+
+
+def test_incomplete_interval_is_not_yet_published_with_counts() -> None:
+    frame = _validate(_chunk([1.0, 2.0]))
+    with pytest.raises(DataIncomplete, match=r"not yet published: 2 of 3 points \(missing 2025-01-01T00:10:00Z\)"):
+        require_complete(WINDOW, frame, 300)
+
+
+def test_empty_reply_is_incomplete_not_an_error() -> None:
+    frame = _validate(_chunk([]))
+    with pytest.raises(DataIncomplete, match="0 of 3 points"):
+        require_complete(WINDOW, frame, 300)
+
+
+def test_hourly_region_expects_one_point_on_the_hour_and_none_at_quarter_past() -> None:
+    assert len(expected_point_times(WINDOW, 3600)) == 1
+    later = RegionWindow("IE", START + timedelta(minutes=15), START + timedelta(minutes=30))
+    assert len(expected_point_times(later, 3600)) == 0
+    require_complete(later, _validate(_chunk([])), 3600)
+
+
+def test_mixed_data_periods_are_rejected() -> None:
+    with pytest.raises(DataRejected, match="one data period per region"):
+        data_period(WINDOW, [_chunk([1.0]), _chunk([1.0], period=3600)])
+
+
+def test_missing_period_with_points_is_rejected() -> None:
+    chunk = _chunk([1.0, 2.0, 3.0], period=None)
+    with pytest.raises(DataRejected, match="data period"):
+        require_complete(WINDOW, _validate(chunk), data_period(WINDOW, [chunk]))
