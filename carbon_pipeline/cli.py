@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 
-from carbon_pipeline.definitions import JOB_NAME, build_definitions
 from carbon_pipeline.deployments import DEFAULT_DAGSTER_HOME
 from carbon_pipeline.partitions import INTERVAL, REGION_DIMENSION, TIME_DIMENSION, interval_key
-from carbon_pipeline.settings import PipelineSettings
 from carbon_pipeline.simulator.server import main as simulator_main
 
 DEMO_HOURS = 24
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# The run's full event log is in the UI; the terminal only needs warnings and the summary.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,15 +37,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return demo()
 
 
-def demo(now: datetime | None = None) -> int:
+def demo() -> int:
     """One single-run backfill per region over the last day, on the local instance, as the UI would launch it."""
     os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve()))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    settings = PipelineSettings.from_env({**os.environ, "DAGSTER_DEPLOYMENT": "local"})
-    job = build_definitions(settings, {**os.environ, "DAGSTER_DEPLOYMENT": "local"}).resolve_job_def(JOB_NAME)
-    first, last = demo_interval_keys(now or datetime.now(UTC))
+    # The demo never touches real services, whatever the shell says; definitions read this at import.
+    os.environ["DAGSTER_DEPLOYMENT"] = "local"
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    definitions = importlib.import_module("carbon_pipeline.definitions")
+    job = definitions.defs.resolve_job_def(definitions.JOB_NAME)
+    first, last = demo_interval_keys(datetime.now(UTC))
     with dg.DagsterInstance.get() as instance:
-        results = [_materialize_region(job, instance, region, first, last) for region in settings.regions]
+        results = [_materialize_region(job, instance, region, first, last) for region in definitions.SETTINGS.regions]
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']}")
     print("Open the UI with `make ui` (http://127.0.0.1:3000) to see the runs, partitions and metadata.")
     return 0 if all(results) else 1
@@ -61,7 +66,7 @@ def _materialize_region(job: dg.JobDefinition, instance: dg.DagsterInstance, reg
         RANGE_START_TAG: str(dg.MultiPartitionKey({REGION_DIMENSION: region, TIME_DIMENSION: first})),
         RANGE_END_TAG: str(dg.MultiPartitionKey({REGION_DIMENSION: region, TIME_DIMENSION: last})),
     }
-    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET_LOGS, raise_on_error=False)
     if not result.success:
         print(f"{region}: run {result.run_id} failed; see the UI or `dagster run logs`.", file=sys.stderr)
         return False

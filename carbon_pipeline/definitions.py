@@ -63,4 +63,5 @@ def _warn_if_too_many_partitions(settings: PipelineSettings) -> None:
         )
 
 
-defs = build_definitions(PipelineSettings.from_env())
+SETTINGS = PipelineSettings.from_env()
+defs = build_definitions(SETTINGS)

@@ -1,10 +1,14 @@
 """Materialize each 15-minute interval shortly after it closes, for every region."""
 
-from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from carbon_pipeline.partitions import REGION_DIMENSION, TIME_DIMENSION
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 
 def fifteen_minute_cron(delay_minutes: int) -> str:
@@ -17,7 +21,7 @@ def fifteen_minute_cron(delay_minutes: int) -> str:
 
 
 def build_carbon_intensity_schedule(
-    job: dg.UnresolvedAssetJobDefinition,
+    job: "UnresolvedAssetJobDefinition",
     partitions_def: dg.MultiPartitionsDefinition,
     delay_minutes: int,
 ) -> dg.ScheduleDefinition:

@@ -26,7 +26,8 @@ EXPECTED_UNITS = "lbs_co2_per_mwh"
 # ~161-215 lbs CO2/MMBtu). 4,000 leaves headroom for real extremes while catching sentinel values
 # such as 9999/99999 and gross unit mix-ups.
 MAX_MOER_LBS_PER_MWH = 4000.0
-FAILURE_PREVIEW_ROWS = 10
+# Milligram resolution: far finer than any MOER model, without float noise such as 365.68616869400006.
+GCO2_KWH_DECIMALS = 4
 FAILURE_MESSAGE_ROWS = 5
 
 
@@ -123,7 +124,8 @@ def validate_moer_frame(window: RegionWindow, frame: pd.DataFrame) -> pd.DataFra
         validated = schema.validate(frame.drop(columns="raw_value"), lazy=True)
     except pa.errors.SchemaErrors as error:
         raise DataRejected(window, failure_table(error.failure_cases, frame)) from None
-    return validated.assign(carbon_intensity_gco2_kwh=validated["moer_lbs_per_mwh"] * LBS_PER_MWH_TO_G_PER_KWH)
+    grams = (validated["moer_lbs_per_mwh"] * LBS_PER_MWH_TO_G_PER_KWH).round(GCO2_KWH_DECIMALS)
+    return validated.assign(carbon_intensity_gco2_kwh=grams)
 
 
 def failure_table(failure_cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:

@@ -40,7 +40,7 @@ def _validate(chunk: HistoricalChunk) -> pd.DataFrame:
 
 def test_valid_frame_gains_the_gco2_per_kwh_conversion() -> None:
     frame = _validate(_chunk([1000.0, 0.0, 812.3]))
-    assert frame["carbon_intensity_gco2_kwh"].tolist() == [453.59237, 0.0, 812.3 * 0.45359237]
+    assert frame["carbon_intensity_gco2_kwh"].tolist() == [453.5924, 0.0, 368.4531]
     assert len(frame) == 3
 
 

@@ -1,7 +1,5 @@
 """The carbon-intensity asset: WattTime MOER for each region and 15-minute interval, in InfluxDB."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from time import perf_counter
@@ -151,8 +149,8 @@ def _passed_check(points: int) -> dg.AssetCheckResult:
 
 def _metadata(
     frame: pd.DataFrame, fetched: Sequence[_Fetched], report: WriteReport, seconds: float, source_label: str
-) -> dict[str, dg.RawMetadataValue]:
-    metadata: dict[str, dg.RawMetadataValue] = {
+) -> dict[str, object]:
+    metadata: dict[str, object] = {
         "data_source": source_label,
         "points_written": report.lines,
         "dagster/row_count": report.lines,

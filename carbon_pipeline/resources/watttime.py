@@ -1,5 +1,7 @@
 """Dagster resource giving assets a per-run WattTime client."""
 
+import logging
+
 import dagster as dg
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
@@ -59,17 +61,24 @@ class WattTimeResource(dg.ConfigurableResource):
         """Recorded with every point so data from the simulator can never pass for WattTime's."""
         return "watttime"
 
+    def data_source_label(self) -> str:
+        """Shown with every materialization, so the UI always says where the numbers came from."""
+        return f"WattTime API ({self.base_url})"
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._client = WattTimeClient(
+        self._client = self.new_client(self.base_url, context.log)
+
+    def new_client(self, base_url: str, logger: logging.Logger | None) -> WattTimeClient:
+        return WattTimeClient(
             self.username,
             self.password,
-            self.base_url,
+            base_url,
             signal_type=self.signal_type,
             timeout_seconds=self.timeout_seconds,
             max_attempts=self.max_attempts,
             max_retry_seconds=self.max_retry_seconds,
             requests_per_second=self.requests_per_second,
-            logger=context.log,
+            logger=logger,
         )
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

@@ -1,0 +1,46 @@
+"""WattTime for the local deployment: the real client against a simulator embedded in the run process."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from carbon_pipeline.resources.watttime import WattTimeResource
+from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
+
+SIMULATED_LABEL = "SIMULATED: embedded WattTime simulator (local deployment), not real grid data"
+
+
+class SimulatedWattTimeResource(WattTimeResource):
+    """WattTime v3 simulated over loopback HTTP inside each run: no account, no internet.
+
+    The production client code runs unchanged (login, tokens, retries, chunking); only the server is
+    simulated, with deterministic realistic values and a publication lag. Points are tagged
+    ``source=simulator`` so they can never pass for WattTime's.
+    """
+
+    username: str = Field(default=SIMULATOR_USERNAME, description="The simulator's built-in account.")
+    password: str = Field(default=SIMULATOR_PASSWORD, repr=False, description="The simulator's built-in password.")
+    base_url: str = Field(default="http://127.0.0.1", description="Unused: each run serves its own simulator.")
+    publication_lag_seconds: float = Field(
+        default=120.0, ge=0, description="How long after a point's time the simulator publishes it."
+    )
+
+    _server: SimulatorServer | None = PrivateAttr(default=None)
+
+    @property
+    def source_name(self) -> str:
+        return "simulator"
+
+    def data_source_label(self) -> str:
+        return SIMULATED_LABEL
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._server = SimulatorServer(SimulatorConfig(publication_lag_seconds=self.publication_lag_seconds)).start()
+        self._client = self.new_client(self._server.base_url, context.log)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        super().teardown_after_execution(context)
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
