@@ -28,6 +28,7 @@ _LOOPBACK = "127.0.0.1"
 _POLL_INTERVAL_SECONDS = 0.02
 _STOP_GRACE_SECONDS = 10.0
 _HTTP_TIMEOUT_SECONDS = 30.0
+_PING_TIMEOUT_SECONDS = 0.25  # loopback answers in milliseconds; a port held by someone else never does
 
 # Written by hand rather than taken from `influxd config`, whose output is
 # merged with /etc/influxdb/influxdb.conf and would differ between machines.
@@ -275,7 +276,7 @@ class InfluxDBServer:
             connection.close()
 
     def _ping(self) -> bool:
-        connection = http.client.HTTPConnection(_LOOPBACK, self._http_port, timeout=1.0)
+        connection = http.client.HTTPConnection(_LOOPBACK, self._http_port, timeout=_PING_TIMEOUT_SECONDS)
         try:
             connection.request("GET", "/ping")
             return connection.getresponse().status == 204
@@ -286,14 +287,15 @@ class InfluxDBServer:
 
     def _wait_until_ready(self, process: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + self._startup_timeout
-        while not self._ping():
-            if process.poll() is not None:
-                raise RuntimeError(self._startup_failure(f"influxd exited with code {process.returncode}"))
+        while process.poll() is None:
+            if self._ping():
+                return
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     self._startup_failure(f"influxd did not answer /ping within {self._startup_timeout:g} s")
                 )
             time.sleep(_POLL_INTERVAL_SECONDS)
+        raise RuntimeError(self._startup_failure(f"influxd exited with code {process.returncode}"))
 
     def _startup_failure(self, reason: str) -> str:
         return f"{reason} at {self.url} (config {self._config_path}); log tail:\n{self.log_tail()}"

@@ -54,7 +54,7 @@ FaultKind = Literal["status", "delay", "reset", "partial_write"]
 
 _LOOPBACK = "127.0.0.1"
 _UPSTREAM_TIMEOUT_SECONDS = 30.0
-_SHUTDOWN_POLL_SECONDS = 0.05
+_SHUTDOWN_POLL_SECONDS = 0.01  # how long stop() can wait for the serve loop to notice
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
 _ACCEPTED_AUTH_SCHEMES = ("Token", "Bearer")
@@ -207,7 +207,7 @@ class _ShimRequestHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        reply = self.server.handle_write(self.command, self.path, self.headers, body)
+        reply = self.server.respond(self.command, self.path, self.headers, body)
         if reply is None:
             self._reset_connection()
         else:
@@ -237,7 +237,7 @@ class _ShimRequestHandler(BaseHTTPRequestHandler):
         """Stay silent: per-request logs are noise in test output."""
 
 
-_WriteHandler = Callable[[str, str, Message, bytes], _Reply | None]
+_Responder = Callable[[str, str, Message, bytes], _Reply | None]
 
 
 class _ShimHTTPServer(ThreadingHTTPServer):
@@ -245,8 +245,8 @@ class _ShimHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], handle_write: _WriteHandler) -> None:
-        self.handle_write = handle_write
+    def __init__(self, address: tuple[str, int], respond: _Responder) -> None:
+        self.respond = respond
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _ShimRequestHandler)
@@ -353,7 +353,7 @@ class InfluxDBShim:
         self._httpd = self._serve_thread = None
 
     def refuse_connections(self) -> None:
-        """Make connects fail with ECONNREFUSED, like an InfluxDB that is down; the port stays reserved for us."""
+        """Make connects fail with ECONNREFUSED, like an InfluxDB that is down; the port number is kept."""
         self.stop()
 
     def accept_connections(self) -> None:

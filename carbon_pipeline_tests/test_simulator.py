@@ -88,8 +88,8 @@ def sim(make_sim: Callable[..., Sim]) -> Sim:
     return make_sim()
 
 
-def times(response: httpx.Response) -> list[str]:
-    return [point["point_time"] for point in response.json()["data"]]
+def point_times(body: dict[str, Any]) -> list[str]:
+    return [point["point_time"] for point in body["data"]]
 
 
 def values(response: httpx.Response) -> list[Any]:
@@ -196,19 +196,19 @@ def test_historical_reply_shape(sim: Sim) -> None:
 )
 def test_historical_bounds_are_inclusive(sim: Sim, start: str, end: str, expected: list[str]) -> None:
     response = sim.historical(f"2025-01-01T{start}:00+00:00", f"2025-01-01T{end}:00+00:00")
-    assert times(response) == [f"2025-01-01T{hhmm}:00+00:00" for hhmm in expected]
+    assert point_times(response.json()) == [f"2025-01-01T{hhmm}:00+00:00" for hhmm in expected]
 
 
 def test_offset_timestamps_are_converted_to_utc(sim: Sim) -> None:
     response = sim.historical("2024-12-31T19:00:00-05:00", "2024-12-31T19:05:00-05:00")
-    assert times(response) == ["2025-01-01T00:00:00+00:00", "2025-01-01T00:05:00+00:00"]
+    assert point_times(response.json()) == ["2025-01-01T00:00:00+00:00", "2025-01-01T00:05:00+00:00"]
 
 
 def test_publication_lag_hides_the_newest_points(sim: Sim) -> None:
     window = ("2025-01-10T11:50:00+00:00", "2025-01-10T12:00:00+00:00")
-    assert times(sim.historical(*window)) == ["2025-01-10T11:50:00+00:00", "2025-01-10T11:55:00+00:00"]
+    assert point_times(sim.historical(*window).json()) == ["2025-01-10T11:50:00+00:00", "2025-01-10T11:55:00+00:00"]
     sim.clock.advance(120)
-    assert times(sim.historical(*window))[-1] == "2025-01-10T12:00:00+00:00"
+    assert point_times(sim.historical(*window).json())[-1] == "2025-01-10T12:00:00+00:00"
 
 
 def test_range_with_nothing_published_is_empty(sim: Sim) -> None:
@@ -281,12 +281,13 @@ def test_region_outside_the_plan_is_403_invalid_scope(make_sim: Callable[..., Si
 def test_hourly_region_has_hourly_points(sim: Sim) -> None:
     response = sim.historical("2025-01-01T00:00:00+00:00", "2025-01-01T03:00:00+00:00", region="IE")
     assert response.json()["meta"]["data_point_period_seconds"] == 3600
-    assert times(response) == [f"2025-01-01T0{hour}:00:00+00:00" for hour in range(4)]
+    assert point_times(response.json()) == [f"2025-01-01T0{hour}:00:00+00:00" for hour in range(4)]
 
 
 def test_imputed_marker_flags_a_few_points_only_on_request(sim: Sim) -> None:
     day = ("2025-01-01T00:00:00+00:00", "2025-01-01T23:55:00+00:00")
-    markers = [point["imputed_data_used"] for point in sim.historical(*day, include_imputed_marker="true").json()["data"]]
+    marked = sim.historical(*day, include_imputed_marker="true").json()["data"]
+    markers = [point["imputed_data_used"] for point in marked]
     assert 0 < sum(markers) < len(markers) / 10
     assert all("imputed_data_used" not in point for point in sim.historical(*day).json()["data"])
 
@@ -323,8 +324,8 @@ def test_signal_dips_at_midday_and_peaks_in_the_evening() -> None:
 
 @pytest.mark.parametrize(("horizon", "count"), [(24, 288), (0, 1), (72, 864), (None, 288)])
 def test_forecast_point_count_follows_horizon(sim: Sim, horizon: int | None, count: int) -> None:
-    params = {} if horizon is None else {"horizon_hours": horizon}
-    assert len(sim.forecast(**params).json()["data"]) == count
+    response = sim.forecast() if horizon is None else sim.forecast(horizon_hours=horizon)
+    assert len(response.json()["data"]) == count
 
 
 def test_forecast_starts_at_the_current_period(sim: Sim) -> None:
@@ -468,40 +469,39 @@ def test_latency_applies_to_every_reply(make_sim: Callable[..., Sim]) -> None:
     assert time.perf_counter() - began >= 0.2
 
 
-def test_reset_fault_drops_the_connection_without_a_reply(sim: Sim) -> None:
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [("reset", httpx.TransportError), ("truncated", httpx.RemoteProtocolError)],
+    ids=["reset-without-reply", "truncated-below-content-length"],
+)
+def test_connection_faults_break_one_exchange(sim: Sim, kind: str, error: type[Exception]) -> None:
     sim.login()
-    sim.server.state.inject(Fault("reset"))
-    with pytest.raises(httpx.TransportError):
-        sim.historical()
-    assert sim.historical().status_code == 200
-
-
-def test_truncated_fault_closes_before_the_declared_length(sim: Sim) -> None:
-    sim.login()
-    sim.server.state.inject(Fault("truncated"))
-    with pytest.raises(httpx.RemoteProtocolError):
+    sim.server.state.inject(Fault(kind))
+    with pytest.raises(error):
         sim.historical()
     assert sim.historical().status_code == 200
 
 
 FIVE_POINTS = [f"2025-01-01T00:{minute:02d}:00+00:00" for minute in range(0, 21, 5)]
+
+
 DATA_FAULT_CHECKS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "nulls": lambda body: [point["value"] for point in body["data"]].count(None) == 1,
     "out_of_range": lambda body: (body["data"][0]["value"], body["data"][-1]["value"]) == (99999.0, -5.0),
-    "duplicates": lambda body: [p["point_time"] for p in body["data"]] == FIVE_POINTS[:2] + FIVE_POINTS[2:3] * 2 + FIVE_POINTS[3:],
+    "duplicates": lambda body: point_times(body) == [*FIVE_POINTS[:3], *FIVE_POINTS[2:]],
     "wrong_units": lambda body: body["meta"]["units"] == "percentile",
     "model_date": lambda body: body["meta"]["model"]["date"] == "2024-06-01",
-    "outside_window": lambda body: [p["point_time"] for p in body["data"]] == [*FIVE_POINTS, "2025-01-01T00:25:00+00:00"],
+    "outside_window": lambda body: point_times(body) == [*FIVE_POINTS, "2025-01-01T00:25:00+00:00"],
     "empty": lambda body: body["data"] == [],
     "non_numeric": lambda body: body["data"][2]["value"] == "n/a",
-    "missing_point": lambda body: [p["point_time"] for p in body["data"]] == FIVE_POINTS[:2] + FIVE_POINTS[3:],
+    "missing_point": lambda body: point_times(body) == FIVE_POINTS[:2] + FIVE_POINTS[3:],
 }
 
 
 @pytest.mark.parametrize("kind", sorted(DATA_FAULT_CHECKS))
 def test_data_fault_damages_one_historical_reply(sim: Sim, kind: str) -> None:
     clean = sim.historical().json()
-    assert [point["point_time"] for point in clean["data"]] == FIVE_POINTS
+    assert point_times(clean) == FIVE_POINTS
     sim.server.state.inject(Fault(kind))
     damaged = sim.historical()
     assert damaged.status_code == 200
@@ -571,26 +571,25 @@ def test_unknown_paths_and_methods(sim: Sim) -> None:
 
 def test_keep_alive_reuses_one_connection(sim: Sim) -> None:
     def client_port(response: httpx.Response) -> int:
-        return response.extensions["network_stream"].get_extra_info("client_addr")[1]
+        return int(response.extensions["network_stream"].get_extra_info("client_addr")[1])
 
     first, second = sim.login(), sim.historical()
     assert client_port(first) == client_port(second)
 
 
 def test_module_runs_standalone_and_prints_no_password() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "carbon_pipeline.simulator", "--port", "0", "--free-plan"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        base_url = process.stdout.readline().split()[-1] if process.stdout else ""
-        response = httpx.get(f"{base_url}/login", auth=(SIMULATOR_USERNAME, SIMULATOR_PASSWORD), timeout=5)
-        assert response.status_code == 200
-    finally:
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=10)
+    command = [sys.executable, "-m", "carbon_pipeline.simulator", "--port", "0", "--free-plan"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+        assert process.stdout is not None
+        first_line = process.stdout.readline()
+        try:
+            base_url = first_line.split()[-1]
+            response = httpx.get(f"{base_url}/login", auth=(SIMULATOR_USERNAME, SIMULATOR_PASSWORD), timeout=5)
+            assert response.status_code == 200
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=10)
+        output = first_line + process.stdout.read()
     assert process.returncode == 0
     assert f"username: {SIMULATOR_USERNAME}" in output
     assert SIMULATOR_PASSWORD not in output

@@ -138,7 +138,7 @@ def _failed_check(rejected: DataRejected) -> dg.AssetCheckResult:
             "region": rejected.window.region,
             "interval": rejected.window.describe(),
             "num_failures": len(cases),
-            "failure_cases": dg.MetadataValue.md(cases.head(50).to_markdown(index=False)),
+            "failure_cases": dg.MetadataValue.md(cases.head(50).to_markdown(index=False, disable_numparse=True)),
         },
     )
 

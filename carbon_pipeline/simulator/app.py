@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 DOCS_URL = "https://docs.watttime.org/"
 CONTROL_PREFIX = "/_simulator/"
 JSON_TYPE = "application/json"
+# Every signal follows the MOER shape; WattTime does not document the unit string of health_damage.
 SIGNAL_UNITS = {"co2_moer": "lbs_co2_per_mwh", "co2_aoer": "lbs_co2_per_mwh", "health_damage": "usd_per_mwh"}
 MAX_SPAN = timedelta(days=32)
 MAX_HORIZON_HOURS = 72
@@ -77,9 +78,17 @@ def _invalid_query(message: str) -> ApiError:
     return _error(400, "INVALID_QUERY_PARAMS", message)
 
 
-def _validation_error(location: str, name: str, message: str, error_type: str) -> ApiError:
-    """FastAPI's 422 shape, which the real API uses for schema-level violations."""
-    return ApiError(422, {"detail": [{"loc": [location, name], "msg": message, "type": error_type}]})
+def _detail(*loc: str, msg: str, error_type: str) -> dict[str, Any]:
+    """One item of FastAPI's 422 `detail` list, the shape the real API uses for schema violations."""
+    return {"loc": list(loc), "msg": msg, "type": error_type}
+
+
+def _missing(location: str, name: str) -> dict[str, Any]:
+    return _detail(location, name, msg="field required", error_type="value_error.missing")
+
+
+def _unprocessable(*details: dict[str, Any]) -> ApiError:
+    return ApiError(422, {"detail": list(details)})
 
 
 def _unauthorized() -> ApiError:
@@ -117,19 +126,19 @@ def _authenticate(state: SimulatorState, request: Request) -> str:
 
 
 def _require(request: Request, *names: str) -> None:
-    missing = [name for name in names if name not in request.params]
+    missing = [_missing("query", name) for name in names if name not in request.params]
     if missing:
-        detail = [{"loc": ["query", name], "msg": "field required", "type": "value_error.missing"} for name in missing]
-        raise ApiError(422, {"detail": detail})
+        raise _unprocessable(*missing)
 
 
-def _region_and_signal(state: SimulatorState, request: Request) -> tuple[str, str]:
+def _series_query(state: SimulatorState, request: Request) -> tuple[str, str]:
+    """Validates what /v3/historical and /v3/forecast share: region, signal type, plan and model."""
     _require(request, "region", "signal_type")
     region, signal_type = request.params["region"], request.params["signal_type"]
     if signal_type not in SIGNAL_UNITS:
         allowed = ", ".join(f"'{name}'" for name in SIGNAL_UNITS)
         message = f"value is not a valid enumeration member; permitted: {allowed}"
-        raise _validation_error("query", "signal_type", message, "type_error.enum")
+        raise _unprocessable(_detail("query", "signal_type", msg=message, error_type="type_error.enum"))
     if region not in REGIONS:
         raise _invalid_query(f"Unknown region '{region}' for signal_type {signal_type}")
     plan = state.plan_regions(request.user)
@@ -145,7 +154,8 @@ def _timestamp(request: Request, name: str) -> datetime:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise _validation_error("query", name, "invalid datetime format", "value_error.datetime") from None
+        message = "invalid datetime format"
+        raise _unprocessable(_detail("query", name, msg=message, error_type="value_error.datetime")) from None
     if value.tzinfo is None:
         raise _invalid_query(f"'{name}' must include a timezone, for example {raw}+00:00")
     return value.astimezone(UTC)
@@ -154,7 +164,8 @@ def _timestamp(request: Request, name: str) -> datetime:
 def _boolean(request: Request, name: str) -> bool:
     raw = request.params.get(name, "false").lower()
     if raw not in _BOOLEANS:
-        raise _validation_error("query", name, "value could not be parsed to a boolean", "type_error.bool")
+        message = "value could not be parsed to a boolean"
+        raise _unprocessable(_detail("query", name, msg=message, error_type="type_error.bool"))
     return _BOOLEANS[raw]
 
 
@@ -162,7 +173,7 @@ def _horizon_hours(request: Request) -> int:
     raw = request.params.get("horizon_hours", "24")
     if not raw.isdigit() or int(raw) > MAX_HORIZON_HOURS:
         message = f"ensure this value is an integer from 0 to {MAX_HORIZON_HOURS}"
-        raise _validation_error("query", "horizon_hours", message, "value_error.number")
+        raise _unprocessable(_detail("query", "horizon_hours", msg=message, error_type="value_error.number"))
     return int(raw)
 
 
@@ -181,6 +192,7 @@ def _points(region: str, epochs: Sequence[int], with_imputed_marker: bool = Fals
 def _reply(
     state: SimulatorState,
     request: Request,
+    *,
     region: str,
     signal_type: str,
     data: list[dict[str, Any]],
@@ -220,7 +232,7 @@ def _json_object(request: Request) -> dict[str, Any]:
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        raise ApiError(422, {"detail": [{"loc": ["body"], "msg": "a JSON object is required", "type": "type_error.dict"}]})
+        raise _unprocessable(_detail("body", msg="a JSON object is required", error_type="type_error.dict"))
     return body
 
 
@@ -236,27 +248,28 @@ def _password_problems(password: str) -> list[str]:
 
 def register(state: SimulatorState, request: Request) -> dict[str, Any]:
     body = _json_object(request)
-    detail = [
-        {"loc": ["body", name], "msg": "field required", "type": "value_error.missing"}
+    details = [
+        _missing("body", name)
         for name in ("username", "password", "email")
         if not isinstance(body.get(name), str) or not body[name]
     ]
-    if not detail:
-        detail = [
-            {"loc": ["body", "password"], "msg": problem, "type": "value_error"}
+    if not details:
+        details = [
+            _detail("body", "password", msg=problem, error_type="value_error")
             for problem in _password_problems(body["password"])
         ]
         if "@" not in body["email"]:
-            detail.append({"loc": ["body", "email"], "msg": "value is not a valid email address", "type": "value_error.email"})
-    if detail:
-        raise ApiError(422, {"detail": detail})
+            message = "value is not a valid email address"
+            details.append(_detail("body", "email", msg=message, error_type="value_error.email"))
+    if details:
+        raise _unprocessable(*details)
     if not state.register(body["username"], body["password"]):
         raise ApiError(400, {"error": "That username is taken. Please choose another."})
     return {"ok": "User created", "user": body["username"]}
 
 
 def historical(state: SimulatorState, request: Request) -> dict[str, Any]:
-    region, signal_type = _region_and_signal(state, request)
+    region, signal_type = _series_query(state, request)
     _require(request, "start", "end")
     start, end = _timestamp(request, "start"), _timestamp(request, "end")
     if end < start:
@@ -268,12 +281,12 @@ def historical(state: SimulatorState, request: Request) -> dict[str, Any]:
     epochs = point_epochs(REGIONS[region].period_seconds, max(start, DATA_START), published_until)
     data = _points(region, epochs, with_imputed_marker)
     model = {"date": state.config.model_date, "type": MODEL_TYPE}
-    return _reply(state, request, region, signal_type, data, end, model=model)
+    return _reply(state, request, region=region, signal_type=signal_type, data=data, window_end=end, model=model)
 
 
 def forecast(state: SimulatorState, request: Request) -> dict[str, Any]:
     """The latest forecast, whose first point is the current period, like the real endpoint."""
-    region, signal_type = _region_and_signal(state, request)
+    region, signal_type = _series_query(state, request)
     horizon_hours = _horizon_hours(request)
     now = int(state.now().timestamp())
     generated_at = now - now % FORECAST_PERIOD_SECONDS
@@ -283,10 +296,10 @@ def forecast(state: SimulatorState, request: Request) -> dict[str, Any]:
     return _reply(
         state,
         request,
-        region,
-        signal_type,
-        _points(region, epochs),
-        datetime.fromtimestamp(epochs[-1], UTC),
+        region=region,
+        signal_type=signal_type,
+        data=_points(region, epochs),
+        window_end=datetime.fromtimestamp(epochs[-1], UTC),
         generated_at=_iso(generated_at),
         generated_at_period_seconds=FORECAST_PERIOD_SECONDS,
     )
@@ -394,15 +407,16 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "watttime-simulator"
     timeout = 30  # seconds before an idle keep-alive connection is dropped
+    disable_nagle_algorithm = True  # headers and body go out in separate writes; Nagle would stall the body ~40 ms
     server: SimulatorHTTPServer
 
-    def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
@@ -457,8 +471,10 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         return True
 
     def _reset_connection(self) -> None:
-        """Closes with SO_LINGER 0 so the kernel sends RST; detaching first releases the descriptor
-        even though the handler's file objects still reference the socket."""
+        """Closes with SO_LINGER 0 so the kernel sends RST instead of FIN.
+
+        Detaching first releases the descriptor even though the handler's file objects still reference the socket.
+        """
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         socket.close(self.connection.detach())
         self.close_connection = True

@@ -80,7 +80,9 @@ def moer_at(region: str, epoch: int) -> float:
 
 
 def moer_value(region: str, point_time: datetime) -> float:
-    """MOER in lbs_co2_per_mwh for an aware point time."""
+    """MOER in lbs_co2_per_mwh for an aware point time; a naive one would silently mean local time."""
+    if point_time.tzinfo is None:
+        raise ValueError("point_time must be timezone-aware")
     return moer_at(region, int(point_time.timestamp()))
 
 

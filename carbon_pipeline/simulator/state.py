@@ -93,7 +93,8 @@ class SimulatorState:
 
     def plan_regions(self, username: str) -> frozenset[str] | None:
         """Regions the account may read; None means the whole catalogue."""
-        return FREE_PLAN_REGIONS if username in self._registered else self.config.plan_regions
+        with self._lock:
+            return FREE_PLAN_REGIONS if username in self._registered else self.config.plan_regions
 
     def expire_tokens(self) -> None:
         with self._lock:
