@@ -189,6 +189,21 @@ def test_token_expired_mid_run_costs_one_relogin(sim: SimulatorServer, make_clie
     assert stats["requests"][HISTORICAL] == 3
 
 
+def test_concurrent_401s_share_one_relogin(
+    start_simulator: Callable[..., SimulatorServer], make_client: Callable[..., WattTimeClient]
+) -> None:
+    slow_sim = start_simulator(latency_seconds=0.05)
+    client = make_client(slow_sim.base_url)
+    one_hour(client)
+    slow_sim.state.expire_tokens()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        frames = list(pool.map(lambda _: one_hour(client), range(6)))
+    assert [len(frame) for frame in frames] == [POINTS_PER_HOUR] * 6
+    stats = slow_sim.state.stats()
+    assert stats["statuses"][401] == 6
+    assert stats["logins"] == 2
+
+
 def test_second_401_after_relogin_is_an_auth_error(
     sim: SimulatorServer, make_client: Callable[..., WattTimeClient]
 ) -> None:
