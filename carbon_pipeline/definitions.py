@@ -30,7 +30,7 @@ def build_definitions(settings: PipelineSettings, environ: Mapping[str, str] | N
     asset = build_carbon_intensity_asset(partitions)
     if settings.deployment == "local":
         asset = _marked_simulated(asset)
-    job = dg.define_asset_job(JOB_NAME, selection=[asset], partitions_def=partitions, executor_def=dg.in_process_executor)
+    job = dg.define_asset_job(JOB_NAME, selection=[asset], executor_def=dg.in_process_executor)
     return dg.Definitions(
         assets=[asset],
         jobs=[job],

@@ -10,7 +10,7 @@ import dagster as dg
 import urllib3
 from influxdb_client_3 import InfluxDBClient3
 from influxdb_client_3.exceptions import InfluxDBError, InfluxDBPartialWriteError
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_random_exponential
 
 from carbon_pipeline.line_protocol import PRECISION
@@ -51,6 +51,9 @@ class InfluxDBResource(PointSink):
     max_retry_seconds: float = Field(default=60.0, gt=0, description="Time budget for retrying one batch.")
     backoff_max_seconds: float = Field(default=10.0, gt=0, description="Longest wait between attempts.")
     verify_ssl: bool = Field(default=True, description="Verify TLS certificates; only disable for a known test server.")
+
+    # Validation errors must not echo what was passed in (a URL may carry credentials).
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     _client: InfluxDBClient3 | None = PrivateAttr(default=None)
 

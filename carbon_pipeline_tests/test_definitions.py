@@ -1,0 +1,84 @@
+"""What the code location exposes, per deployment, and the schedule's run requests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+
+from carbon_pipeline.definitions import JOB_NAME, build_definitions
+from carbon_pipeline.resources.influxdb import InfluxDBResource
+from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
+from carbon_pipeline.resources.simulated_watttime import SimulatedWattTimeResource
+from carbon_pipeline.settings import PipelineSettings
+
+PROD_ENV = {
+    "DAGSTER_DEPLOYMENT": "prod",
+    "CARBON_REGIONS": "CAISO_NORTH,PJM_DC",
+    "WATTTIME_USERNAME": "grid-user",
+    "WATTTIME_PASSWORD": "S3cret-Pass!",
+    "INFLUXDB_HOST": "https://influx.internal:8181",
+    "INFLUXDB_TOKEN": "real-token",
+    "INFLUXDB_DATABASE": "carbon",
+}
+
+
+def _defs(env: dict[str, str]) -> dg.Definitions:
+    return build_definitions(PipelineSettings.from_env(env), env)
+
+
+def test_local_deployment_uses_the_simulator_and_files_and_says_so() -> None:
+    defs = _defs({"DAGSTER_HOME": "/tmp/carbon-home"})
+    resources = defs.resources or {}
+    assert isinstance(resources["watttime"], SimulatedWattTimeResource)
+    assert isinstance(resources["point_sink"], LineProtocolFileSink)
+    assert resources["point_sink"].directory == "/tmp/carbon-home/line_protocol"
+    spec = defs.resolve_assets_def("carbon_intensity").specs_by_key[dg.AssetKey("carbon_intensity")]
+    assert spec.description.startswith("SIMULATED DATA")
+    assert spec.tags["data"] == "simulated"
+
+
+def test_prod_deployment_uses_envvars_for_secrets() -> None:
+    resources = _defs(PROD_ENV).resources or {}
+    sink = resources["point_sink"]
+    assert isinstance(sink, InfluxDBResource)
+    assert sink.host == "https://influx.internal:8181"
+    assert "real-token" not in repr(sink) and "S3cret-Pass!" not in repr(resources["watttime"])
+    assert "INFLUXDB_TOKEN" in repr(sink)
+
+
+def test_asset_has_partitions_backfill_policy_and_blocking_check() -> None:
+    defs = _defs(PROD_ENV)
+    asset = defs.resolve_assets_def("carbon_intensity")
+    partitions = asset.partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    assert partitions.get_partitions_def_for_dimension("region").get_partition_keys() == ["CAISO_NORTH", "PJM_DC"]
+    assert asset.backfill_policy == dg.BackfillPolicy.single_run()
+    (check,) = asset.check_specs
+    assert check.name == "watttime_data_valid" and check.blocking
+    assert asset.specs_by_key[asset.key].description
+    assert defs.resolve_job_def(JOB_NAME).executor_def.name == "in_process"
+
+
+def test_schedule_requests_the_just_closed_interval_for_every_region_with_run_keys() -> None:
+    defs = _defs(PROD_ENV)
+    schedule = defs.resolve_schedule_def("carbon_intensity_every_15_minutes")
+    assert schedule.cron_schedule == "5,20,35,50 * * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    context = dg.build_schedule_context(
+        repository_def=defs.get_repository_def(), scheduled_execution_time=datetime(2026, 3, 8, 10, 5, tzinfo=UTC)
+    )
+    requests = schedule.evaluate_tick(context).run_requests or []
+    assert [(request.run_key, request.partition_key) for request in requests] == [
+        ("CAISO_NORTH|2026-03-08-09:45", "CAISO_NORTH|2026-03-08-09:45"),
+        ("PJM_DC|2026-03-08-09:45", "PJM_DC|2026-03-08-09:45"),
+    ]
+
+
+@pytest.mark.parametrize("delay", ["0", "14"])
+def test_schedule_delay_is_configurable(delay: str) -> None:
+    schedule = _defs(PROD_ENV | {"CARBON_SCHEDULE_DELAY_MINUTES": delay}).resolve_schedule_def(
+        "carbon_intensity_every_15_minutes"
+    )
+    assert schedule.cron_schedule.split(" ")[0].split(",")[0] == delay
