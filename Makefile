@@ -27,8 +27,10 @@ demo: setup
 	$(BIN)/carbon-pipeline demo
 
 ## The Dagster UI and daemon on http://127.0.0.1:3000 (schedule running, simulated data locally).
+## Runs inside DAGSTER_HOME so Dagster uses the instance there; a .env here is loaded first.
 ui: setup
-	$(BIN)/dagster dev -w workspace.yaml
+	set -a && { [ ! -f .env ] || . ./.env; } && set +a && \
+		cd "$(DAGSTER_HOME)" && "$(CURDIR)/$(BIN)/dagster" dev -w "$(CURDIR)/workspace.yaml"
 
 ## The WattTime simulator on its own, for exploring the API by hand.
 simulator: setup

@@ -144,7 +144,11 @@ class SimulatorState:
             self._stats["statuses"][status] += 1
 
     def stats(self) -> dict[str, Any]:
-        """A snapshot: logins, requests per path, statuses served, faults applied, /v3/historical params."""
+        """A copy of the counters, so tests can assert what a client really sent.
+
+        Keys: logins, requests (per path), statuses (int keys; strings once sent as JSON), faults_applied
+        (per kind) and historical_queries (the params of every /v3/historical call, to check chunk bounds).
+        """
         with self._lock:
             return copy.deepcopy(self._stats)
 
