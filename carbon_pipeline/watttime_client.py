@@ -57,7 +57,12 @@ INCLUSIVE_END_TRIM = timedelta(seconds=1)
 MAX_FORECAST_HORIZON_HOURS = 72
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-TRANSIENT_TRANSPORT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.DecodingError)
+TRANSIENT_TRANSPORT_ERRORS = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+    httpx.DecodingError,
+)
 MAX_QUOTED_ERROR_CHARS = 300
 
 # Only real JSON numbers become values; `bool` is a subclass of `int` and must not turn into 0/1.
@@ -123,7 +128,13 @@ class _Reply:
 
     @property
     def request_id(self) -> str | None:
-        return self.response.headers.get("x-request-id")
+        return _request_id(self.response)
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    """WattTime support asks for this header's value when investigating a failure."""
+    value: str | None = response.headers.get("x-request-id")
+    return value
 
 
 def validate_base_url(url: str) -> str:
@@ -226,7 +237,7 @@ def _mentions(text: str, word: str | None) -> bool:
 def _status_error(call: _Call, response: httpx.Response) -> WattTimeError:
     """Translate a non-retryable, non-200 data reply into the error type the operator can act on."""
     status = response.status_code
-    request_id = response.headers.get("x-request-id")
+    request_id = _request_id(response)
     body = _json_or_none(response)
     if body is None:
         if status == 403:
@@ -360,7 +371,9 @@ class WattTimeClient:
     around login means concurrent threads that find the token missing or rejected trigger a single login.
     The retry budget is `max_attempts` and `max_retry_seconds` together, whichever runs out first; a 200
     reply whose body is not JSON is treated as transient (edges and proxies produce them) and retried within
-    that budget before it becomes a `WattTimeResponseError`.
+    that budget before it becomes a `WattTimeResponseError`. `token_refresh_margin_seconds` renews the token
+    that long before its 30-minute life ends, so a long backfill never waits on a 401; `login_limit` per
+    `login_window_seconds` mirrors WattTime's 100 logins per 5 minutes.
     """
 
     def __init__(
@@ -385,7 +398,9 @@ class WattTimeClient:
         _require(timeout_seconds > 0, "timeout_seconds must be > 0")
         _require(max_attempts >= 1, "max_attempts must be >= 1")
         _require(max_retry_seconds >= 0, "max_retry_seconds must be >= 0")
-        _require(0 < backoff_base_seconds <= backoff_max_seconds, "need 0 < backoff_base_seconds <= backoff_max_seconds")
+        _require(
+            0 < backoff_base_seconds <= backoff_max_seconds, "need 0 < backoff_base_seconds <= backoff_max_seconds"
+        )
         _require(requests_per_second > 0, "requests_per_second must be > 0")
         _require(
             0 <= token_refresh_margin_seconds < TOKEN_LIFETIME_SECONDS,
@@ -445,7 +460,11 @@ class WattTimeClient:
             f"horizon_hours must be in [0, {MAX_FORECAST_HORIZON_HOURS}], got {horizon_hours}",
         )
         call = _Call(FORECAST_PATH, region)
-        params = {"region": region, "signal_type": self._signal_type, "horizon_hours": horizon_hours}
+        params: dict[str, str | int] = {
+            "region": region,
+            "signal_type": self._signal_type,
+            "horizon_hours": horizon_hours,
+        }
         with self._errors_logged():
             return self._log_warnings(self._parse_signal(call, self._get_data(call, params), None))
 
@@ -572,7 +591,7 @@ class WattTimeClient:
             response = self._http.get(call.path, **request)
         except TRANSIENT_TRANSPORT_ERRORS as exc:
             raise _TransientFailure(f"{type(exc).__name__}: {exc}", request_id=None) from exc
-        request_id = response.headers.get("x-request-id")
+        request_id = _request_id(response)
         if response.status_code in RETRYABLE_STATUSES:
             raise _TransientFailure(
                 f"HTTP {response.status_code}",
@@ -592,7 +611,7 @@ class WattTimeClient:
         """Full-jitter exponential backoff, or the server's Retry-After, never past the retry budget."""
         failure = _failure_of(state)
         wanted = self._backoff(state) if failure.retry_after is None else failure.retry_after
-        return max(0.0, min(wanted, self._max_retry_seconds - state.seconds_since_start))
+        return max(0.0, min(wanted, self._max_retry_seconds - _elapsed(state)))
 
     def _log_retry(self, call: _Call, state: RetryCallState) -> None:
         failure = _failure_of(state)
@@ -609,7 +628,7 @@ class WattTimeClient:
     def _give_up(self, call: _Call, state: RetryCallState) -> NoReturn:
         failure = _failure_of(state)
         summary = (
-            f"{call.describe()}: gave up after {state.attempt_number} attempt(s) in {state.seconds_since_start:.1f} s "
+            f"{call.describe()}: gave up after {state.attempt_number} attempt(s) in {_elapsed(state):.1f} s "
             f"(limits: {self._max_attempts} attempts, {self._max_retry_seconds:g} s); last error: {failure.detail}"
         )
         error: WattTimeError
@@ -622,6 +641,10 @@ class WattTimeClient:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _elapsed(state: RetryCallState) -> float:
+    return time.monotonic() - state.start_time
 
 
 def _failure_of(state: RetryCallState) -> _TransientFailure:

@@ -69,6 +69,7 @@ class WattTimeResource(dg.ConfigurableResource):
         self._client = self.new_client(self.base_url, context.log)
 
     def new_client(self, base_url: str, logger: logging.Logger | None) -> WattTimeClient:
+        """Takes the URL separately because the simulated deployment only knows it once its server runs."""
         return WattTimeClient(
             self.username,
             self.password,
