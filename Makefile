@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup demo ui simulator test influxdb lock clean
+.PHONY: setup demo ui simulator test lint influxdb lock clean
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
@@ -41,8 +41,14 @@ influxdb:
 	@command -v influxd >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq influxdb >/dev/null; }
 
-test: setup influxdb
+## Lint (ruff, including the no-naive-datetime rules), types (mypy), then the whole suite.
+test: setup influxdb lint
 	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check carbon_pipeline carbon_pipeline_tests
+	$(BIN)/ruff format --check carbon_pipeline carbon_pipeline_tests
+	$(BIN)/mypy
 
 ## Refresh constraints.txt, the pinned versions deployments install.
 lock: $(BIN)/python

@@ -28,7 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="carbon-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help=f"materialize the last {DEMO_HOURS} hours on the local deployment")
-    commands.add_parser("simulator", help="serve the WattTime simulator (pass --help after it for options)", add_help=False)
+    commands.add_parser(
+        "simulator", help="serve the WattTime simulator (pass --help after it for options)", add_help=False
+    )
     args, rest = parser.parse_known_args(argv)
     if args.command == "simulator":
         return simulator_main(rest)
@@ -56,12 +58,16 @@ def demo() -> int:
 
 def demo_interval_keys(now: datetime) -> tuple[str, str]:
     """Keys of the first and last closed 15-minute intervals of the last day."""
-    last_start = datetime.fromtimestamp(now.timestamp() // INTERVAL.total_seconds() * INTERVAL.total_seconds(), UTC) - INTERVAL
+    last_start = (
+        datetime.fromtimestamp(now.timestamp() // INTERVAL.total_seconds() * INTERVAL.total_seconds(), UTC) - INTERVAL
+    )
     first_start = last_start - (DEMO_HOURS * 4 - 1) * INTERVAL
     return interval_key(first_start), interval_key(last_start)
 
 
-def _materialize_region(job: dg.JobDefinition, instance: dg.DagsterInstance, region: str, first: str, last: str) -> bool:
+def _materialize_region(
+    job: dg.JobDefinition, instance: dg.DagsterInstance, region: str, first: str, last: str
+) -> bool:
     tags = {
         RANGE_START_TAG: str(dg.MultiPartitionKey({REGION_DIMENSION: region, TIME_DIMENSION: first})),
         RANGE_END_TAG: str(dg.MultiPartitionKey({REGION_DIMENSION: region, TIME_DIMENSION: last})),

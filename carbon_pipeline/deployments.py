@@ -9,14 +9,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import cast, get_args
 
 import dagster as dg
 
-from carbon_pipeline.resources.influxdb import InfluxDBResource
+from carbon_pipeline.resources.influxdb import InfluxDBResource, WriteApi
 from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
 from carbon_pipeline.resources.simulated_watttime import SimulatedWattTimeResource
 from carbon_pipeline.resources.watttime import WattTimeResource
 from carbon_pipeline.settings import ConfigurationError, Deployment
+from carbon_pipeline.watttime_client import WATTTIME_BASE_URL
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 
@@ -35,7 +37,7 @@ def local_resources(env: Mapping[str, str]) -> dict[str, object]:
 
 
 def line_protocol_directory(env: Mapping[str, str]) -> Path:
-    """``CARBON_LINE_PROTOCOL_DIR``, else ``$DAGSTER_HOME/line_protocol``: next to the instance that records the runs."""
+    """``CARBON_LINE_PROTOCOL_DIR``, else ``$DAGSTER_HOME/line_protocol``, next to the instance recording the runs."""
     explicit = env.get("CARBON_LINE_PROTOCOL_DIR")
     if explicit:
         return Path(explicit).resolve()
@@ -44,23 +46,32 @@ def line_protocol_directory(env: Mapping[str, str]) -> Path:
 
 def production_resources(env: Mapping[str, str]) -> dict[str, object]:
     """Real WattTime and InfluxDB; presence of every variable was checked by ``PipelineSettings``."""
-    watttime_options = {"base_url": env["WATTTIME_BASE_URL"]} if env.get("WATTTIME_BASE_URL") else {}
     try:
         return {
             "watttime": WattTimeResource(
                 username=dg.EnvVar("WATTTIME_USERNAME"),
                 password=dg.EnvVar("WATTTIME_PASSWORD"),
-                **watttime_options,
+                base_url=env.get("WATTTIME_BASE_URL") or WATTTIME_BASE_URL,
             ),
             "point_sink": InfluxDBResource(
                 host=env["INFLUXDB_HOST"],
                 token=dg.EnvVar("INFLUXDB_TOKEN"),
                 database=env["INFLUXDB_DATABASE"],
-                write_api=env.get("INFLUXDB_WRITE_API", "v3"),
+                write_api=_write_api(env),
             ),
         }
     except ValueError as error:
         raise ConfigurationError(_first_problem(error)) from None
+
+
+def _write_api(env: Mapping[str, str]) -> WriteApi:
+    value = env.get("INFLUXDB_WRITE_API", "v3")
+    for api in get_args(WriteApi):
+        if value == api:
+            return cast(WriteApi, api)
+    raise ConfigurationError(
+        f"INFLUXDB_WRITE_API={value!r}: expected v3 (InfluxDB 3, /api/v3/write_lp) or v2 (InfluxDB 2.x, Cloud, 1.8+)."
+    )
 
 
 def _first_problem(error: ValueError) -> str:
@@ -75,7 +86,6 @@ def _variable(location: tuple[object, ...]) -> str:
     names = {
         "host": "INFLUXDB_HOST",
         "database": "INFLUXDB_DATABASE",
-        "write_api": "INFLUXDB_WRITE_API",
         "base_url": "WATTTIME_BASE_URL",
     }
     return names.get(str(location[0]) if location else "", str(location))

@@ -1,6 +1,5 @@
 """Materialize each 15-minute interval shortly after it closes, for every region."""
 
-
 from typing import TYPE_CHECKING
 
 import dagster as dg

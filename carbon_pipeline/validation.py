@@ -48,7 +48,7 @@ class MoerFrame(pa.DataFrameModel):
 
     class Config:
         strict = True
-        unique = ["region", "point_time"]
+        unique = ("region", "point_time")
 
 
 class DataRejected(Exception):
@@ -192,6 +192,7 @@ def data_period(window: RegionWindow, chunks: Sequence[HistoricalChunk]) -> int 
     """The one data period WattTime reported for this window; a mix would make completeness meaningless."""
     periods = sorted({chunk.period_seconds for chunk in chunks if chunk.period_seconds is not None})
     if len(periods) > 1:
-        raise DataRejected(window, _rule_failure(window.start, "meta.data_point_period_seconds", periods, "one data period per region"))
+        raise DataRejected(
+            window, _rule_failure(window.start, "meta.data_point_period_seconds", periods, "one data period per region")
+        )
     return periods[0] if periods else None
-

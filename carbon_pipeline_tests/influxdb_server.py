@@ -257,7 +257,9 @@ class InfluxDBServer:
                 raise InfluxQLError(f"{influxql!r} failed: {result['error']}")
             for series in result.get("series", []):
                 tags = series.get("tags", {})
-                rows.extend({**tags, **dict(zip(series["columns"], values))} for values in series["values"])
+                rows.extend(
+                    {**tags, **dict(zip(series["columns"], values, strict=True))} for values in series["values"]
+                )
         return rows
 
     def _post_query(self, influxql: str, params: dict[str, str]) -> tuple[int, bytes]:

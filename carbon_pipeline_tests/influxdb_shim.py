@@ -30,6 +30,7 @@ Mapping (the body is forwarded byte for byte, ``Content-Encoding: gzip`` include
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import json
@@ -233,7 +234,7 @@ class _ShimRequestHandler(BaseHTTPRequestHandler):
         self.connection.close()
         self.close_connection = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+    def log_message(self, format: str, *args: Any) -> None:
         """Stay silent: per-request logs are noise in test output."""
 
 
@@ -269,10 +270,8 @@ class _ShimHTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):  # already closed by its handler
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by its handler
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Ignore clients that hang up (timeouts, cut connections); report anything else."""

@@ -95,6 +95,8 @@ def truth(region: str, first: datetime, end: datetime, period_seconds: int = 300
     moment = first
     while moment < end:
         moer = moer_value(region, moment)
-        points.append(StoredPoint(int(moment.timestamp()), moer, round(moer * LBS_PER_MWH_TO_G_PER_KWH, GCO2_KWH_DECIMALS)))
+        points.append(
+            StoredPoint(int(moment.timestamp()), moer, round(moer * LBS_PER_MWH_TO_G_PER_KWH, GCO2_KWH_DECIMALS))
+        )
         moment += timedelta(seconds=period_seconds)
     return points

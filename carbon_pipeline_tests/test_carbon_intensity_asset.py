@@ -133,8 +133,14 @@ def test_hourly_region_stores_one_point_per_hour(
 
 @pytest.mark.parametrize(
     ("kind", "shown"),
-    [("out_of_range", "99999.0"), ("nulls", "None"), ("duplicates", "unique"), ("outside_window", "in_range"),
-     ("wrong_units", "'percentile'"), ("non_numeric", "'n/a'")],
+    [
+        ("out_of_range", "99999.0"),
+        ("nulls", "None"),
+        ("duplicates", "unique"),
+        ("outside_window", "in_range"),
+        ("wrong_units", "'percentile'"),
+        ("non_numeric", "'n/a'"),
+    ],
 )
 def test_invalid_data_fails_the_blocking_check_and_writes_nothing(
     kind: str,
@@ -206,7 +212,9 @@ def test_transient_watttime_errors_are_retried_within_the_run(
     assert len(stored_points(influxdb_server, influxdb_database, "CAISO_NORTH")) == 3
 
 
-def test_region_outside_the_plan_names_region_and_free_region(influxdb_shim: InfluxDBShim, influxdb_database: str) -> None:
+def test_region_outside_the_plan_names_region_and_free_region(
+    influxdb_shim: InfluxDBShim, influxdb_database: str
+) -> None:
     with SimulatorServer(SimulatorConfig(publication_lag_seconds=0, plan_regions=frozenset({"CAISO_NORTH"}))) as free:
         resources = {
             "watttime": watttime_resource(free.base_url),
@@ -226,7 +234,11 @@ def test_region_outside_the_plan_names_region_and_free_region(influxdb_shim: Inf
     ],
 )
 def test_influxdb_failures_fail_the_run_naming_region_and_interval(
-    fault: dict[str, object], shown: str, resources: dict[str, object], influxdb_shim: InfluxDBShim, instance: dg.DagsterInstance
+    fault: dict[str, object],
+    shown: str,
+    resources: dict[str, object],
+    influxdb_shim: InfluxDBShim,
+    instance: dg.DagsterInstance,
 ) -> None:
     influxdb_shim.inject(**fault)  # type: ignore[arg-type]
     result = materialize(resources, "CAISO_NORTH", DAY, instance=instance)

@@ -38,8 +38,14 @@ def dagster_home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def prod_env(dagster_home: Path, simulator: SimulatorServer, influxdb_shim: InfluxDBShim, influxdb_database: str) -> dict[str, str]:
-    base = {key: value for key, value in os.environ.items() if not key.startswith(("DAGSTER_", "CARBON_", "WATTTIME_", "INFLUXDB_"))}
+def prod_env(
+    dagster_home: Path, simulator: SimulatorServer, influxdb_shim: InfluxDBShim, influxdb_database: str
+) -> dict[str, str]:
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DAGSTER_", "CARBON_", "WATTTIME_", "INFLUXDB_"))
+    }
     return base | {
         "DAGSTER_HOME": str(dagster_home),
         "DAGSTER_DEPLOYMENT": "prod",
@@ -54,7 +60,9 @@ def prod_env(dagster_home: Path, simulator: SimulatorServer, influxdb_shim: Infl
 
 
 def _run(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, env=dict(env), cwd=REPO, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
+    return subprocess.run(
+        args, env=dict(env), cwd=REPO, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
+    )
 
 
 def _count(server: InfluxDBServer, database: str) -> int:
@@ -68,7 +76,19 @@ def _count(server: InfluxDBServer, database: str) -> int:
 def test_cli_materializes_one_partition(
     prod_env: dict[str, str], influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:
-    done = _run([DAGSTER, "asset", "materialize", *MODULE, "--select", "carbon_intensity", "--partition", "CAISO_NORTH|2025-01-01-00:00"], prod_env)
+    done = _run(
+        [
+            DAGSTER,
+            "asset",
+            "materialize",
+            *MODULE,
+            "--select",
+            "carbon_intensity",
+            "--partition",
+            "CAISO_NORTH|2025-01-01-00:00",
+        ],
+        prod_env,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert _count(influxdb_server, influxdb_database) == 3
     output = done.stdout + done.stderr
@@ -79,7 +99,19 @@ def test_cli_materializes_a_day_range_in_one_run_and_one_call(
     prod_env: dict[str, str], simulator: SimulatorServer, influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:
     partition_range = "CAISO_NORTH|2025-01-01-00:00...CAISO_NORTH|2025-01-01-23:45"
-    done = _run([DAGSTER, "asset", "materialize", *MODULE, "--select", "carbon_intensity", "--partition-range", partition_range], prod_env)
+    done = _run(
+        [
+            DAGSTER,
+            "asset",
+            "materialize",
+            *MODULE,
+            "--select",
+            "carbon_intensity",
+            "--partition-range",
+            partition_range,
+        ],
+        prod_env,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert _count(influxdb_server, influxdb_database) == 288
     assert simulator.state.stats()["requests"]["/v3/historical"] == 1
@@ -93,7 +125,12 @@ def test_definitions_validate(deployment: str, prod_env: dict[str, str]) -> None
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("INFLUXDB_TOKEN", ""), ("WATTTIME_PASSWORD", "changeme"), ("INFLUXDB_HOST", "influxdb:8086"), ("INFLUXDB_WRITE_API", "v1")],
+    [
+        ("INFLUXDB_TOKEN", ""),
+        ("WATTTIME_PASSWORD", "changeme"),
+        ("INFLUXDB_HOST", "influxdb:8086"),
+        ("INFLUXDB_WRITE_API", "v1"),
+    ],
 )
 def test_prod_refuses_to_load_naming_the_bad_variable(variable: str, value: str, prod_env: dict[str, str]) -> None:
     done = _run([DAGSTER, "definitions", "validate", *MODULE], prod_env | {variable: value})

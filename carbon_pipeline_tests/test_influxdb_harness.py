@@ -32,7 +32,14 @@ CARBON_LINES = [
 CARBON_ROWS = [
     {"time": T0, "region": "CAISO_NORTH", "signal": "co2_moer", "moer": 812.25, "quality": 1, "source": "watttime"},
     {"time": T0, "region": "PJM_DC", "signal": "co2_moer", "moer": 1001, "quality": 2, "source": "watttime"},
-    {"time": T0 + 300, "region": "CAISO_NORTH", "signal": "co2_moer", "moer": 790.5, "quality": 1, "source": "watttime"},
+    {
+        "time": T0 + 300,
+        "region": "CAISO_NORTH",
+        "signal": "co2_moer",
+        "moer": 790.5,
+        "quality": 1,
+        "source": "watttime",
+    },
 ]
 WRITE_PATHS = {False: "/api/v3/write_lp", True: "/api/v2/write"}
 PRECISION_FACTORS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
@@ -55,7 +62,9 @@ def stored_rows(server: InfluxDBServer, database: str, measurement: str = "carbo
     return sorted(rows, key=lambda row: (row["time"], row.get("region", "")))
 
 
-def raw_post(url: str, body: bytes, headers: dict[str, str] | None = None, method: str = "POST") -> urllib3.BaseHTTPResponse:
+def raw_post(
+    url: str, body: bytes, headers: dict[str, str] | None = None, method: str = "POST"
+) -> urllib3.BaseHTTPResponse:
     """Send a request the client cannot produce (aliases, missing parameters, other paths)."""
     with urllib3.PoolManager(retries=False) as http:
         return http.request(method, url, body=body, headers={"Authorization": "Token test-token", **(headers or {})})
@@ -197,7 +206,9 @@ def test_wrong_or_missing_token_is_rejected_with_401(
 ) -> None:
     with pytest.raises(ApiException) as wrong_token:
         write_lines(influxdb_shim, influxdb_database, CARBON_LINES, token="not-the-token")
-    missing = raw_post(f"{influxdb_shim.url}/api/v3/write_lp?db={influxdb_database}", b"m value=1", {"Authorization": ""})
+    missing = raw_post(
+        f"{influxdb_shim.url}/api/v3/write_lp?db={influxdb_database}", b"m value=1", {"Authorization": ""}
+    )
 
     assert wrong_token.value.status == 401
     assert wrong_token.value.body == '{"error": "the request was not authenticated"}'
@@ -354,9 +365,11 @@ def test_query_errors_and_dropped_databases_raise(influxdb_server: InfluxDBServe
 def test_start_failure_reports_the_log_tail_and_leaves_no_process() -> None:
     server = InfluxDBServer()
     try:
-        with socket.create_server(("127.0.0.1", int(server.url.rsplit(":", 1)[1]))):
-            with pytest.raises(RuntimeError, match="(?s)influxd exited with code.*address already in use"):
-                server.start()
+        with (
+            socket.create_server(("127.0.0.1", int(server.url.rsplit(":", 1)[1]))),
+            pytest.raises(RuntimeError, match=r"(?s)influxd exited with code.*address already in use"),
+        ):
+            server.start()
         assert influxd_pids(server.log_path.parent) == set()
     finally:
         server.close()

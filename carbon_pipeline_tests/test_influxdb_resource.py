@@ -27,7 +27,15 @@ def test_full_urls_are_accepted(given: str, used: str) -> None:
 
 @pytest.mark.parametrize(
     "given",
-    ["influxdb:8086", "localhost", "http://influxdb", "ftp://host:21", "http://host:8086/prefix", "http://host:8086?db=x", "http://host:notaport"],
+    [
+        "influxdb:8086",
+        "localhost",
+        "http://influxdb",
+        "ftp://host:21",
+        "http://host:8086/prefix",
+        "http://host:8086?db=x",
+        "http://host:notaport",
+    ],
 )
 def test_anything_else_fails_saying_what_is_expected(given: str) -> None:
     with pytest.raises(ValueError, match="INFLUXDB_HOST must be a full URL with scheme, host and port"):
@@ -66,8 +74,13 @@ def test_tag_values_with_spaces_commas_and_equals_round_trip(
 def test_writes_are_batched_at_5000_lines(
     influxdb_shim: InfluxDBShim, influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:
-    lines = [f"carbon_intensity,region=X moer_lbs_per_mwh={index}.0 {1735689600 + index * 300}" for index in range(12_001)]
+    lines = [
+        f"carbon_intensity,region=X moer_lbs_per_mwh={index}.0 {1735689600 + index * 300}" for index in range(12_001)
+    ]
     report = influxdb_resource(influxdb_shim.url, influxdb_database).write_lines(lines)
     assert [write.line_count for write in influxdb_shim.requests] == [5000, 5000, 2001]
     assert report.lines == 12_001 and report.requests == 3
-    assert influxdb_server.query("SELECT count(moer_lbs_per_mwh) FROM carbon_intensity", influxdb_database)[0]["count"] == 12_001
+    assert (
+        influxdb_server.query("SELECT count(moer_lbs_per_mwh) FROM carbon_intensity", influxdb_database)[0]["count"]
+        == 12_001
+    )

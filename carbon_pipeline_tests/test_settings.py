@@ -26,7 +26,7 @@ def test_defaults_are_the_local_free_region_from_2025() -> None:
 
 def test_regions_are_parsed_and_validated() -> None:
     assert PipelineSettings.from_env({"CARBON_REGIONS": " CAISO_NORTH, PJM_DC "}).regions == ("CAISO_NORTH", "PJM_DC")
-    with pytest.raises(ConfigurationError, match="CARBON_REGIONS.*caiso-north"):
+    with pytest.raises(ConfigurationError, match=r"CARBON_REGIONS.*caiso-north"):
         PipelineSettings.from_env({"CARBON_REGIONS": "caiso-north"})
 
 
@@ -45,7 +45,9 @@ def test_malformed_values_fail_naming_the_variable(variable: str, value: str) ->
         PipelineSettings.from_env({variable: value})
 
 
-@pytest.mark.parametrize("variable", ["WATTTIME_USERNAME", "WATTTIME_PASSWORD", "INFLUXDB_HOST", "INFLUXDB_TOKEN", "INFLUXDB_DATABASE"])
+@pytest.mark.parametrize(
+    "variable", ["WATTTIME_USERNAME", "WATTTIME_PASSWORD", "INFLUXDB_HOST", "INFLUXDB_TOKEN", "INFLUXDB_DATABASE"]
+)
 @pytest.mark.parametrize("value", [None, "", "changeme", "<your token>", "your_password_here"])
 def test_prod_refuses_missing_or_placeholder_settings(variable: str, value: str | None) -> None:
     env = {key: val for key, val in PROD.items() if key != variable}

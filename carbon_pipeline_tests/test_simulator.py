@@ -356,7 +356,7 @@ def test_my_access_lists_the_plan_in_the_documented_shape(make_sim: Callable[...
     historical_model = region["endpoints"][1]["models"][0]
     assert historical_model["model"] == "2023-03-01"
     assert historical_model["type"] == "binned_regression"
-    assert datetime.fromisoformat(historical_model["data_start"]) < datetime(2025, 1, 1)
+    assert datetime.fromisoformat(historical_model["data_start"]) < datetime(2025, 1, 1)  # noqa: DTZ001 - data_start is a naive date-time in WattTime's shape
 
 
 def test_my_access_without_a_plan_limit_lists_the_catalogue(sim: Sim) -> None:

@@ -1,4 +1,4 @@
-"""pandera rules and completeness: every bad value is named with its timestamp and rule, and nothing passes half-checked."""
+"""pandera rules and completeness: every bad value is named with its timestamp and rule; nothing passes half-checked."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +21,9 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 WINDOW = RegionWindow("CAISO_NORTH", START, START + timedelta(minutes=15))
 
 
-def _chunk(values: list[object], minutes: list[int] | None = None, units: str = "lbs_co2_per_mwh", period: int | None = 300) -> HistoricalChunk:
+def _chunk(
+    values: list[object], minutes: list[int] | None = None, units: str = "lbs_co2_per_mwh", period: int | None = 300
+) -> HistoricalChunk:
     minutes = [0, 5, 10][: len(values)] if minutes is None else minutes
     frame = pd.DataFrame(
         {
@@ -31,7 +33,9 @@ def _chunk(values: list[object], minutes: list[int] | None = None, units: str = 
             "imputed": pd.array([False] * len(values), dtype="boolean"),
         }
     )
-    return HistoricalChunk("CAISO_NORTH", "co2_moer", WINDOW.start, WINDOW.end, units, period, "2023-03-01", (), "req-1", frame)
+    return HistoricalChunk(
+        "CAISO_NORTH", "co2_moer", WINDOW.start, WINDOW.end, units, period, "2023-03-01", (), "req-1", frame
+    )
 
 
 def _validate(chunk: HistoricalChunk) -> pd.DataFrame:

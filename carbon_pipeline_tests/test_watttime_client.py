@@ -7,6 +7,7 @@ cannot produce (HTTP-date Retry-After, missing meta, a known token) come from a 
 from __future__ import annotations
 
 import email.utils
+import itertools
 import json
 import logging
 import threading
@@ -584,14 +585,14 @@ def test_non_utc_aware_input_is_converted(sim: SimulatorServer, make_client: Cal
 def test_a_year_is_thirteen_contiguous_chunks_of_every_point(make_client: Callable[..., WattTimeClient]) -> None:
     chunks = make_client().historical("CAISO_NORTH", datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC))
     assert len(chunks) == 13 and sum(len(chunk.frame) for chunk in chunks) == 105_120
-    assert all(earlier.end == later.start for earlier, later in zip(chunks, chunks[1:]))
+    assert all(earlier.end == later.start for earlier, later in itertools.pairwise(chunks))
 
 
 @pytest.mark.parametrize(
     ("start", "end", "problem"),
     [
-        (datetime(2024, 3, 1), datetime(2024, 3, 2, tzinfo=UTC), "start must be timezone-aware"),
-        (DAY_START, datetime(2024, 3, 2), "end must be timezone-aware"),
+        (datetime(2024, 3, 1), datetime(2024, 3, 2, tzinfo=UTC), "start must be timezone-aware"),  # noqa: DTZ001
+        (DAY_START, datetime(2024, 3, 2), "end must be timezone-aware"),  # noqa: DTZ001
         (DAY_START, DAY_START, "must be after start"),
     ],
 )

@@ -3,6 +3,7 @@
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from time import perf_counter
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -95,9 +96,11 @@ def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -
             yield _failed_check(rejected)
             raise dg.Failure(description=str(rejected), allow_retries=False) from None
         frame = pd.concat([item.frame for item in fetched], ignore_index=True)
-        report = _write(point_sink, windows, carbon_intensity_lines(
-            frame, signal_type=watttime.signal_type, source=watttime.source_name
-        ))
+        report = _write(
+            point_sink,
+            windows,
+            carbon_intensity_lines(frame, signal_type=watttime.signal_type, source=watttime.source_name),
+        )
         yield dg.MaterializeResult(
             metadata=_metadata(frame, fetched, report, perf_counter() - started, watttime.data_source_label()),
             check_results=[_passed_check(len(frame))],
@@ -149,8 +152,8 @@ def _passed_check(points: int) -> dg.AssetCheckResult:
 
 def _metadata(
     frame: pd.DataFrame, fetched: Sequence[_Fetched], report: WriteReport, seconds: float, source_label: str
-) -> dict[str, object]:
-    metadata: dict[str, object] = {
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
         "data_source": source_label,
         "points_written": report.lines,
         "dagster/row_count": report.lines,

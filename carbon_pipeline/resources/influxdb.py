@@ -11,7 +11,14 @@ import urllib3
 from influxdb_client_3 import InfluxDBClient3
 from influxdb_client_3.exceptions import InfluxDBError, InfluxDBPartialWriteError
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_random_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
 from carbon_pipeline.line_protocol import PRECISION
 from carbon_pipeline.resources.point_sink import PointSink, WriteReport
@@ -19,6 +26,7 @@ from carbon_pipeline.resources.point_sink import PointSink, WriteReport
 # InfluxDB 3 and 1.x both recommend 5,000-10,000 lines per request; 5,000 lines of this schema are
 # about 0.7 MB, far below the 10 MiB request limit of InfluxDB 3 Core.
 MAX_LINES_PER_REQUEST = 5_000
+WriteApi = Literal["v3", "v2"]
 HOST_EXAMPLES = "http://influxdb:8086 or https://influxdb.example.com:8181"
 
 
@@ -43,7 +51,7 @@ class InfluxDBResource(PointSink):
     host: str = Field(description=f"Full URL with scheme and port, e.g. {HOST_EXAMPLES}.")
     token: str = Field(description="API token (from the INFLUXDB_TOKEN environment variable).")
     database: str = Field(description="Database (InfluxDB 3) or bucket (InfluxDB 2.x; db/rp on 1.8).")
-    write_api: Literal["v3", "v2"] = Field(
+    write_api: WriteApi = Field(
         default="v3", description="v3: /api/v3/write_lp (InfluxDB 3); v2: /api/v2/write (InfluxDB 2.x, Cloud, 1.8+)."
     )
     write_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one write request.")
@@ -80,7 +88,9 @@ class InfluxDBResource(PointSink):
         attempts = Retrying(
             retry=retry_if_exception(_is_retryable),
             stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_retry_seconds),
-            wait=_retry_after_or(wait_random_exponential(multiplier=0.5, max=self.backoff_max_seconds), self.max_retry_seconds),
+            wait=_retry_after_or(
+                wait_random_exponential(multiplier=0.5, max=self.backoff_max_seconds), self.max_retry_seconds
+            ),
             before_sleep=self._log_retry,
             reraise=True,
         )
