@@ -73,18 +73,26 @@ class DataRejected(Exception):
 class DataIncomplete(Exception):
     """Some expected points are absent. Retryable: WattTime publishes with a lag and fills gaps later."""
 
-    def __init__(self, window: RegionWindow, expected: int, missing: Sequence[datetime]) -> None:
+    def __init__(
+        self, window: RegionWindow, expected: int, missing: Sequence[datetime], published_until: datetime | None = None
+    ) -> None:
         self.window = window
         self.expected = expected
         self.missing = tuple(missing)
+        # Only the newest points missing means WattTime's publication lag; a hole before a published point is a gap.
+        lagging = published_until is None or min(missing) > published_until
+        state = "not yet published" if lagging else "gap in WattTime's data"
         present = expected - len(missing)
-        super().__init__(f"{window.describe()}: {_incomplete_reason(present, expected, missing)}; nothing written")
+        super().__init__(
+            f"{window.describe()}: {state}: {present} of {expected} points (missing {_listed(missing)}); "
+            "nothing written, retry later"
+        )
 
 
-def _incomplete_reason(present: int, expected: int, missing: Sequence[datetime]) -> str:
-    shown = ", ".join(_iso(moment) for moment in missing[:FAILURE_MESSAGE_ROWS])
-    more = f" and {len(missing) - FAILURE_MESSAGE_ROWS} more" if len(missing) > FAILURE_MESSAGE_ROWS else ""
-    return f"not yet published: {present} of {expected} points (missing {shown}{more}); retry later"
+def _listed(moments: Sequence[datetime]) -> str:
+    shown = ", ".join(_iso(moment) for moment in moments[:FAILURE_MESSAGE_ROWS])
+    more = f" and {len(moments) - FAILURE_MESSAGE_ROWS} more" if len(moments) > FAILURE_MESSAGE_ROWS else ""
+    return shown + more
 
 
 def _iso(moment: datetime) -> str:
@@ -170,9 +178,17 @@ def require_complete(window: RegionWindow, frame: pd.DataFrame, period_seconds: 
             ),
         )
     expected = expected_point_times(window, period_seconds)
-    missing = expected.difference(pd.DatetimeIndex(frame["point_time"]))
+    present = pd.DatetimeIndex(frame["point_time"])
+    off_grid = present.difference(expected)
+    if len(off_grid):
+        raise DataRejected(
+            window, _rule_failure(off_grid[0], "point_time", off_grid[0], f"on the {period_seconds} s data period grid")
+        )
+    missing = expected.difference(present)
     if len(missing):
-        raise DataIncomplete(window, len(expected), list(missing))
+        raise DataIncomplete(
+            window, len(expected), list(missing), published_until=present.max() if len(present) else None
+        )
 
 
 def expected_point_times(window: RegionWindow, period_seconds: int) -> pd.DatetimeIndex:
@@ -185,7 +201,7 @@ def expected_point_times(window: RegionWindow, period_seconds: int) -> pd.Dateti
 
 
 def _rule_failure(moment: datetime, column: str, value: object, rule: str) -> pd.DataFrame:
-    return pd.DataFrame({"point_time": [_iso(moment)], "column": [column], "value": [repr(value)], "rule": [rule]})
+    return pd.DataFrame({"point_time": [_iso(moment)], "column": [column], "value": [_display(value)], "rule": [rule]})
 
 
 def data_period(window: RegionWindow, chunks: Sequence[HistoricalChunk]) -> int | None:

@@ -283,3 +283,12 @@ def test_v2_write_api_stores_the_same_points(
     assert materialize(resources, "CAISO_NORTH", DAY).success
     assert [write.path for write in influxdb_shim.requests] == ["/api/v2/write"]
     assert stored_points(influxdb_server, influxdb_database, "CAISO_NORTH") == truth("CAISO_NORTH", DAY, DAY + QUARTER)
+
+
+def test_missing_point_in_the_middle_is_a_gap_and_writes_nothing(
+    resources: dict[str, object], simulator: SimulatorServer, influxdb_shim: InfluxDBShim
+) -> None:
+    simulator.state.inject(Fault(kind="missing_point", path="/v3/historical"))
+    message = failure_message(materialize(resources, "CAISO_NORTH", DAY))
+    assert "gap in WattTime's data: 2 of 3 points (missing 2025-01-01T00:05:00Z)" in message
+    assert influxdb_shim.requests == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -82,3 +83,29 @@ def test_schedule_delay_is_configurable(delay: str) -> None:
         "carbon_intensity_every_15_minutes"
     )
     assert schedule.cron_schedule.split(" ")[0].split(",")[0] == delay
+
+
+def test_local_deployment_materializes_simulated_points_into_files(tmp_path: Path) -> None:
+    defs = _defs({"CARBON_LINE_PROTOCOL_DIR": str(tmp_path)})
+    assert defs.resources["watttime"].password == ""  # the embedded simulator gets a random one per run
+    job = defs.resolve_job_def(JOB_NAME)
+    result = job.execute_in_process(partition_key="CAISO_NORTH|2025-01-01-00:00")
+    assert result.success
+    (day_file,) = (tmp_path / "carbon_intensity").glob("*.lp")
+    lines = day_file.read_text().splitlines()
+    assert day_file.name == "2025-01-01.lp" and len(lines) == 3
+    assert all(line.startswith("carbon_intensity,region=CAISO_NORTH,grid_operator=CAISO,") for line in lines)
+    assert all(",source=simulator " in line for line in lines)
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["data_source"].value.startswith("SIMULATED")
+    assert str(tmp_path) in metadata["destination"].value
+
+
+def test_rematerializing_locally_replaces_lines_instead_of_appending(tmp_path: Path) -> None:
+    job = _defs({"CARBON_LINE_PROTOCOL_DIR": str(tmp_path)}).resolve_job_def(JOB_NAME)
+    for _ in range(2):
+        assert job.execute_in_process(partition_key="CAISO_NORTH|2025-01-01-00:00").success
+    assert job.execute_in_process(partition_key="CAISO_NORTH|2025-01-01-00:15").success
+    lines = (tmp_path / "carbon_intensity" / "2025-01-01.lp").read_text().splitlines()
+    assert len(lines) == 6 == len(set(lines))
+    assert [int(line.rsplit(" ", 1)[1]) for line in lines] == sorted(int(line.rsplit(" ", 1)[1]) for line in lines)

@@ -110,3 +110,17 @@ def test_missing_period_with_points_is_rejected() -> None:
     chunk = _chunk([1.0, 2.0, 3.0], period=None)
     with pytest.raises(DataRejected, match="data period"):
         require_complete(WINDOW, _validate(chunk), data_period(WINDOW, [chunk]))
+
+
+def test_hole_before_published_points_is_reported_as_a_gap() -> None:
+    frame = _validate(_chunk([1.0, 3.0], minutes=[0, 10]))
+    with pytest.raises(DataIncomplete, match=r"gap in WattTime's data: 2 of 3 points \(missing 2025-01-01T00:05:00Z\)"):
+        require_complete(WINDOW, frame, 300)
+
+
+def test_points_off_the_period_grid_are_rejected() -> None:
+    frame = _validate(_chunk([1.0, 2.0, 3.0], minutes=[0, 5, 7]))
+    with pytest.raises(
+        DataRejected, match=r"point_time 2025-01-01T00:07:00Z at 2025-01-01T00:07:00Z fails on the 300 s data period grid"
+    ):
+        require_complete(WINDOW, frame, 300)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
+
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from carbon_pipeline.resources.watttime import WattTimeResource
-from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
+from carbon_pipeline.simulator import SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
 
 SIMULATED_LABEL = "SIMULATED: embedded WattTime simulator (local deployment), not real grid data"
 
@@ -20,7 +22,7 @@ class SimulatedWattTimeResource(WattTimeResource):
     """
 
     username: str = Field(default=SIMULATOR_USERNAME, description="The simulator's built-in account.")
-    password: str = Field(default=SIMULATOR_PASSWORD, repr=False, description="The simulator's built-in password.")
+    password: str = Field(default="", repr=False, description="Unused: each run's simulator gets a random password.")
     base_url: str = Field(default="http://127.0.0.1", description="Unused: each run serves its own simulator.")
     publication_lag_seconds: float = Field(
         default=120.0, ge=0, description="How long after a point's time the simulator publishes it."
@@ -36,8 +38,13 @@ class SimulatedWattTimeResource(WattTimeResource):
         return SIMULATED_LABEL
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._server = SimulatorServer(SimulatorConfig(publication_lag_seconds=self.publication_lag_seconds)).start()
-        self._client = self.new_client(self._server.base_url, context.log)
+        # A fresh password per run: no credential, not even a simulated one, sits in config or the UI.
+        password = secrets.token_urlsafe(24)
+        config = SimulatorConfig(
+            accounts={self.username: password}, publication_lag_seconds=self.publication_lag_seconds
+        )
+        self._server = SimulatorServer(config).start()
+        self._client = self.new_client(self._server.base_url, context.log, password=password)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         super().teardown_after_execution(context)

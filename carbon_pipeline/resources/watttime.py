@@ -68,11 +68,11 @@ class WattTimeResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._client = self.new_client(self.base_url, context.log)
 
-    def new_client(self, base_url: str, logger: logging.Logger | None) -> WattTimeClient:
-        """Takes the URL separately because the simulated deployment only knows it once its server runs."""
+    def new_client(self, base_url: str, logger: logging.Logger | None, password: str | None = None) -> WattTimeClient:
+        """Takes URL and password separately: the simulated deployment only knows them once its server runs."""
         return WattTimeClient(
             self.username,
-            self.password,
+            password or self.password,
             base_url,
             signal_type=self.signal_type,
             timeout_seconds=self.timeout_seconds,
