@@ -292,3 +292,32 @@ def test_missing_point_in_the_middle_is_a_gap_and_writes_nothing(
     message = failure_message(materialize(resources, "CAISO_NORTH", DAY))
     assert "gap in WattTime's data: 2 of 3 points (missing 2025-01-01T00:05:00Z)" in message
     assert influxdb_shim.requests == []
+
+
+def test_influxdb_429_is_retried(
+    resources: dict[str, object], influxdb_shim: InfluxDBShim, influxdb_server: InfluxDBServer, influxdb_database: str
+) -> None:
+    influxdb_shim.inject("status", status=429)
+    assert materialize(resources, "CAISO_NORTH", DAY).success
+    assert len(influxdb_shim.requests) == 2
+    assert len(stored_points(influxdb_server, influxdb_database, "CAISO_NORTH")) == 3
+
+
+@pytest.mark.parametrize(("slow_requests", "succeeds"), [(1, True), (10, False)])
+def test_slow_influxdb_writes_time_out_and_are_retried(
+    slow_requests: int,
+    succeeds: bool,
+    simulator: SimulatorServer,
+    influxdb_shim: InfluxDBShim,
+    influxdb_server: InfluxDBServer,
+    influxdb_database: str,
+) -> None:
+    resources = {
+        "watttime": watttime_resource(simulator.base_url),
+        "point_sink": influxdb_resource(influxdb_shim.url, influxdb_database, write_timeout_seconds=0.3),
+    }
+    influxdb_shim.inject("delay", count=slow_requests, delay_seconds=1.0)
+    result = materialize(resources, "CAISO_NORTH", DAY)
+    assert result.success is succeeds
+    if not succeeds:
+        assert "ReadTimeoutError" in failure_message(result)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -577,8 +578,16 @@ def test_keep_alive_reuses_one_connection(sim: Sim) -> None:
     assert client_port(first) == client_port(second)
 
 
-def test_module_runs_standalone_and_prints_no_password() -> None:
-    command = [sys.executable, "-m", "carbon_pipeline.simulator", "--port", "0", "--free-plan"]
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        [sys.executable, "-m", "carbon_pipeline.simulator"],
+        [str(Path(sys.executable).parent / "carbon-pipeline"), "simulator"],
+    ],
+    ids=["module", "carbon-pipeline"],
+)
+def test_runs_standalone_and_prints_no_password(launcher: list[str]) -> None:
+    command = [*launcher, "--port", "0", "--free-plan"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
         assert process.stdout is not None
         first_line = process.stdout.readline()

@@ -121,6 +121,7 @@ def test_hole_before_published_points_is_reported_as_a_gap() -> None:
 def test_points_off_the_period_grid_are_rejected() -> None:
     frame = _validate(_chunk([1.0, 2.0, 3.0], minutes=[0, 5, 7]))
     with pytest.raises(
-        DataRejected, match=r"point_time 2025-01-01T00:07:00Z at 2025-01-01T00:07:00Z fails on the 300 s data period grid"
+        DataRejected,
+        match=r"point_time 2025-01-01T00:07:00Z at 2025-01-01T00:07:00Z fails on the 300 s data period grid",
     ):
         require_complete(WINDOW, frame, 300)
