@@ -46,7 +46,9 @@ def test_prod_deployment_uses_envvars_for_secrets() -> None:
     assert isinstance(sink, InfluxDBResource)
     assert sink.host == "https://influx.internal:8181"
     assert "real-token" not in repr(sink) and "S3cret-Pass!" not in repr(resources["watttime"])
-    assert "INFLUXDB_TOKEN" in repr(sink)
+    assert isinstance(sink.token, dg.EnvVar) and sink.token.env_var_name == "INFLUXDB_TOKEN"
+    watttime = resources["watttime"]
+    assert isinstance(watttime.password, dg.EnvVar) and watttime.password.env_var_name == "WATTTIME_PASSWORD"
 
 
 def test_asset_has_partitions_backfill_policy_and_blocking_check() -> None:

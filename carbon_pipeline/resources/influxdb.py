@@ -49,7 +49,9 @@ class InfluxDBResource(PointSink):
     """
 
     host: str = Field(description=f"Full URL with scheme and port, e.g. {HOST_EXAMPLES}.")
-    token: str = Field(description="API token (from the INFLUXDB_TOKEN environment variable).")
+    token: str = Field(
+        repr=False, description="API token; give it as EnvVar('INFLUXDB_TOKEN') so it never shows in the UI."
+    )
     database: str = Field(description="Database (InfluxDB 3) or bucket (InfluxDB 2.x; db/rp on 1.8).")
     write_api: WriteApi = Field(
         default="v3", description="v3: /api/v3/write_lp (InfluxDB 3); v2: /api/v2/write (InfluxDB 2.x, Cloud, 1.8+)."
