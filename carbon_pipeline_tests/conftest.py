@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
+from carbon_pipeline_tests.pipeline_harness import REPO
+
+# Variables the project reads; tests start from an environment without them.
+OUR_PREFIXES = ("DAGSTER_", "CARBON_", "WATTTIME_", "INFLUXDB_")
 
 # ##### FIXTURES: InfluxDB
 
@@ -36,3 +44,40 @@ def influxdb_shim(influxdb_server: InfluxDBServer) -> Iterator[InfluxDBShim]:
     "test-token" (also `shim.token`), with its own port, request log and fault queue per test."""
     with InfluxDBShim(influxdb_server.url, token="test-token") as shim:
         yield shim
+
+
+# ##### FIXTURES: WattTime simulator and a prod-configured Dagster home
+
+
+@pytest.fixture
+def simulator() -> Iterator[SimulatorServer]:
+    """The WattTime simulator on loopback, publishing every point immediately."""
+    with SimulatorServer(SimulatorConfig(publication_lag_seconds=0)) as server:
+        yield server
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+@pytest.fixture
+def prod_env(
+    dagster_home: Path, simulator: SimulatorServer, influxdb_shim: InfluxDBShim, influxdb_database: str
+) -> dict[str, str]:
+    """The environment of a prod deployment whose WattTime and InfluxDB are the loopback fakes."""
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith(OUR_PREFIXES)}
+    return inherited | {
+        "DAGSTER_HOME": str(dagster_home),
+        "DAGSTER_DEPLOYMENT": "prod",
+        "CARBON_REGIONS": "CAISO_NORTH",
+        "WATTTIME_USERNAME": SIMULATOR_USERNAME,
+        "WATTTIME_PASSWORD": SIMULATOR_PASSWORD,
+        "WATTTIME_BASE_URL": simulator.base_url,
+        "INFLUXDB_HOST": influxdb_shim.url,
+        "INFLUXDB_TOKEN": "test-token",
+        "INFLUXDB_DATABASE": influxdb_database,
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 
@@ -17,6 +18,7 @@ from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, mo
 from carbon_pipeline.validation import GCO2_KWH_DECIMALS
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 
+REPO = Path(__file__).resolve().parents[1]
 REGIONS = ("CAISO_NORTH", "PJM_DC", "IE")
 PARTITIONS_START = datetime(2025, 1, 1, tzinfo=UTC)
 PARTITIONS = build_carbon_partitions(REGIONS, PARTITIONS_START)

@@ -31,12 +31,6 @@ INTERVAL_TEXT = "region CAISO_NORTH, interval 2025-01-01T00:00Z..2025-01-01T00:1
 
 
 @pytest.fixture
-def simulator() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorConfig(publication_lag_seconds=0)) as server:
-        yield server
-
-
-@pytest.fixture
 def resources(simulator: SimulatorServer, influxdb_shim: InfluxDBShim, influxdb_database: str) -> dict[str, object]:
     return {
         "watttime": watttime_resource(simulator.base_url),

@@ -3,65 +3,33 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
+from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SimulatorServer
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
-from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
+from carbon_pipeline_tests.pipeline_harness import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 MODULE = ["-m", "carbon_pipeline.definitions"]
 COMMAND_TIMEOUT = 240
 
-# ##### FIXTURES
-
-
-@pytest.fixture
-def simulator() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorConfig(publication_lag_seconds=0)) as server:
-        yield server
-
-
-@pytest.fixture
-def dagster_home(tmp_path: Path) -> Path:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    return home
-
-
-@pytest.fixture
-def prod_env(
-    dagster_home: Path, simulator: SimulatorServer, influxdb_shim: InfluxDBShim, influxdb_database: str
-) -> dict[str, str]:
-    base = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DAGSTER_", "CARBON_", "WATTTIME_", "INFLUXDB_"))
-    }
-    return base | {
-        "DAGSTER_HOME": str(dagster_home),
-        "DAGSTER_DEPLOYMENT": "prod",
-        "CARBON_REGIONS": "CAISO_NORTH",
-        "WATTTIME_USERNAME": SIMULATOR_USERNAME,
-        "WATTTIME_PASSWORD": SIMULATOR_PASSWORD,
-        "WATTTIME_BASE_URL": simulator.base_url,
-        "INFLUXDB_HOST": influxdb_shim.url,
-        "INFLUXDB_TOKEN": "test-token",
-        "INFLUXDB_DATABASE": influxdb_database,
-    }
+# ##### HELPERS
 
 
 def _run(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         args, env=dict(env), cwd=REPO, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
+    )
+
+
+def _materialize(partition_option: str, partitions: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return _run(
+        [DAGSTER, "asset", "materialize", *MODULE, "--select", "carbon_intensity", partition_option, partitions], env
     )
 
 
@@ -76,19 +44,7 @@ def _count(server: InfluxDBServer, database: str) -> int:
 def test_cli_materializes_one_partition(
     prod_env: dict[str, str], influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:
-    done = _run(
-        [
-            DAGSTER,
-            "asset",
-            "materialize",
-            *MODULE,
-            "--select",
-            "carbon_intensity",
-            "--partition",
-            "CAISO_NORTH|2025-01-01-00:00",
-        ],
-        prod_env,
-    )
+    done = _materialize("--partition", "CAISO_NORTH|2025-01-01-00:00", prod_env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert _count(influxdb_server, influxdb_database) == 3
     output = done.stdout + done.stderr
@@ -99,19 +55,7 @@ def test_cli_materializes_a_day_range_in_one_run_and_one_call(
     prod_env: dict[str, str], simulator: SimulatorServer, influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:
     partition_range = "CAISO_NORTH|2025-01-01-00:00...CAISO_NORTH|2025-01-01-23:45"
-    done = _run(
-        [
-            DAGSTER,
-            "asset",
-            "materialize",
-            *MODULE,
-            "--select",
-            "carbon_intensity",
-            "--partition-range",
-            partition_range,
-        ],
-        prod_env,
-    )
+    done = _materialize("--partition-range", partition_range, prod_env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert _count(influxdb_server, influxdb_database) == 288
     assert simulator.state.stats()["requests"]["/v3/historical"] == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -14,11 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
+from carbon_pipeline.simulator import SimulatorServer
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer, free_loopback_port
-from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
+from carbon_pipeline_tests.pipeline_harness import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT = 120
 BACKFILL_TIMEOUT = 300
 
@@ -42,33 +40,12 @@ query ($id: String!) {
 
 
 @pytest.fixture
-def simulator() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorConfig(publication_lag_seconds=0)) as server:
-        yield server
-
-
-@pytest.fixture
-def webserver(
-    tmp_path: Path, simulator: SimulatorServer, influxdb_shim: InfluxDBShim, influxdb_database: str
-) -> Iterator[str]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+def webserver(tmp_path: Path, dagster_home: Path, prod_env: dict[str, str]) -> Iterator[str]:
     port = free_loopback_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DAGSTER_", "CARBON_"))} | {
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_DEPLOYMENT": "prod",
-        "WATTTIME_USERNAME": SIMULATOR_USERNAME,
-        "WATTTIME_PASSWORD": SIMULATOR_PASSWORD,
-        "WATTTIME_BASE_URL": simulator.base_url,
-        "INFLUXDB_HOST": influxdb_shim.url,
-        "INFLUXDB_TOKEN": "test-token",
-        "INFLUXDB_DATABASE": influxdb_database,
-    }
     command = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"), "-p", str(port)]
     with (tmp_path / "dagster_dev.log").open("w") as log:
         process = subprocess.Popen(
-            command, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=dagster_home, env=prod_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         url = f"http://127.0.0.1:{port}/graphql"
         try:
