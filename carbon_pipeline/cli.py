@@ -14,12 +14,10 @@ from pathlib import Path
 import dagster as dg
 
 from carbon_pipeline.deployments import DEFAULT_DAGSTER_HOME
-from carbon_pipeline.partitions import INTERVAL, REGION_DIMENSION, TIME_DIMENSION, interval_key
+from carbon_pipeline.partitions import INTERVAL, TIME_DIMENSION, interval_key, interval_start, region_range_tags
 from carbon_pipeline.simulator.server import main as simulator_main
 
 DEMO_HOURS = 24
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 # The run's full event log is in the UI; the terminal only needs warnings and the summary.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -48,7 +46,7 @@ def demo() -> int:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     definitions = importlib.import_module("carbon_pipeline.definitions")
     job = definitions.defs.resolve_job_def(definitions.JOB_NAME)
-    first, last = demo_interval_keys(datetime.now(UTC))
+    first, last = demo_intervals(job, datetime.now(UTC))
     with dg.DagsterInstance.get() as instance:
         results = [_materialize_region(job, instance, region, first, last) for region in definitions.SETTINGS.regions]
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']}")
@@ -56,29 +54,29 @@ def demo() -> int:
     return 0 if all(results) else 1
 
 
-def demo_interval_keys(now: datetime) -> tuple[str, str]:
-    """Keys of the first and last closed 15-minute intervals of the last day."""
-    last_start = (
-        datetime.fromtimestamp(now.timestamp() // INTERVAL.total_seconds() * INTERVAL.total_seconds(), UTC) - INTERVAL
-    )
-    first_start = last_start - (DEMO_HOURS * 4 - 1) * INTERVAL
-    return interval_key(first_start), interval_key(last_start)
+def demo_intervals(job: dg.JobDefinition, now: datetime) -> tuple[datetime, datetime]:
+    """Starts of the first and last closed 15-minute intervals of the last day, as the schedule sees them."""
+    partitions = job.partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    with dg.partition_loading_context(effective_dt=now):
+        last_key = partitions.get_partitions_def_for_dimension(TIME_DIMENSION).get_last_partition_key()
+    assert last_key is not None, "the partitions start after now"
+    last = interval_start(last_key)
+    return last - (DEMO_HOURS * 4 - 1) * INTERVAL, last
 
 
 def _materialize_region(
-    job: dg.JobDefinition, instance: dg.DagsterInstance, region: str, first: str, last: str
+    job: dg.JobDefinition, instance: dg.DagsterInstance, region: str, first: datetime, last: datetime
 ) -> bool:
-    tags = {
-        RANGE_START_TAG: str(dg.MultiPartitionKey({REGION_DIMENSION: region, TIME_DIMENSION: first})),
-        RANGE_END_TAG: str(dg.MultiPartitionKey({REGION_DIMENSION: region, TIME_DIMENSION: last})),
-    }
+    tags = region_range_tags(region, first, last)
     result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET_LOGS, raise_on_error=False)
     if not result.success:
         print(f"{region}: run {result.run_id} failed; see the UI or `dagster run logs`.", file=sys.stderr)
         return False
     metadata = _materialization_metadata(result)
     print(
-        f"{region}: {metadata['points_written'].value} points for intervals {first} to {last} (UTC) "
+        f"{region}: {metadata['points_written'].value} points for intervals {interval_key(first)} to "
+        f"{interval_key(last)} (UTC) "
         f"written to {metadata['destination'].value} [{metadata['data_source'].value}]"
     )
     return True

@@ -9,18 +9,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import cast, get_args
+from typing import get_args
 
 import dagster as dg
+from pydantic import ValidationError
 
 from carbon_pipeline.resources.influxdb import InfluxDBResource, WriteApi
 from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
 from carbon_pipeline.resources.simulated_watttime import SimulatedWattTimeResource
 from carbon_pipeline.resources.watttime import WattTimeResource
-from carbon_pipeline.settings import ConfigurationError, Deployment
+from carbon_pipeline.settings import ConfigurationError, Deployment, one_of
 from carbon_pipeline.watttime_client import WATTTIME_BASE_URL
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
+FIELD_VARIABLES = {"host": "INFLUXDB_HOST", "database": "INFLUXDB_DATABASE", "base_url": "WATTTIME_BASE_URL"}
 
 
 def resources_for(deployment: Deployment, environ: Mapping[str, str] | None = None) -> dict[str, object]:
@@ -60,32 +62,21 @@ def production_resources(env: Mapping[str, str]) -> dict[str, object]:
                 write_api=_write_api(env),
             ),
         }
-    except ValueError as error:
-        raise ConfigurationError(_first_problem(error)) from None
+    except ValidationError as error:
+        raise ConfigurationError(_problems(error)) from None
 
 
 def _write_api(env: Mapping[str, str]) -> WriteApi:
-    value = env.get("INFLUXDB_WRITE_API", "v3")
-    for api in get_args(WriteApi):
-        if value == api:
-            return cast(WriteApi, api)
-    raise ConfigurationError(
-        f"INFLUXDB_WRITE_API={value!r}: expected v3 (InfluxDB 3, /api/v3/write_lp) or v2 (InfluxDB 2.x, Cloud, 1.8+)."
+    return one_of(
+        "INFLUXDB_WRITE_API",
+        env.get("INFLUXDB_WRITE_API", "v3"),
+        get_args(WriteApi),
+        "v3 (InfluxDB 3, /api/v3/write_lp) or v2 (InfluxDB 2.x, Cloud, 1.8+)",
     )
 
 
-def _first_problem(error: ValueError) -> str:
-    """Pydantic lists every field; the message we raise names the variable and what is expected."""
-    errors = getattr(error, "errors", None)
-    if callable(errors):
-        return "; ".join(f"{_variable(item['loc'])}: {item['msg']}" for item in errors())
-    return str(error)
-
-
-def _variable(location: tuple[object, ...]) -> str:
-    names = {
-        "host": "INFLUXDB_HOST",
-        "database": "INFLUXDB_DATABASE",
-        "base_url": "WATTTIME_BASE_URL",
-    }
-    return names.get(str(location[0]) if location else "", str(location))
+def _problems(error: ValidationError) -> str:
+    """Pydantic names fields; the message we raise names the variable behind each and what is expected."""
+    return "; ".join(
+        f"{FIELD_VARIABLES.get(str(item['loc'][0]), item['loc'])}: {item['msg']}" for item in error.errors()
+    )

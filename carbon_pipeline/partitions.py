@@ -60,6 +60,18 @@ class RegionWindow:
         return f"region {self.region}, interval {format_window(self.start, self.end)}"
 
 
+def region_range_tags(region: str, first: datetime, last: datetime) -> dict[str, str]:
+    """Run tags of a single-run backfill of ``region`` from interval ``first`` to ``last`` (both starts, inclusive)."""
+    return {
+        "dagster/asset_partition_range_start": str(region_partition_key(region, first)),
+        "dagster/asset_partition_range_end": str(region_partition_key(region, last)),
+    }
+
+
+def region_partition_key(region: str, start: datetime) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({REGION_DIMENSION: region, TIME_DIMENSION: interval_key(start)})
+
+
 def interval_start(key: str) -> datetime:
     return datetime.strptime(key, INTERVAL_KEY_FORMAT).replace(tzinfo=UTC)
 

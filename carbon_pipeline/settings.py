@@ -13,12 +13,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from carbon_pipeline.regions import parse_regions
 
 Deployment = Literal["local", "prod"]
 DEPLOYMENTS: tuple[Deployment, ...] = ("local", "prod")
+T = TypeVar("T", bound=str)
 
 DEFAULT_REGIONS = "CAISO_NORTH"
 DEFAULT_PARTITIONS_START = "2025-01-01"
@@ -83,12 +84,17 @@ def require_production_settings(env: Mapping[str, str]) -> None:
         )
 
 
+def one_of(variable: str, value: str, choices: tuple[T, ...], expected: str) -> T:
+    """The choice equal to ``value``, typed as the choices are; else an error naming the variable."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise ConfigurationError(f"{variable}={value!r}: expected {expected}.")
+
+
 def _deployment(env: Mapping[str, str]) -> Deployment:
     value = env.get("DAGSTER_DEPLOYMENT", "local").strip() or "local"
-    for deployment in DEPLOYMENTS:
-        if value == deployment:
-            return deployment
-    raise ConfigurationError(f"DAGSTER_DEPLOYMENT={value!r} is not one of {', '.join(DEPLOYMENTS)}.")
+    return one_of("DAGSTER_DEPLOYMENT", value, DEPLOYMENTS, " or ".join(DEPLOYMENTS))
 
 
 def _regions(env: Mapping[str, str]) -> tuple[str, ...]:

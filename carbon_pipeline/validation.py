@@ -101,9 +101,7 @@ def _iso(moment: datetime) -> str:
 
 def moer_frame(window: RegionWindow, chunks: Sequence[HistoricalChunk]) -> pd.DataFrame:
     """Stack the chunks of one window into a ``MoerFrame``-shaped frame, keeping each chunk's metadata per point."""
-    parts = [_chunk_frame(window.region, chunk) for chunk in chunks]
-    columns = list(MoerFrame.to_schema().columns)
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*columns, "raw_value"])
+    frame = pd.concat([_chunk_frame(window.region, chunk) for chunk in chunks], ignore_index=True)
     return frame.astype({"region": str, "units": str, "moer_lbs_per_mwh": float, "imputed": "boolean"})
 
 

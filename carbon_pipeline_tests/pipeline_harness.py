@@ -11,7 +11,7 @@ import dagster as dg
 
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK, build_carbon_intensity_asset
 from carbon_pipeline.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
-from carbon_pipeline.partitions import build_carbon_partitions, interval_key
+from carbon_pipeline.partitions import build_carbon_partitions, region_range_tags
 from carbon_pipeline.resources.influxdb import InfluxDBResource
 from carbon_pipeline.resources.watttime import WattTimeResource
 from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, moer_value
@@ -23,10 +23,6 @@ REGIONS = ("CAISO_NORTH", "PJM_DC", "IE")
 PARTITIONS_START = datetime(2025, 1, 1, tzinfo=UTC)
 PARTITIONS = build_carbon_partitions(REGIONS, PARTITIONS_START)
 ASSET = build_carbon_intensity_asset(PARTITIONS)
-
-
-def partition_key(region: str, start: datetime) -> str:
-    return f"{region}|{interval_key(start)}"
 
 
 def watttime_resource(base_url: str, **overrides: object) -> WattTimeResource:
@@ -49,10 +45,7 @@ def materialize(
     instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialize ``first``..``last`` (interval starts, inclusive) as one run, as a single-run backfill does."""
-    tags = {
-        "dagster/asset_partition_range_start": partition_key(region, first),
-        "dagster/asset_partition_range_end": partition_key(region, last or first),
-    }
+    tags = region_range_tags(region, first, last or first)
     return dg.materialize([ASSET], resources=dict(resources), tags=tags, instance=instance, raise_on_error=False)
 
 
