@@ -1,9 +1,11 @@
-"""``carbon-pipeline``: the demo run and the standalone WattTime simulator."""
+"""``carbon-pipeline``: the demo run, the standalone WattTime simulator and WattTime account registration."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import importlib
+import logging
 import os
 import sys
 import warnings
@@ -16,10 +18,22 @@ import dagster as dg
 from carbon_pipeline.deployments import DEFAULT_DAGSTER_HOME
 from carbon_pipeline.partitions import INTERVAL, TIME_DIMENSION, interval_key, interval_start, region_range_tags
 from carbon_pipeline.simulator.server import main as simulator_main
+from carbon_pipeline.watttime_client import WATTTIME_BASE_URL, WattTimeClient, register_account, validate_base_url
+from carbon_pipeline.watttime_errors import WattTimeError
 
 DEMO_HOURS = 24
 # The run's full event log is in the UI; the terminal only needs warnings and the summary.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# A password in argv is readable by every local user (ps, /proc) and kept in shell history, so it comes from here.
+PASSWORD_VARIABLE = "WATTTIME_PASSWORD"
+# What WattTime grants every new account, per its SDK README and its "Invalid scope" message.
+FREE_PLAN_REGION = "CAISO_NORTH"
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class _InputError(Exception):
+    """What the user gave cannot be sent to WattTime; reported like a usage error, before any request."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,9 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser(
         "simulator", help="serve the WattTime simulator (pass --help after it for options)", add_help=False
     )
+    register_parser = _add_register_parser(commands)
     args, rest = parser.parse_known_args(argv)
     if args.command == "simulator":
         return simulator_main(rest)
+    if args.command == "register":
+        _refuse_extra_arguments(register_parser, rest)
+        return register(args)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return demo()
@@ -85,6 +103,117 @@ def _materialize_region(
 def _materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dg.MetadataValue]:
     event = result.get_asset_materialization_events()[0]
     return dict(event.materialization.metadata)
+
+
+# ##### register
+
+
+def _add_register_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """No --password option on purpose: see PASSWORD_VARIABLE."""
+    register_parser = commands.add_parser(
+        "register",
+        help="create a WattTime account (free plan) and check that it can log in",
+        description=(
+            f"Create a WattTime account with POST /register, then log in once with it. The password is read from "
+            f"{PASSWORD_VARIABLE} when set, otherwise asked for without echo (twice on a terminal)."
+        ),
+    )
+    register_parser.add_argument("--username", required=True, help="the account name to create")
+    register_parser.add_argument("--email", required=True, help="where WattTime sends password-reset links")
+    register_parser.add_argument("--org", help="organisation (optional)")
+    register_parser.add_argument(
+        "--base-url",
+        default=os.environ.get("WATTTIME_BASE_URL") or WATTTIME_BASE_URL,
+        help=f"WattTime API root (default: $WATTTIME_BASE_URL, else {WATTTIME_BASE_URL})",
+    )
+    return register_parser
+
+
+def _refuse_extra_arguments(parser: argparse.ArgumentParser, rest: Sequence[str]) -> None:
+    """argparse would echo stray arguments, and one of them may be a password typed where it does not belong."""
+    if not rest:
+        return
+    options = sorted({argument.split("=", 1)[0] for argument in rest if argument.startswith("-")})
+    if any("pass" in option.lower() for option in options):
+        parser.error(f"there is no --password option: set {PASSWORD_VARIABLE} or type the password when asked")
+    parser.error(f"unrecognized arguments (values not shown): {' '.join(options) or 'extra values'}")
+
+
+def register(args: argparse.Namespace) -> int:
+    """Create the account, then log in once with it, so that success means the credentials really work."""
+    try:
+        base_url = validate_base_url(args.base_url)
+        password = _read_password()
+        register_account(args.username, password, args.email, org=args.org, base_url=base_url)
+    except (_InputError, ValueError) as problem:
+        return _fail(str(problem), EXIT_USAGE)
+    except WattTimeError as error:
+        return _fail(str(error), EXIT_FAILED)
+    try:
+        _log_in_once(args.username, password, base_url)
+    except WattTimeError as error:
+        return _fail(f"account {args.username!r} was created, but logging in with it failed: {error}", EXIT_FAILED)
+    print(
+        f"Registered WattTime account {args.username!r} and logged in with it; it is on the free plan, "
+        f"which may read {FREE_PLAN_REGION} only."
+    )
+    return 0
+
+
+def _read_password() -> str:
+    """The environment serves scripts, a prompt serves people; an empty password is refused before any request."""
+    from_environment = os.environ.get(PASSWORD_VARIABLE)
+    password = _ask_password() if from_environment is None else from_environment
+    if not password:
+        source = PASSWORD_VARIABLE if from_environment is not None else "the prompt"
+        raise _InputError(f"the password from {source} is empty; nothing was sent to WattTime")
+    return password
+
+
+def _ask_password() -> str:
+    """getpass keeps the password off the screen; a person types it twice, since nobody sees a typo."""
+    interactive = _on_terminal()
+    try:
+        with warnings.catch_warnings():
+            # Without a terminal getpass reads stdin and prints its own notice; the warning would only repeat it.
+            warnings.simplefilter("ignore", getpass.GetPassWarning)
+            password = getpass.getpass("WattTime password: ")
+            if interactive and password and getpass.getpass("Repeat the password: ") != password:
+                raise _InputError("the two passwords do not match; nothing was sent to WattTime")
+    except (EOFError, KeyboardInterrupt):
+        print(file=sys.stderr)  # ends the unanswered prompt's line, so the error starts a line of its own
+        raise _InputError("no password was given; nothing was sent to WattTime") from None
+    return password
+
+
+def _on_terminal() -> bool:
+    """getpass reads the controlling terminal when there is one, else stdin; either way a person may be typing."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return sys.stdin.isatty()
+    return True
+
+
+def _log_in_once(username: str, password: str, base_url: str) -> None:
+    """WattTime answers "User created" before anything has used the account; one login proves it works."""
+    with WattTimeClient(username, password, base_url, logger=_silent_logger()) as client:
+        client.verify_credentials()
+
+
+def _silent_logger() -> logging.Logger:
+    """The command reports its outcome in one line; the client's own error log would print it a second time."""
+    logger = logging.getLogger(f"{__name__}.register")
+    logger.propagate = False
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
+def _fail(message: str, exit_code: int) -> int:
+    """One line on stderr and no traceback: a taken username or an unreachable host is an answer, not a crash."""
+    print(f"carbon-pipeline register: error: {' '.join(message.split())}", file=sys.stderr)
+    return exit_code
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -15,6 +15,9 @@ from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
 from carbon_pipeline.deployments import resources_for
 from carbon_pipeline.partitions import PARTITION_COUNT_ADVICE, build_carbon_partitions, partition_count
 from carbon_pipeline.schedules import build_carbon_intensity_schedule
+from carbon_pipeline.sensors.failure_alerts import build_failure_alert_sensor
+from carbon_pipeline.sensors.freshness import build_freshness_check, build_freshness_sensor
+from carbon_pipeline.sensors.gap_filler import build_gap_filler_sensor
 from carbon_pipeline.settings import PipelineSettings
 
 JOB_NAME = "carbon_intensity_job"
@@ -30,11 +33,26 @@ def build_definitions(settings: PipelineSettings, environ: Mapping[str, str] | N
     asset = build_carbon_intensity_asset(partitions)
     if settings.deployment == "local":
         asset = _marked_simulated(asset)
-    job = dg.define_asset_job(JOB_NAME, selection=[asset], executor_def=dg.in_process_executor)
+    delay = timedelta(minutes=settings.schedule_delay_minutes)
+    freshness_check = build_freshness_check(asset.key, partitions, delay)
+    # Freshness is recorded by its sensor; a materialization run carries only the blocking data check.
+    job = dg.define_asset_job(
+        JOB_NAME,
+        selection=dg.AssetSelection.assets(asset) - dg.AssetSelection.checks(freshness_check),
+        executor_def=dg.in_process_executor,
+    )
     return dg.Definitions(
         assets=[asset],
+        asset_checks=[freshness_check],
         jobs=[job],
         schedules=[build_carbon_intensity_schedule(job, partitions, settings.schedule_delay_minutes)],
+        sensors=[
+            build_failure_alert_sensor(asset.key, partitions, settings.alert_after_failures),
+            build_freshness_sensor(asset.key, partitions, delay),
+            build_gap_filler_sensor(
+                job, asset.key, partitions, timedelta(hours=settings.gap_fill_hours), delay, settings.gap_fill_max_runs
+            ),
+        ],
         resources=resources_for(settings.deployment, environ),
         executor=dg.in_process_executor,
     )

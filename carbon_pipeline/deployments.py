@@ -16,18 +16,36 @@ from pydantic import ValidationError
 
 from carbon_pipeline.resources.influxdb import InfluxDBResource, WriteApi
 from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
+from carbon_pipeline.resources.notifier import DEFAULT_UI_URL, AlertNotifier
 from carbon_pipeline.resources.simulated_watttime import SimulatedWattTimeResource
 from carbon_pipeline.resources.watttime import WattTimeResource
 from carbon_pipeline.settings import ConfigurationError, Deployment, one_of
 from carbon_pipeline.watttime_client import WATTTIME_BASE_URL
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
-FIELD_VARIABLES = {"host": "INFLUXDB_HOST", "database": "INFLUXDB_DATABASE", "base_url": "WATTTIME_BASE_URL"}
+FIELD_VARIABLES = {
+    "host": "INFLUXDB_HOST",
+    "database": "INFLUXDB_DATABASE",
+    "base_url": "WATTTIME_BASE_URL",
+    "ui_url": "CARBON_UI_URL",
+}
 
 
 def resources_for(deployment: Deployment, environ: Mapping[str, str] | None = None) -> dict[str, object]:
     env = os.environ if environ is None else environ
-    return local_resources(env) if deployment == "local" else production_resources(env)
+    resources = local_resources(env) if deployment == "local" else production_resources(env)
+    return resources | {"alert_notifier": alert_notifier(env)}
+
+
+def alert_notifier(env: Mapping[str, str]) -> AlertNotifier:
+    """Alerts always reach the Dagster log; ``ALERT_WEBHOOK_URL`` (a secret: Slack's embed a token) adds a webhook."""
+    ui_url = env.get("CARBON_UI_URL") or DEFAULT_UI_URL
+    try:
+        if env.get("ALERT_WEBHOOK_URL", "").strip():
+            return AlertNotifier(webhook_url=dg.EnvVar("ALERT_WEBHOOK_URL"), ui_url=ui_url)
+        return AlertNotifier(ui_url=ui_url)
+    except ValidationError as error:
+        raise ConfigurationError(_problems(error)) from None
 
 
 def local_resources(env: Mapping[str, str]) -> dict[str, object]:

@@ -59,6 +59,15 @@ class RegionWindow:
     def describe(self) -> str:
         return f"region {self.region}, interval {format_window(self.start, self.end)}"
 
+    def starts(self) -> list[datetime]:
+        return [self.start + index * INTERVAL for index in range(self.interval_count)]
+
+    def pieces(self, max_intervals: int) -> list[RegionWindow]:
+        """This window cut into consecutive windows of at most ``max_intervals`` intervals."""
+        step = INTERVAL * max_intervals
+        cuts = [self.start + index * step for index in range(-(-self.interval_count // max_intervals))]
+        return [RegionWindow(self.region, cut, min(cut + step, self.end)) for cut in cuts]
+
 
 def region_range_tags(region: str, first: datetime, last: datetime) -> dict[str, str]:
     """Run tags of a single-run backfill of ``region`` from interval ``first`` to ``last`` (both starts, inclusive)."""
@@ -92,14 +101,18 @@ def region_windows(keys: Iterable[dg.MultiPartitionKey]) -> list[RegionWindow]:
         starts_by_region.setdefault(dims[REGION_DIMENSION], []).append(interval_start(dims[TIME_DIMENSION]))
     windows = []
     for region, starts in starts_by_region.items():
-        windows.extend(_contiguous(region, sorted(set(starts))))
+        windows.extend(contiguous_windows(region, starts))
     return sorted(windows)
 
 
-def _contiguous(region: str, starts: list[datetime]) -> list[RegionWindow]:
+def contiguous_windows(region: str, starts: Iterable[datetime]) -> list[RegionWindow]:
+    """Interval starts of one region, in any order, as the fewest windows that cover exactly them."""
+    ordered = sorted(set(starts))
+    if not ordered:
+        return []
     windows: list[RegionWindow] = []
-    run_start = previous = starts[0]
-    for start in starts[1:]:
+    run_start = previous = ordered[0]
+    for start in ordered[1:]:
         if start - previous != INTERVAL:
             windows.append(RegionWindow(region, run_start, previous + INTERVAL))
             run_start = start

@@ -24,6 +24,9 @@ T = TypeVar("T", bound=str)
 DEFAULT_REGIONS = "CAISO_NORTH"
 DEFAULT_PARTITIONS_START = "2025-01-01"
 DEFAULT_SCHEDULE_DELAY_MINUTES = 5
+DEFAULT_ALERT_AFTER_FAILURES = 3
+DEFAULT_GAP_FILL_HOURS = 7 * 24
+DEFAULT_GAP_FILL_MAX_RUNS = 2
 
 # Settings production cannot run without. A missing one used to send the old service into a silent
 # "standby" that reported itself healthy; here the code location refuses to load instead.
@@ -53,6 +56,9 @@ class PipelineSettings:
     regions: tuple[str, ...]
     partitions_start: datetime
     schedule_delay_minutes: int
+    alert_after_failures: int = DEFAULT_ALERT_AFTER_FAILURES
+    gap_fill_hours: int = DEFAULT_GAP_FILL_HOURS
+    gap_fill_max_runs: int = DEFAULT_GAP_FILL_MAX_RUNS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -64,7 +70,38 @@ class PipelineSettings:
             deployment=deployment,
             regions=_regions(env),
             partitions_start=_partitions_start(env),
-            schedule_delay_minutes=_schedule_delay(env),
+            schedule_delay_minutes=bounded_int(
+                env,
+                "CARBON_SCHEDULE_DELAY_MINUTES",
+                DEFAULT_SCHEDULE_DELAY_MINUTES,
+                0,
+                14,
+                "whole minutes after each interval closes",
+            ),
+            alert_after_failures=bounded_int(
+                env,
+                "CARBON_ALERT_AFTER_FAILURES",
+                DEFAULT_ALERT_AFTER_FAILURES,
+                1,
+                100,
+                "consecutive failed runs of a region before an alert",
+            ),
+            gap_fill_hours=bounded_int(
+                env,
+                "CARBON_GAP_FILL_HOURS",
+                DEFAULT_GAP_FILL_HOURS,
+                1,
+                24 * 366,
+                "hours searched for missing intervals",
+            ),
+            gap_fill_max_runs=bounded_int(
+                env,
+                "CARBON_GAP_FILL_MAX_RUNS",
+                DEFAULT_GAP_FILL_MAX_RUNS,
+                1,
+                20,
+                "gap-filling runs queued or running at once",
+            ),
         )
 
 
@@ -119,10 +156,8 @@ def _partitions_start(env: Mapping[str, str]) -> datetime:
     return start
 
 
-def _schedule_delay(env: Mapping[str, str]) -> int:
-    raw = env.get("CARBON_SCHEDULE_DELAY_MINUTES", str(DEFAULT_SCHEDULE_DELAY_MINUTES)).strip()
-    if not raw.isdigit() or not 0 <= int(raw) <= 14:
-        raise ConfigurationError(
-            f"CARBON_SCHEDULE_DELAY_MINUTES={raw!r}: expected whole minutes from 0 to 14 after each interval closes."
-        )
+def bounded_int(env: Mapping[str, str], variable: str, default: int, low: int, high: int, meaning: str) -> int:
+    raw = env.get(variable, str(default)).strip()
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigurationError(f"{variable}={raw!r}: expected {meaning}, a whole number from {low} to {high}.")
     return int(raw)

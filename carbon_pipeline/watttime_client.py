@@ -37,6 +37,7 @@ from carbon_pipeline.watttime_errors import (
     WattTimeResponseError,
     WattTimeUnavailableError,
     WattTimeUnknownRegionError,
+    WattTimeUsernameTakenError,
 )
 
 WATTTIME_BASE_URL = "https://api.watttime.org"
@@ -46,6 +47,10 @@ LOGIN_PATH = "/login"
 HISTORICAL_PATH = "/v3/historical"
 FORECAST_PATH = "/v3/forecast"
 MY_ACCESS_PATH = "/v3/my-access"
+REGISTER_PATH = "/register"
+# WattTime's SDK gives /register 10 s to connect and 60 s to answer.
+REGISTER_CONNECT_TIMEOUT_SECONDS = 10.0
+REGISTER_TIMEOUT_SECONDS = 60.0
 
 # WattTime tokens live 30 minutes; the client tracks that on its own clock from the moment it asks for one.
 TOKEN_LIFETIME_SECONDS = 30 * 60
@@ -98,9 +103,10 @@ class _Call:
     path: str
     region: str | None = None
     window: tuple[datetime, datetime] | None = None
+    method: str = "GET"
 
     def describe(self) -> str:
-        parts = [f"GET {self.path}"]
+        parts = [f"{self.method} {self.path}"]
         if self.region is not None:
             parts.append(f"region {self.region}")
         if self.window is not None:
@@ -364,6 +370,82 @@ def _covered_window(
     return first.to_pydatetime(), (last + pd.Timedelta(seconds=period_seconds)).to_pydatetime()
 
 
+def register_account(
+    username: str,
+    password: str,
+    email: str,
+    *,
+    org: str | None = None,
+    base_url: str = WATTTIME_BASE_URL,
+    timeout_seconds: float = REGISTER_TIMEOUT_SECONDS,
+) -> None:
+    """Create a WattTime account: POST /register with a JSON body, as WattTime's docs and SDK send it.
+
+    Sent exactly once: a POST whose reply was lost may still have created the account, and a blind retry would
+    then report the username as taken. Failures are typed `WattTimeError`s that never quote the password and
+    carry no exception chain, because httpx's exceptions hold the request and so the body with the password.
+    """
+    _require(bool(username) and bool(password) and bool(email), "username, password and email must all be set")
+    _require(timeout_seconds > 0, "timeout_seconds must be > 0")
+    url = validate_base_url(base_url)
+    call = _Call(REGISTER_PATH, method="POST")
+    body = {"username": username, "password": password, "email": email} | ({"org": org} if org else {})
+    timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, REGISTER_CONNECT_TIMEOUT_SECONDS))
+    with httpx.Client(base_url=url, timeout=timeout, headers={"User-Agent": f"carbon-pipeline/{__version__}"}) as http:
+        outcome = _post_once(http, call, body)
+    if isinstance(outcome, httpx.HTTPError):
+        raise _registration_unreachable(call, url, outcome)
+    if not outcome.is_success:
+        raise _redacted(_registration_error(call, username, outcome), password)
+
+
+def _post_once(http: httpx.Client, call: _Call, body: Mapping[str, str]) -> httpx.Response | httpx.HTTPError:
+    """Return a transport failure instead of raising it, so the caller's error is raised outside its chain."""
+    try:
+        return http.post(call.path, json=body)
+    except httpx.HTTPError as exc:
+        return exc
+
+
+def _registration_unreachable(call: _Call, url: str, failure: httpx.HTTPError) -> WattTimeUnavailableError:
+    """Whether the request left tells whether the account may exist, and so what to do next."""
+    detail = f"{type(failure).__name__}: {failure}"
+    if isinstance(failure, httpx.ConnectError | httpx.ConnectTimeout):
+        return WattTimeUnavailableError(
+            f"{call.describe()}: could not reach WattTime at {url} ({detail}); no account was created"
+        )
+    return WattTimeUnavailableError(
+        f"{call.describe()}: no reply from WattTime at {url} ({detail}); the account may have been created, "
+        "so try logging in with it before registering again"
+    )
+
+
+def _registration_error(call: _Call, username: str, response: httpx.Response) -> WattTimeError:
+    """Single out the replies a user answers differently from a bad request: a taken name, a busy server."""
+    status, request_id = response.status_code, _request_id(response)
+    if status in RETRYABLE_STATUSES:
+        return WattTimeUnavailableError(
+            f"{call.describe()}: WattTime could not take the registration now (HTTP {status}); try again later",
+            request_id=request_id,
+        )
+    body = _json_or_none(response)
+    text = "" if body is None else _error_text(body)
+    if status == 400 and "taken" in text.lower():
+        return WattTimeUsernameTakenError(
+            f"{call.describe()}: the username {username!r} is already taken; choose another (WattTime said: {text})",
+            request_id=request_id,
+        )
+    return _status_error(call, response)
+
+
+def _redacted(error: WattTimeError, secret: str) -> WattTimeError:
+    """Validation messages may echo the rejected input; a password must reach no log, terminal or traceback."""
+    message = str(error.args[0]) if error.args else ""
+    if secret not in message:
+        return error
+    return type(error)(message.replace(secret, "***"), request_id=error.request_id, retryable=error.retryable)
+
+
 class WattTimeClient:
     """Client for WattTime v3: cached token, client-side rate limits, bounded retries, typed errors.
 
@@ -476,6 +558,11 @@ class WattTimeClient:
             if not isinstance(reply.payload, dict):
                 raise _response_error(call, reply.request_id, "expected a JSON object")
             return reply.payload
+
+    def verify_credentials(self) -> None:
+        """Log in now (unless a token is cached), so bad credentials surface before anything relies on them."""
+        with self._errors_logged():
+            self._valid_token()
 
     @contextmanager
     def _errors_logged(self) -> Iterator[None]:

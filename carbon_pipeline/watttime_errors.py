@@ -39,6 +39,10 @@ class WattTimeBadRequestError(WattTimeError):
     """WattTime rejected the query parameters for a reason other than the region."""
 
 
+class WattTimeUsernameTakenError(WattTimeBadRequestError):
+    """/register refused the username because an account already has it: only another name can succeed."""
+
+
 class WattTimeForbiddenError(WattTimeError):
     """A 403 that is not WattTime's own plan error, typically from the CloudFront edge."""
 

@@ -13,6 +13,7 @@ from carbon_pipeline.partitions import RegionWindow, region_windows
 from carbon_pipeline.resources.influxdb import InfluxDBWriteError
 from carbon_pipeline.resources.point_sink import PointSink, WriteReport
 from carbon_pipeline.resources.watttime import WattTimeResource
+from carbon_pipeline.run_outcomes import FailureKind, pipeline_failure
 from carbon_pipeline.validation import (
     MAX_MOER_LBS_PER_MWH,
     DataIncomplete,
@@ -94,7 +95,7 @@ def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -
             fetched = [_fetch_valid(watttime.get_client(), window) for window in windows]
         except DataRejected as rejected:
             yield _failed_check(rejected)
-            raise dg.Failure(description=str(rejected), allow_retries=False) from None
+            raise pipeline_failure(FailureKind.DATA_REJECTED, str(rejected), retryable=False) from None
         frame = pd.concat([item.frame for item in fetched], ignore_index=True)
         report = _write(
             point_sink,
@@ -113,12 +114,14 @@ def _fetch_valid(client: WattTimeClient, window: RegionWindow) -> _Fetched:
     try:
         chunks = client.historical(window.region, window.start, window.end)
     except WattTimeError as error:
-        raise dg.Failure(description=f"{window.describe()}: {error}", allow_retries=error.retryable) from None
+        raise pipeline_failure(
+            FailureKind.WATTTIME, f"{window.describe()}: {error}", retryable=error.retryable
+        ) from None
     frame = validate_moer_frame(window, moer_frame(window, chunks))
     try:
         require_complete(window, frame, data_period(window, chunks))
     except DataIncomplete as incomplete:
-        raise dg.Failure(description=str(incomplete), allow_retries=True) from None
+        raise pipeline_failure(FailureKind.DATA_INCOMPLETE, str(incomplete), retryable=True) from None
     return _Fetched(window, frame, len(chunks))
 
 
@@ -127,7 +130,7 @@ def _write(sink: PointSink, windows: Sequence[RegionWindow], lines: list[str]) -
         return sink.write_lines(lines)
     except InfluxDBWriteError as error:
         where = "; ".join(window.describe() for window in windows)
-        raise dg.Failure(description=f"{where}: {error}", allow_retries=error.retryable) from None
+        raise pipeline_failure(FailureKind.INFLUXDB_WRITE, f"{where}: {error}", retryable=error.retryable) from None
 
 
 def _failed_check(rejected: DataRejected) -> dg.AssetCheckResult:

@@ -1,0 +1,1 @@
+"""Sensors: failure alerts, freshness and gap filling for the carbon-intensity asset."""

@@ -1,0 +1,241 @@
+"""Alert once per streak of failed runs per region, and once more when the region recovers.
+
+Streaks are kept per region and per failure kind, so a WattTime outage or rejected data neither
+advances nor resets the count of InfluxDB write failures; each kind gets its own alert. Everything
+the sensor knows lives in its cursor: a daemon restart neither repeats an alert nor forgets a streak.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import dagster as dg
+from dagster._core.storage.event_log.base import RunStatusChangeRecordsFilter
+
+from carbon_pipeline.partitions import RegionWindow, contiguous_windows, format_window
+from carbon_pipeline.resources.notifier import Alert, AlertEvent, AlertNotifier
+from carbon_pipeline.run_outcomes import FailureKind, RunOutcome, run_outcome, utc_from_timestamp
+
+SENSOR_NAME = "carbon_intensity_failure_alerts"
+CURSOR_VERSION = 1
+RUNS_PER_TICK = 200
+MAX_ERROR_CHARS = 500
+MAX_LISTED_WINDOWS = 10
+FINISHED: tuple[Literal[dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE], ...] = (
+    dg.DagsterEventType.RUN_SUCCESS,
+    dg.DagsterEventType.RUN_FAILURE,
+)
+
+
+@dataclass
+class Streak:
+    """Consecutive failed runs of one kind for one region, as stored in the cursor."""
+
+    kind: str
+    failures: int = 0
+    first_failure: str = ""
+    last_failure: str = ""
+    intervals: list[str] = field(default_factory=list)
+    last_error: str = ""
+    last_run_id: str = ""
+    alerted: bool = False
+
+    def record(self, outcome: RunOutcome, region: str) -> None:
+        self.failures += 1
+        moment = _iso(outcome.finished_at)
+        self.first_failure = self.first_failure or moment
+        self.last_failure = moment
+        self.intervals = _merged_intervals(self.intervals, outcome.windows_of(region))
+        self.last_error = outcome.message[:MAX_ERROR_CHARS]
+        self.last_run_id = outcome.run_id
+
+
+@dataclass
+class AlertState:
+    after_storage_id: int
+    streaks: dict[str, dict[str, Streak]] = field(default_factory=dict)
+
+    def to_cursor(self) -> str:
+        return json.dumps({"version": CURSOR_VERSION, **asdict(self)}, sort_keys=True)
+
+    @classmethod
+    def from_cursor(cls, cursor: str) -> AlertState:
+        data = json.loads(cursor)
+        streaks = {
+            region: {kind: Streak(**streak) for kind, streak in kinds.items()}
+            for region, kinds in data["streaks"].items()
+        }
+        return cls(after_storage_id=data["after_storage_id"], streaks=streaks)
+
+    def track(self, outcome: RunOutcome, threshold: int) -> list[Alert]:
+        """Advance the streaks of every region the run covered; the alerts this outcome triggers."""
+        alerts: list[Alert] = []
+        for region in outcome.regions:
+            if outcome.succeeded:
+                streaks = self.streaks.pop(region, {})
+                alerts += [recovery_alert(region, streak, outcome) for streak in streaks.values() if streak.alerted]
+                continue
+            assert outcome.failure is not None
+            streak = self.streaks.setdefault(region, {}).setdefault(outcome.failure, Streak(outcome.failure))
+            streak.record(outcome, region)
+            if not streak.alerted and streak.failures >= alert_threshold(outcome.failure, threshold):
+                streak.alerted = True
+                alerts.append(failure_alert(region, streak))
+        return alerts
+
+
+def alert_threshold(kind: FailureKind, threshold: int) -> int:
+    """Rejected data does not heal by retrying: say so at once. Everything else may be a blip."""
+    return 1 if kind == FailureKind.DATA_REJECTED else threshold
+
+
+def failure_alert(region: str, streak: Streak) -> Alert:
+    kind = FailureKind(streak.kind)
+    return Alert(
+        event=AlertEvent.ALERT,
+        title=f"carbon-pipeline ALERT: {kind.label} for region {region} ({streak.failures} failed run(s) in a row)",
+        details=(
+            f"Intervals affected: {_listed(streak.intervals)}",
+            f"First failure: {streak.first_failure}; last failure: {streak.last_failure}",
+            f"Last error: {streak.last_error}",
+        ),
+        run_id=streak.last_run_id,
+        fields=_fields(region, streak),
+    )
+
+
+def recovery_alert(region: str, streak: Streak, outcome: RunOutcome) -> Alert:
+    kind = FailureKind(streak.kind)
+    return Alert(
+        event=AlertEvent.RECOVERY,
+        title=f"carbon-pipeline RECOVERED: region {region} succeeded again after {streak.failures} failed run(s)",
+        details=(
+            f"Problem: {kind.label}, from {streak.first_failure} to {streak.last_failure}",
+            f"Recovered at {_iso(outcome.finished_at)}; intervals that failed: {_listed(streak.intervals)} "
+            "(gap filling requests any still missing)",
+        ),
+        run_id=outcome.run_id,
+        fields=_fields(region, streak) | {"recovered_at": _iso(outcome.finished_at)},
+    )
+
+
+def build_failure_alert_sensor(
+    asset_key: dg.AssetKey, partitions_def: dg.MultiPartitionsDefinition, alert_after_failures: int
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=SENSOR_NAME,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            f"Alerts once when a region's runs fail {alert_after_failures} times in a row for the same reason "
+            "(InfluxDB writes, WattTime, incomplete data; rejected data at once), and once when it recovers."
+        ),
+    )
+    def carbon_intensity_failure_alerts(
+        context: dg.SensorEvaluationContext, alert_notifier: AlertNotifier
+    ) -> dg.SensorResult:
+        instance = context.instance
+        if context.cursor:
+            state = AlertState.from_cursor(context.cursor)
+        else:
+            state = AlertState(after_storage_id=_newest_storage_id(instance))
+        outcomes, state.after_storage_id = finished_runs(instance, state.after_storage_id, asset_key, partitions_def)
+        sent = 0
+        for outcome in outcomes:
+            for alert in state.track(outcome, alert_after_failures):
+                alert_notifier.send(alert, context.log)
+                sent += 1
+        skip = None if sent else f"{len(outcomes)} finished run(s) read, nothing to report"
+        return dg.SensorResult(cursor=state.to_cursor(), skip_reason=skip)
+
+    return carbon_intensity_failure_alerts
+
+
+def finished_runs(
+    instance: dg.DagsterInstance,
+    after_storage_id: int,
+    asset_key: dg.AssetKey,
+    partitions_def: dg.MultiPartitionsDefinition,
+) -> tuple[list[RunOutcome], int]:
+    """Runs of the asset that finished after ``after_storage_id``, in the order they finished.
+
+    Successes and failures are separate queries; when either was cut off by the page size, only
+    events up to the earlier cut are used so the merged order never skips one.
+    """
+    batches = [
+        instance.fetch_run_status_changes(
+            RunStatusChangeRecordsFilter(event_type, after_storage_id=after_storage_id),
+            limit=RUNS_PER_TICK,
+            ascending=True,
+        )
+        for event_type in FINISHED
+    ]
+    records = sorted((record for batch in batches for record in batch.records), key=lambda r: r.storage_id)
+    cut_offs = [batch.records[-1].storage_id for batch in batches if batch.has_more and batch.records]
+    if cut_offs:
+        records = [record for record in records if record.storage_id <= min(cut_offs)]
+    outcomes = [outcome for record in records if (outcome := _outcome(instance, record, asset_key, partitions_def))]
+    return outcomes, (records[-1].storage_id if records else after_storage_id)
+
+
+def _outcome(
+    instance: dg.DagsterInstance,
+    record: dg.EventLogRecord,
+    asset_key: dg.AssetKey,
+    partitions_def: dg.MultiPartitionsDefinition,
+) -> RunOutcome | None:
+    run = instance.get_run_by_id(record.run_id)
+    if run is None:
+        return None
+    return run_outcome(instance, run, utc_from_timestamp(record.timestamp), asset_key, partitions_def)
+
+
+def _newest_storage_id(instance: dg.DagsterInstance) -> int:
+    """Where a newly enabled sensor starts: old history is not re-alerted."""
+    newest = 0
+    for event_type in FINISHED:
+        batch = instance.fetch_run_status_changes(RunStatusChangeRecordsFilter(event_type), limit=1, ascending=False)
+        newest = max([newest, *(record.storage_id for record in batch.records)])
+    return newest
+
+
+def _merged_intervals(known: list[str], windows: tuple[RegionWindow, ...]) -> list[str]:
+    """Interval bounds as text, contiguous ones merged, so the cursor stays small during long outages."""
+    starts = {start for text in known for start in _window_of(text).starts()}
+    starts |= {start for window in windows for start in window.starts()}
+    region = windows[0].region if windows else ""
+    return [format_window(window.start, window.end) for window in contiguous_windows(region, starts)]
+
+
+def _window_of(text: str) -> RegionWindow:
+    start, _, end = text.partition("..")
+    return RegionWindow("", _parse_minute(start), _parse_minute(end))
+
+
+def _parse_minute(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _listed(intervals: list[str]) -> str:
+    shown = intervals[-MAX_LISTED_WINDOWS:]
+    hidden = len(intervals) - len(shown)
+    return ", ".join(shown) + (f" and {hidden} earlier window(s)" if hidden else "")
+
+
+def _fields(region: str, streak: Streak) -> dict[str, object]:
+    return {
+        "kind": streak.kind,
+        "region": region,
+        "failures": streak.failures,
+        "intervals": streak.intervals,
+        "first_failure": streak.first_failure,
+        "last_failure": streak.last_failure,
+        "last_error": streak.last_error,
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

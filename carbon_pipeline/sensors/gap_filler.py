@@ -1,0 +1,187 @@
+"""Request every interval missing from a trailing window, because Dagster schedules never catch up.
+
+When the daemon was down, or InfluxDB or WattTime was, the schedule's ticks are gone for good. This
+sensor compares what should be stored with what Dagster has materialized and requests the
+difference as single-run ranges (one WattTime call per 30 days), newest first. It never requests an
+interval a queued or running run already covers, keeps at most ``max_runs`` of its runs in flight
+so neither the run queue nor WattTime's limits are flooded, stands aside while a backfill of the
+asset is running, and does not keep hammering an interval whose data was refused: refused ranges are
+retried one interval at a time, so one bad point cannot hold back its neighbours, and a refused
+single interval waits ``REFUSED_RETRY_AFTER`` before it is tried again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from dagster._core.execution.backfill import BulkActionStatus
+
+from carbon_pipeline.coverage import DueIntervals, due_intervals, materialized_starts, regions_of
+from carbon_pipeline.partitions import INTERVAL, RegionWindow, contiguous_windows, region_range_tags
+from carbon_pipeline.run_outcomes import RunOutcome, run_outcome, run_windows
+
+SENSOR_NAME = "carbon_intensity_gap_filler"
+TRIGGER_TAG = "carbon/trigger"
+TRIGGER = "gap_fill"
+MAX_RUN_INTERVALS = 30 * 96  # 30 days: one WattTime call
+REFUSED_RETRY_AFTER = timedelta(hours=6)
+RUN_LOOKUP_LIMIT = 1000
+WAITING_STATUSES = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+@dataclass(frozen=True)
+class GapFillPlan:
+    """What one tick requests, and why it requested nothing more."""
+
+    windows: tuple[RegionWindow, ...]
+    missing_intervals: int
+    held_back_intervals: int
+    reason: str
+
+
+def build_gap_filler_sensor(
+    job: dg.UnresolvedAssetJobDefinition,
+    asset_key: dg.AssetKey,
+    partitions_def: dg.MultiPartitionsDefinition,
+    lookback: timedelta,
+    schedule_delay: timedelta,
+    max_runs: int,
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=SENSOR_NAME,
+        job=job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            f"Requests intervals missing from the last {lookback} for every region as single-run ranges, "
+            f"at most {max_runs} run(s) in flight; skips intervals already queued or running."
+        ),
+    )
+    def carbon_intensity_gap_filler(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        instance = context.instance
+        if _backfill_running(instance, asset_key):
+            return dg.SensorResult(skip_reason="a backfill of the asset is in progress; it fills its own range")
+        due = due_intervals(partitions_def, datetime.now(UTC), lookback, schedule_delay)
+        waiting = _waiting_runs(instance, partitions_def)
+        plan = plan_gap_fill(
+            due,
+            regions_of(partitions_def),
+            materialized_starts(instance, asset_key, due.first),
+            in_flight=[window for run in waiting for window in run[1]],
+            refused=_recently_refused(instance, asset_key, partitions_def, datetime.now(UTC)),
+            room=max_runs - sum(1 for tags, _ in waiting if tags.get(TRIGGER_TAG) == TRIGGER),
+        )
+        if not plan.windows:
+            return dg.SensorResult(skip_reason=plan.reason)
+        context.log.info(
+            "%d interval(s) missing; requesting %s",
+            plan.missing_intervals,
+            "; ".join(w.describe() for w in plan.windows),
+        )
+        return dg.SensorResult(run_requests=[gap_fill_request(window) for window in plan.windows])
+
+    return carbon_intensity_gap_filler
+
+
+def plan_gap_fill(
+    due: DueIntervals,
+    regions: Iterable[str],
+    materialized: dict[str, set[datetime]],
+    in_flight: Iterable[RegionWindow],
+    refused: Iterable[RegionWindow],
+    room: int,
+) -> GapFillPlan:
+    """The windows to request now: missing, not in flight, not recently refused, newest first, at most ``room``."""
+    busy = _starts_by_region(in_flight)
+    refused_alone, refused_in_range = _refused_starts(refused)
+    candidates: list[RegionWindow] = []
+    missing = held_back = 0
+    for region in regions:
+        have = materialized.get(region, set()) | busy.get(region, set())
+        absent = [start for start in due.starts() if start not in have]
+        missing += len(absent)
+        held = refused_alone.get(region, set())
+        held_back += sum(1 for start in absent if start in held)
+        isolate = refused_in_range.get(region, set())
+        wanted = [start for start in absent if start not in held]
+        candidates += _windows_to_request(region, wanted, isolate)
+    candidates.sort(key=lambda window: window.end, reverse=True)
+    chosen = tuple(candidates[: max(room, 0)])
+    return GapFillPlan(chosen, missing, held_back, _reason(missing, held_back, room, candidates))
+
+
+def _windows_to_request(region: str, wanted: list[datetime], isolate: set[datetime]) -> list[RegionWindow]:
+    """Wanted intervals as ranges of at most 30 days; intervals of a refused range go one at a time."""
+    singles = [RegionWindow(region, start, start + INTERVAL) for start in wanted if start in isolate]
+    ranges = contiguous_windows(region, [start for start in wanted if start not in isolate])
+    return singles + [piece for window in ranges for piece in window.pieces(MAX_RUN_INTERVALS)]
+
+
+def gap_fill_request(window: RegionWindow) -> dg.RunRequest:
+    last = window.end - INTERVAL
+    return dg.RunRequest(tags=region_range_tags(window.region, window.start, last) | {TRIGGER_TAG: TRIGGER})
+
+
+def _reason(missing: int, held_back: int, room: int, candidates: list[RegionWindow]) -> str:
+    if not missing:
+        return "no interval is missing"
+    if candidates and room <= 0:
+        return f"{missing} interval(s) missing; waiting for gap-filling runs in flight to finish"
+    if held_back:
+        return f"{held_back} interval(s) missing whose data was refused recently; retried later"
+    return f"{missing} interval(s) missing, all already queued or running"
+
+
+def _starts_by_region(windows: Iterable[RegionWindow]) -> dict[str, set[datetime]]:
+    starts: dict[str, set[datetime]] = {}
+    for window in windows:
+        starts.setdefault(window.region, set()).update(window.starts())
+    return starts
+
+
+def _refused_starts(refused: Iterable[RegionWindow]) -> tuple[dict[str, set[datetime]], dict[str, set[datetime]]]:
+    """Single refused intervals wait; intervals of refused ranges are retried one by one to find the bad ones."""
+    windows = list(refused)
+    alone = _starts_by_region(window for window in windows if window.interval_count == 1)
+    in_range = _starts_by_region(window for window in windows if window.interval_count > 1)
+    return alone, in_range
+
+
+def _waiting_runs(
+    instance: dg.DagsterInstance, partitions_def: dg.MultiPartitionsDefinition
+) -> list[tuple[dict[str, str], list[RegionWindow]]]:
+    """Tags and windows of runs that are queued or running and cover partitions of the asset."""
+    records = instance.get_run_records(dg.RunsFilter(statuses=WAITING_STATUSES), limit=RUN_LOOKUP_LIMIT)
+    runs = [(dict(record.dagster_run.tags), run_windows(record.dagster_run.tags, partitions_def)) for record in records]
+    return [(tags, windows) for tags, windows in runs if windows]
+
+
+def _recently_refused(
+    instance: dg.DagsterInstance,
+    asset_key: dg.AssetKey,
+    partitions_def: dg.MultiPartitionsDefinition,
+    now: datetime,
+) -> list[RegionWindow]:
+    """Windows of runs that failed in a way retrying soon cannot fix (rejected data, bad account)."""
+    records = instance.get_run_records(
+        dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], updated_after=now - REFUSED_RETRY_AFTER),
+        limit=RUN_LOOKUP_LIMIT,
+    )
+    outcomes: list[RunOutcome | None] = [
+        run_outcome(instance, record.dagster_run, record.update_timestamp, asset_key, partitions_def)
+        for record in records
+    ]
+    return [window for outcome in outcomes if outcome and not outcome.retryable for window in outcome.windows]
+
+
+def _backfill_running(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> bool:
+    backfills = instance.get_backfills(status=BulkActionStatus.REQUESTED, limit=100)
+    return any(backfill.asset_selection and asset_key in backfill.asset_selection for backfill in backfills)
