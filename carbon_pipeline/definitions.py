@@ -28,6 +28,11 @@ SIMULATED_NOTICE = (
 
 
 def build_definitions(settings: PipelineSettings, environ: Mapping[str, str] | None = None) -> dg.Definitions:
+    return assemble_definitions(settings, resources_for(settings.deployment, environ))
+
+
+def assemble_definitions(settings: PipelineSettings, resources: Mapping[str, object]) -> dg.Definitions:
+    """The asset, its job, schedule, checks and sensors around the given resources (tests pass their own)."""
     partitions = build_carbon_partitions(settings.regions, settings.partitions_start)
     _warn_if_too_many_partitions(settings)
     asset = build_carbon_intensity_asset(partitions)
@@ -53,7 +58,7 @@ def build_definitions(settings: PipelineSettings, environ: Mapping[str, str] | N
                 job, asset.key, partitions, timedelta(hours=settings.gap_fill_hours), delay, settings.gap_fill_max_runs
             ),
         ],
-        resources=resources_for(settings.deployment, environ),
+        resources=dict(resources),
         executor=dg.in_process_executor,
     )
 

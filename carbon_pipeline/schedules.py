@@ -6,6 +6,8 @@ import dagster as dg
 
 from carbon_pipeline.partitions import REGION_DIMENSION, TIME_DIMENSION
 
+SCHEDULE_NAME = "carbon_intensity_every_15_minutes"
+
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
@@ -28,7 +30,7 @@ def build_carbon_intensity_schedule(
     intervals = partitions_def.get_partitions_def_for_dimension(TIME_DIMENSION)
 
     @dg.schedule(
-        name="carbon_intensity_every_15_minutes",
+        name=SCHEDULE_NAME,
         cron_schedule=fifteen_minute_cron(delay_minutes),
         job=job,
         execution_timezone="UTC",
@@ -38,8 +40,8 @@ def build_carbon_intensity_schedule(
         """Requests the interval that just closed for every region.
 
         Run keys are region|interval, so a tick evaluated twice never launches a second run. Ticks
-        missed while the daemon was down are not caught up by Dagster; "Materialize missing" on the
-        asset page (or a range backfill) fills them.
+        missed while the daemon was down are not caught up by Dagster; the gap-filling sensor
+        requests those intervals.
         """
         with dg.partition_loading_context(effective_dt=context.scheduled_execution_time):
             interval = intervals.get_last_partition_key()

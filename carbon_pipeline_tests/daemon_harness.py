@@ -1,0 +1,61 @@
+"""What the Dagster daemon does, done in process: evaluate the schedule and sensors, launch what they ask for.
+
+Scenarios span hours, so the schedule is evaluated at past tick times (as the daemon would have
+evaluated it then); sensors are evaluated now, as the daemon evaluates them when it is running.
+Every run is a real run of the real job on a real instance; cursors are carried between evaluations
+exactly as the daemon stores them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import dagster as dg
+
+from carbon_pipeline.definitions import JOB_NAME, assemble_definitions
+from carbon_pipeline.schedules import SCHEDULE_NAME
+from carbon_pipeline.settings import PipelineSettings
+
+
+@dataclass
+class InProcessDaemon:
+    settings: PipelineSettings
+    resources: Mapping[str, object]
+    instance: dg.DagsterInstance
+    cursors: dict[str, str | None] = field(default_factory=dict)
+    launched: list[dg.ExecuteInProcessResult] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.definitions = assemble_definitions(self.settings, self.resources)
+        self.job = self.definitions.resolve_job_def(JOB_NAME)
+
+    def schedule_tick(self, at: datetime) -> list[dg.ExecuteInProcessResult]:
+        """The schedule's tick at ``at`` and the runs it requests, run to completion."""
+        schedule = self.definitions.resolve_schedule_def(SCHEDULE_NAME)
+        requests = schedule(dg.build_schedule_context(instance=self.instance, scheduled_execution_time=at))
+        assert isinstance(requests, list)
+        return [self.launch(request) for request in requests]
+
+    def sensor_tick(self, name: str) -> tuple[dg.SensorResult, list[dg.ExecuteInProcessResult]]:
+        """One evaluation of sensor ``name`` with its stored cursor, and the runs it requests, run to completion."""
+        context = dg.build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursors.get(name),
+            resources={key: self.resources[key] for key in ("alert_notifier",) if key in self.resources},
+        )
+        result = self.definitions.resolve_sensor_def(name)(context)
+        assert isinstance(result, dg.SensorResult)
+        self.cursors[name] = result.cursor if result.cursor is not None else context.cursor
+        return result, [self.launch(request) for request in result.run_requests or []]
+
+    def launch(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+        result = self.job.execute_in_process(
+            instance=self.instance,
+            tags=dict(request.tags),
+            partition_key=request.partition_key,
+            raise_on_error=False,
+        )
+        self.launched.append(result)
+        return result
