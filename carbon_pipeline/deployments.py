@@ -40,8 +40,13 @@ def resources_for(deployment: Deployment, environ: Mapping[str, str] | None = No
 def alert_notifier(env: Mapping[str, str]) -> AlertNotifier:
     """Alerts always reach the Dagster log; ``ALERT_WEBHOOK_URL`` (a secret: Slack's embed a token) adds a webhook."""
     ui_url = env.get("CARBON_UI_URL") or DEFAULT_UI_URL
+    webhook = env.get("ALERT_WEBHOOK_URL", "").strip()
+    if webhook and not webhook.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            "ALERT_WEBHOOK_URL: expected an http:// or https:// URL (value not shown: it is a secret)."
+        )
     try:
-        if env.get("ALERT_WEBHOOK_URL", "").strip():
+        if webhook:
             return AlertNotifier(webhook_url=dg.EnvVar("ALERT_WEBHOOK_URL"), ui_url=ui_url)
         return AlertNotifier(ui_url=ui_url)
     except ValidationError as error:

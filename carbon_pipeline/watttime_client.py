@@ -10,6 +10,7 @@ import email.utils
 import json
 import logging
 import re
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -455,7 +456,9 @@ class WattTimeClient:
     reply whose body is not JSON is treated as transient (edges and proxies produce them) and retried within
     that budget before it becomes a `WattTimeResponseError`. `token_refresh_margin_seconds` renews the token
     that long before its 30-minute life ends, so a long backfill never waits on a 401; `login_limit` per
-    `login_window_seconds` mirrors WattTime's 100 logins per 5 minutes.
+    `login_window_seconds` mirrors WattTime's 100 logins per 5 minutes. `verify` checks the server's TLS
+    certificate, because the password and tokens cross that connection: pass an `ssl.SSLContext` to trust a
+    private CA, and False only for a known test server.
     """
 
     def __init__(
@@ -475,6 +478,7 @@ class WattTimeClient:
         login_limit: int = 100,
         login_window_seconds: float = 300.0,
         logger: logging.Logger | None = None,
+        verify: bool | ssl.SSLContext = True,
     ) -> None:
         _require(bool(username) and bool(password), "WattTime username and password must both be set")
         _require(timeout_seconds > 0, "timeout_seconds must be > 0")
@@ -502,6 +506,7 @@ class WattTimeClient:
             base_url=self._base_url,
             timeout=timeout_seconds,
             headers={"User-Agent": f"carbon-pipeline/{__version__}"},
+            verify=verify,
         )
         self._request_limiter = _per_second_limiter(requests_per_second)
         self._login_limiter = _limiter(login_limit, Duration.SECOND * login_window_seconds)

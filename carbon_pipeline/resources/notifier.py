@@ -53,10 +53,10 @@ class AlertNotifier(dg.ConfigurableResource):
     max_attempts: int = Field(default=3, ge=1, description="Webhook attempts on 429, 5xx and network errors.")
     backoff_max_seconds: float = Field(default=2.0, ge=0, description="Longest pause between webhook attempts.")
 
-    @field_validator("webhook_url", "ui_url")
+    @field_validator("ui_url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value
 

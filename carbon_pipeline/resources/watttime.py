@@ -42,6 +42,10 @@ class WattTimeResource(dg.ConfigurableResource):
         gt=0,
         description="Client-side request rate limit; WattTime allows 3,000 requests per 5 minutes (10/s).",
     )
+    verify_tls: bool = Field(
+        default=True,
+        description="Verify WattTime's TLS certificate; only disable for a known test server.",
+    )
 
     # Validation errors must not echo the password (or anything else) that was passed in.
     model_config = ConfigDict(hide_input_in_errors=True)
@@ -80,6 +84,7 @@ class WattTimeResource(dg.ConfigurableResource):
             max_retry_seconds=self.max_retry_seconds,
             requests_per_second=self.requests_per_second,
             logger=logger,
+            verify=self.verify_tls,
         )
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

@@ -105,13 +105,13 @@ def plan_gap_fill(
     candidates: list[RegionWindow] = []
     missing = held_back = 0
     for region in regions:
-        have = materialized.get(region, set()) | busy.get(region, set())
-        absent = [start for start in due.starts() if start not in have]
+        stored, in_flight_now = materialized.get(region, set()), busy.get(region, set())
+        absent = [start for start in due.starts() if start not in stored]
         missing += len(absent)
         held = refused_alone.get(region, set())
-        held_back += sum(1 for start in absent if start in held)
+        held_back += sum(1 for start in absent if start in held and start not in in_flight_now)
         isolate = refused_in_range.get(region, set())
-        wanted = [start for start in absent if start not in held]
+        wanted = [start for start in absent if start not in held and start not in in_flight_now]
         candidates += _windows_to_request(region, wanted, isolate)
     candidates.sort(key=lambda window: window.end, reverse=True)
     chosen = tuple(candidates[: max(room, 0)])
