@@ -1,4 +1,5 @@
-"""A month's backfill launched as the asset page does: `dagster dev` (webserver + daemon), GraphQL, prod settings."""
+"""Under `dagster dev` (webserver + daemon), prod settings: a month's backfill launched as the asset page does,
+and the gap-filling sensor filling the last week on its own, as the daemon runs it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from carbon_pipeline.partitions import INTERVAL, interval_start
 from carbon_pipeline.simulator import SimulatorServer
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer, free_loopback_port
 from carbon_pipeline_tests.pipeline_harness import REPO
@@ -35,6 +37,14 @@ query ($id: String!) {
     ... on Runs { results { runId status } }
   }
 }"""
+
+GAP_FILL_RUNS = """
+{
+  runsOrError(filter: {tags: [{key: "carbon/trigger", value: "gap_fill"}]}) {
+    ... on Runs { results { runId status tags { key value } } }
+  }
+}"""
+JANUARY = "time >= '2025-01-01T00:00:00Z' AND time < '2025-02-01T00:00:00Z'"
 
 # ##### FIXTURES
 
@@ -78,7 +88,7 @@ def _graphql(url: str, query: str, variables: dict[str, object]) -> dict[str, ob
 # ##### TESTS
 
 
-def test_month_backfill_from_the_asset_page_is_one_run_with_two_watttime_calls(
+def test_month_backfill_is_one_run_with_two_watttime_calls_and_the_last_week_fills_itself(
     webserver: str, simulator: SimulatorServer, influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:
     start = datetime(2025, 1, 1, tzinfo=UTC)
@@ -90,9 +100,25 @@ def test_month_backfill_from_the_asset_page_is_one_run_with_two_watttime_calls(
 
     assert status["partitionBackfillOrError"]["status"] == "COMPLETED_SUCCESS"
     assert [run["status"] for run in status["runsOrError"]["results"]] == ["SUCCESS"]
-    assert simulator.state.stats()["requests"]["/v3/historical"] == 2
-    rows = influxdb_server.query("SELECT count(moer_lbs_per_mwh) FROM carbon_intensity", influxdb_database)
+    january = [query for query in simulator.state.stats()["historical_queries"] if query["start"].startswith("2025-01")]
+    assert len(january) == 2
+    rows = influxdb_server.query(
+        f"SELECT count(moer_lbs_per_mwh) FROM carbon_intensity WHERE {JANUARY}", influxdb_database
+    )
     assert rows[0]["count"] == 31 * 288
+
+    gap_fill = _wait_for_gap_fill(webserver)
+    assert gap_fill["status"] == "SUCCESS"
+    tags = {tag["key"]: tag["value"] for tag in gap_fill["tags"]}  # type: ignore[attr-defined]
+    first, last = (
+        interval_start(tags[f"dagster/asset_partition_range_{end}"].split("|")[1]) for end in ("start", "end")
+    )
+    assert first >= datetime.now(UTC) - timedelta(days=7, minutes=15)
+    window = f"time >= '{first:%Y-%m-%dT%H:%M:%SZ}' AND time < '{last + INTERVAL:%Y-%m-%dT%H:%M:%SZ}'"
+    rows = influxdb_server.query(
+        f"SELECT count(moer_lbs_per_mwh) FROM carbon_intensity WHERE {window}", influxdb_database
+    )
+    assert rows[0]["count"] == 3 * ((last - first) // INTERVAL + 1)
 
 
 def _wait_for_backfill(url: str, backfill_id: str) -> dict[str, dict[str, object]]:
@@ -108,3 +134,15 @@ def _wait_for_backfill(url: str, backfill_id: str) -> dict[str, dict[str, object
             return status  # type: ignore[return-value]
         time.sleep(2)
     raise AssertionError(f"backfill {backfill_id} did not finish in {BACKFILL_TIMEOUT} s")
+
+
+def _wait_for_gap_fill(url: str) -> dict[str, object]:
+    """The first finished run the gap-filling sensor requested through the daemon."""
+    deadline = time.monotonic() + BACKFILL_TIMEOUT
+    while time.monotonic() < deadline:
+        runs = _graphql(url, GAP_FILL_RUNS, {})["runsOrError"]["results"]  # type: ignore[index]
+        finished = [run for run in runs if run["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+        if finished:
+            return finished[0]  # type: ignore[no-any-return]
+        time.sleep(2)
+    raise AssertionError(f"no gap-filling run finished in {BACKFILL_TIMEOUT} s")
