@@ -30,6 +30,15 @@ def test_regions_are_parsed_and_validated() -> None:
         PipelineSettings.from_env({"CARBON_REGIONS": "caiso-north"})
 
 
+def test_alerting_and_gap_filling_settings_have_defaults_and_can_be_set() -> None:
+    defaults = PipelineSettings.from_env({})
+    assert (defaults.alert_after_failures, defaults.gap_fill_hours, defaults.gap_fill_max_runs) == (3, 168, 2)
+    custom = PipelineSettings.from_env(
+        {"CARBON_ALERT_AFTER_FAILURES": "5", "CARBON_GAP_FILL_HOURS": "24", "CARBON_GAP_FILL_MAX_RUNS": "4"}
+    )
+    assert (custom.alert_after_failures, custom.gap_fill_hours, custom.gap_fill_max_runs) == (5, 24, 4)
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -38,6 +47,10 @@ def test_regions_are_parsed_and_validated() -> None:
         ("CARBON_PARTITIONS_START", "2999-01-01"),
         ("CARBON_SCHEDULE_DELAY_MINUTES", "15"),
         ("CARBON_SCHEDULE_DELAY_MINUTES", "soon"),
+        ("CARBON_ALERT_AFTER_FAILURES", "0"),
+        ("CARBON_GAP_FILL_HOURS", "-5"),
+        ("CARBON_GAP_FILL_HOURS", "9000"),
+        ("CARBON_GAP_FILL_MAX_RUNS", "50"),
     ],
 )
 def test_malformed_values_fail_naming_the_variable(variable: str, value: str) -> None:
