@@ -8,10 +8,16 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
 from carbon_pipeline.definitions import JOB_NAME, build_definitions
 from carbon_pipeline.resources.influxdb import InfluxDBResource
 from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
+from carbon_pipeline.resources.notifier import AlertNotifier
 from carbon_pipeline.resources.simulated_watttime import SimulatedWattTimeResource
+from carbon_pipeline.sensors.failure_alerts import SENSOR_NAME as ALERTS
+from carbon_pipeline.sensors.freshness import CHECK_NAME
+from carbon_pipeline.sensors.freshness import SENSOR_NAME as FRESHNESS
+from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline.settings import PipelineSettings
 
 PROD_ENV = {
@@ -111,3 +117,14 @@ def test_rematerializing_locally_replaces_lines_instead_of_appending(tmp_path: P
     lines = (tmp_path / "carbon_intensity" / "2025-01-01.lp").read_text().splitlines()
     assert len(lines) == 6 == len(set(lines))
     assert [int(line.rsplit(" ", 1)[1]) for line in lines] == sorted(int(line.rsplit(" ", 1)[1]) for line in lines)
+
+
+def test_sensors_run_by_default_and_the_job_leaves_freshness_to_its_sensor() -> None:
+    defs = _defs(PROD_ENV)
+    sensors = {name: defs.resolve_sensor_def(name) for name in (ALERTS, GAP_FILLER, FRESHNESS)}
+    assert all(sensor.default_status == dg.DefaultSensorStatus.RUNNING for sensor in sensors.values())
+    assert sensors[GAP_FILLER].job_name == JOB_NAME
+    assert {check.name for check in defs.resolve_asset_graph().asset_check_keys} == {VALID_DATA_CHECK, CHECK_NAME}
+    job_checks = defs.resolve_job_def(JOB_NAME).asset_layer.asset_graph.asset_check_keys
+    assert {check.name for check in job_checks} == {VALID_DATA_CHECK}
+    assert isinstance(defs.resources["alert_notifier"], AlertNotifier)
