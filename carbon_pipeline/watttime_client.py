@@ -36,6 +36,7 @@ from carbon_pipeline.watttime_errors import (
     WattTimeForbiddenError,
     WattTimePlanError,
     WattTimeResponseError,
+    WattTimeTLSError,
     WattTimeUnavailableError,
     WattTimeUnknownRegionError,
     WattTimeUsernameTakenError,
@@ -408,6 +409,16 @@ def _post_once(http: httpx.Client, call: _Call, body: Mapping[str, str]) -> http
         return exc
 
 
+def _certificate_refused(error: BaseException) -> bool:
+    """Retrying cannot fix an untrusted certificate, so it is told apart from a refused connection."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def _registration_unreachable(call: _Call, url: str, failure: httpx.HTTPError) -> WattTimeUnavailableError:
     """Whether the request left tells whether the account may exist, and so what to do next."""
     detail = f"{type(failure).__name__}: {failure}"
@@ -681,6 +692,10 @@ class WattTimeClient:
         self._request_limiter.try_acquire("request")
         try:
             response = self._http.get(call.path, **request)
+        except httpx.ConnectError as exc:
+            if _certificate_refused(exc):
+                raise WattTimeTLSError(f"{call.describe()}: TLS certificate not trusted ({exc})") from None
+            raise _TransientFailure(f"{type(exc).__name__}: {exc}", request_id=None) from exc
         except TRANSIENT_TRANSPORT_ERRORS as exc:
             raise _TransientFailure(f"{type(exc).__name__}: {exc}", request_id=None) from exc
         request_id = _request_id(response)

@@ -55,3 +55,7 @@ class WattTimeUnavailableError(WattTimeError):
     """WattTime kept failing transiently (429, 5xx, timeouts, resets) until the retry budget ran out."""
 
     retryable = True
+
+
+class WattTimeTLSError(WattTimeError):
+    """The server's certificate was not trusted: a wrong base URL or an intercepting proxy, not an outage."""

@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from carbon_pipeline.line_protocol import MEASUREMENT, carbon_intensity_lines
+from carbon_pipeline.line_protocol import MEASUREMENT, LineProtocolError, carbon_intensity_lines
 from carbon_pipeline.partitions import RegionWindow, region_windows
 from carbon_pipeline.resources.influxdb import InfluxDBWriteError
 from carbon_pipeline.resources.point_sink import PointSink, WriteReport
@@ -97,11 +97,7 @@ def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -
             yield _failed_check(rejected)
             raise pipeline_failure(FailureKind.DATA_REJECTED, str(rejected), retryable=False) from None
         frame = pd.concat([item.frame for item in fetched], ignore_index=True)
-        report = _write(
-            point_sink,
-            windows,
-            carbon_intensity_lines(frame, signal_type=watttime.signal_type, source=watttime.source_name),
-        )
+        report = _write(point_sink, windows, _lines(frame, windows, watttime))
         yield dg.MaterializeResult(
             metadata=_metadata(frame, fetched, report, perf_counter() - started, watttime.data_source_label()),
             check_results=[_passed_check(len(frame))],
@@ -125,12 +121,27 @@ def _fetch_valid(client: WattTimeClient, window: RegionWindow) -> _Fetched:
     return _Fetched(window, frame, len(chunks))
 
 
+def _lines(frame: pd.DataFrame, windows: Sequence[RegionWindow], watttime: WattTimeResource) -> list[str]:
+    """Every line or none: a value that cannot be stored safely rejects the run before any write."""
+    try:
+        return carbon_intensity_lines(frame, signal_type=watttime.signal_type, source=watttime.source_name)
+    except LineProtocolError as error:
+        raise pipeline_failure(
+            FailureKind.DATA_REJECTED, f"{_described(windows)}: cannot be stored safely: {error}", retryable=False
+        ) from None
+
+
+def _described(windows: Sequence[RegionWindow]) -> str:
+    return "; ".join(window.describe() for window in windows)
+
+
 def _write(sink: PointSink, windows: Sequence[RegionWindow], lines: list[str]) -> WriteReport:
     try:
         return sink.write_lines(lines)
     except InfluxDBWriteError as error:
-        where = "; ".join(window.describe() for window in windows)
-        raise pipeline_failure(FailureKind.INFLUXDB_WRITE, f"{where}: {error}", retryable=error.retryable) from None
+        raise pipeline_failure(
+            FailureKind.INFLUXDB_WRITE, f"{_described(windows)}: {error}", retryable=error.retryable
+        ) from None
 
 
 def _failed_check(rejected: DataRejected) -> dg.AssetCheckResult:

@@ -187,10 +187,24 @@ def _summary(error: BaseException | None) -> str:
         details = "; ".join(
             f"line {line.line_number}: {line.error_message} ({line.original_line})" for line in error.line_errors[:5]
         )
-        return f"partial write rejected: {details}"
+        kept = ", the other lines of the request were stored" if _other_lines_stored(error) else ""
+        return f"partial write rejected {len(error.line_errors)} line(s){kept}: {details}"
+    if isinstance(error, InfluxDBError) and _status(error) is None and getattr(error, "reason", None):
+        # influxdb3-python turns TLS failures (an untrusted certificate) into a status-less error whose
+        # message is only "no response"; the reason is what tells the operator what went wrong.
+        return f"no response: {' '.join(str(getattr(error, 'reason', '')).split())}"
     if isinstance(error, InfluxDBError):
         return f"HTTP {_status(error)}: {error.message}"
     return f"{type(error).__name__}: {error}"
+
+
+def _other_lines_stored(error: InfluxDBPartialWriteError) -> bool:
+    """A failed run usually writes nothing; after this reply it did, and the operator must know.
+
+    InfluxDB 3 says "partial write of line protocol occurred" when it stored the valid lines
+    (``accept_partial``, the default); "parsing failed" means it refused the whole request.
+    """
+    return str(error.message).lower().startswith("partial write of line protocol occurred")
 
 
 def _retry_after_or(fallback: wait_random_exponential, cap_seconds: float) -> Callable[[RetryCallState], float]:
