@@ -15,6 +15,8 @@ from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.pipeline_harness import REPO
 
+pytest_plugins = ["carbon_pipeline_tests.fault_report"]
+
 # Variables the project reads; tests start from an environment without them.
 OUR_PREFIXES = ("DAGSTER_", "CARBON_", "WATTTIME_", "INFLUXDB_")
 

@@ -25,7 +25,10 @@ Mapping (the body is forwarded byte for byte, ``Content-Encoding: gzip`` include
 * The shim itself answers, like InfluxDB 3: 400 for a missing database
   parameter, an unknown precision, an undecodable body or an empty body; 401
   ``{"error": "the request was not authenticated"}`` for a missing or wrong
-  token; 404 for any other path or method.
+  token; 404 for any other path or method; and, once a limit is set with
+  ``max_request_bytes`` or :meth:`InfluxDBShim.limit_request_size`, 413
+  ``max request size (N bytes) exceeded`` for a body larger than N bytes after
+  gzip decoding (InfluxDB 3's ``--max-http-request-size``, 10 MiB by default).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from types import TracebackType
 from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-FaultKind = Literal["status", "delay", "reset", "partial_write"]
+FaultKind = Literal["status", "delay", "reset", "partial_write", "lost_reply"]
 
 _LOOPBACK = "127.0.0.1"
 _UPSTREAM_TIMEOUT_SECONDS = 30.0
@@ -152,16 +155,24 @@ _ENDPOINTS = {
 }
 
 
-def _decode_lines(body: bytes, content_encoding: str | None) -> list[bytes] | None:
-    """Non-blank line-protocol lines of a body, or None if it cannot be decoded (as InfluxDB 3 refuses it)."""
+def _decode_body(body: bytes, content_encoding: str | None) -> bytes | None:
+    """The body as line protocol, or None if it cannot be decoded (as InfluxDB 3 refuses it)."""
     if content_encoding == "gzip":
         try:
-            body = gzip.decompress(body)
+            return gzip.decompress(body)
         except (OSError, EOFError, zlib.error):
             return None
-    elif content_encoding not in (None, "identity"):
-        return None
+    return body if content_encoding in (None, "identity") else None
+
+
+def _split_lines(body: bytes) -> list[bytes]:
+    """Non-blank line-protocol lines of a decoded body."""
     return [line for line in body.split(b"\n") if line.strip()]
+
+
+def _too_large_reply(max_bytes: int) -> _Reply:
+    """InfluxDB 3's answer to a body over ``--max-http-request-size``: plain text, nothing written."""
+    return _Reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"max request size ({max_bytes} bytes) exceeded".encode(), _TEXT)
 
 
 def _redact_authorization(value: str) -> str:
@@ -288,12 +299,13 @@ class InfluxDBShim:
     header is never printed, logged or recorded.
     """
 
-    def __init__(self, upstream_url: str, token: str | None = None) -> None:
+    def __init__(self, upstream_url: str, token: str | None = None, *, max_request_bytes: int | None = None) -> None:
         upstream = urlsplit(upstream_url)
         if upstream.scheme != "http" or upstream.hostname is None or upstream.port is None:
             raise ValueError(f"upstream_url must look like http://host:port, got {upstream_url!r}")
         self._upstream_address = (upstream.hostname, upstream.port)
         self._token = token
+        self._max_request_bytes = _checked_limit(max_request_bytes)
         self._state_lock = threading.Lock()
         self._requests: list[RecordedWrite] = []
         self._faults: deque[_Fault] = deque()
@@ -351,6 +363,12 @@ class InfluxDBShim:
         self._serve_thread.join()
         self._httpd = self._serve_thread = None
 
+    def limit_request_size(self, max_bytes: int | None) -> None:
+        """Answer 413 to write bodies over ``max_bytes`` (after gzip decoding), like a smaller
+        ``--max-http-request-size``; None lifts the limit. Applies to requests from now on."""
+        with self._state_lock:
+            self._max_request_bytes = _checked_limit(max_bytes)
+
     def refuse_connections(self) -> None:
         """Make connects fail with ECONNREFUSED, like an InfluxDB that is down; the port number is kept."""
         self.stop()
@@ -393,6 +411,9 @@ class InfluxDBShim:
           non-blank lines), then answer 400 with InfluxDB 3's partial-write body
           (or ``body``). An upstream error is passed back instead; a request
           shorter than ``line_number`` lines is forwarded whole.
+        * ``"lost_reply"``: forward the write, then close the connection with a TCP
+          reset instead of answering: the points are stored but the client never
+          learns it, as when a server or proxy dies between committing and replying.
         """
         if kind not in get_args(FaultKind):
             raise ValueError(f"unknown fault kind {kind!r}, expected one of {get_args(FaultKind)}")
@@ -417,16 +438,20 @@ class InfluxDBShim:
         if endpoint is None:
             return _NOT_FOUND if self._authenticated(headers) else _UNAUTHENTICATED
         params = dict(parse_qsl(url.query, keep_blank_values=True))
-        lines = _decode_lines(body, headers.get("Content-Encoding"))
-        self._record(RecordedWrite(url.path, params, self._redacted(headers), len(lines or ()), len(body)))
+        decoded = _decode_body(body, headers.get("Content-Encoding"))
+        lines = [] if decoded is None else _split_lines(decoded)
+        self._record(RecordedWrite(url.path, params, self._redacted(headers), len(lines), len(body)))
         if not self._authenticated(headers):
             return _UNAUTHENTICATED
         try:
             query = endpoint.upstream_query(params)
         except ValueError as error:
             return _Reply.of_json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
-        if lines is None:
+        if decoded is None:
             return _UNDECODABLE
+        limit = self._request_limit()
+        if limit is not None and len(decoded) > limit:
+            return _too_large_reply(limit)
         if not lines:
             return _EMPTY_WRITE
         return self._write(query, headers, body, lines)
@@ -447,6 +472,9 @@ class InfluxDBShim:
                 return self._forward(query, body, content_type, headers.get("Content-Encoding"))
             case "partial_write":
                 return self._partial_write(fault, query, content_type, lines)
+            case "lost_reply":
+                self._forward(query, body, content_type, headers.get("Content-Encoding"))
+                return None
 
     def _partial_write(self, fault: _Fault, query: dict[str, str], content_type: str, lines: list[bytes]) -> _Reply:
         index = fault.line_number - 1
@@ -487,6 +515,10 @@ class InfluxDBShim:
         with self._state_lock:
             self._requests.append(write)
 
+    def _request_limit(self) -> int | None:
+        with self._state_lock:
+            return self._max_request_bytes
+
     def _take_fault(self) -> _Fault | None:
         with self._state_lock:
             if not self._faults:
@@ -496,3 +528,10 @@ class InfluxDBShim:
             if fault.remaining == 0:
                 self._faults.popleft()
             return fault
+
+
+def _checked_limit(max_bytes: int | None) -> int | None:
+    """Refuse a zero or negative limit early: it would silently reject every write."""
+    if max_bytes is not None and max_bytes < 1:
+        raise ValueError("max_request_bytes must be at least 1 (or None for no limit)")
+    return max_bytes

@@ -15,47 +15,47 @@ import dagster as dg
 import pytest
 
 from carbon_pipeline.partitions import INTERVAL
-from carbon_pipeline.resources.notifier import AlertNotifier
 from carbon_pipeline.sensors.failure_alerts import build_failure_alert_sensor
 from carbon_pipeline.simulator import Fault, SimulatorServer
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
-from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
+from carbon_pipeline_tests.outage_rig import UI_URL, OutageRig, outage_rig
 from carbon_pipeline_tests.pipeline_harness import (
     ASSET,
     PARTITIONS,
-    influxdb_resource,
     materialize,
-    watttime_resource,
 )
 from carbon_pipeline_tests.webhook_receiver import WebhookReceiver
 
 REGION = "CAISO_NORTH"
-UI_URL = "http://dagster.example.org:3000"
 FIRST = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
 
 
 @dataclass
 class AlertRig:
-    """A real instance, InfluxDB behind the shim, the simulator and a webhook, plus the sensor's cursor."""
+    """The outage rig and the simulator, plus the sensor and the cursor the daemon would keep for it."""
 
-    instance: dg.DagsterInstance
-    influxdb: InfluxDBServer
-    resources: dict[str, object]
-    receiver: WebhookReceiver
+    outage: OutageRig
     simulator: SimulatorServer
-    notifier: AlertNotifier
     sensor: dg.SensorDefinition = field(default_factory=lambda: build_failure_alert_sensor(ASSET.key, PARTITIONS, 3))
     cursor: str | None = None
     runs: int = 0
 
+    @property
+    def influxdb(self) -> InfluxDBServer:
+        return self.outage.influxdb
+
+    @property
+    def receiver(self) -> WebhookReceiver:
+        return self.outage.receiver
+
     def run_next_interval(self) -> dg.ExecuteInProcessResult:
         start = FIRST + self.runs * INTERVAL
         self.runs += 1
-        return materialize(self.resources, REGION, start, instance=self.instance)
+        return materialize(self.outage.resources, REGION, start, instance=self.outage.instance)
 
     def evaluate(self) -> dg.SensorResult:
         context = dg.build_sensor_context(
-            instance=self.instance, cursor=self.cursor, resources={"alert_notifier": self.notifier}
+            instance=self.outage.instance, cursor=self.cursor, resources={"alert_notifier": self.outage.notifier}
         )
         result = self.sensor(context)
         assert isinstance(result, dg.SensorResult)
@@ -69,19 +69,8 @@ class AlertRig:
 
 @pytest.fixture
 def rig(simulator: SimulatorServer) -> Iterator[AlertRig]:
-    with (
-        InfluxDBServer() as influxdb,
-        InfluxDBShim(influxdb.url, token="test-token") as shim,
-        WebhookReceiver() as receiver,
-        dg.instance_for_test() as instance,
-    ):
-        influxdb.create_database("alerts")
-        resources = {
-            "watttime": watttime_resource(simulator.base_url, max_attempts=2, max_retry_seconds=1.0),
-            "point_sink": influxdb_resource(shim.url, "alerts", max_attempts=2, max_retry_seconds=1.0),
-        }
-        notifier = AlertNotifier(webhook_url=receiver.url, ui_url=UI_URL, backoff_max_seconds=0.05)
-        rig = AlertRig(instance, influxdb, resources, receiver, simulator, notifier)
+    with outage_rig(simulator) as outage:
+        rig = AlertRig(outage, simulator)
         rig.evaluate()
         yield rig
 
@@ -158,10 +147,10 @@ def test_a_failing_webhook_never_breaks_the_sensor(rig: AlertRig) -> None:
     rig.influxdb.stop()
     for _ in range(3):
         rig.run_and_evaluate(succeeds=False)
-    assert rig.receiver.attempts == rig.notifier.max_attempts
+    assert rig.receiver.attempts == rig.outage.notifier.max_attempts
     rig.influxdb.start()
     rig.run_and_evaluate(succeeds=True)
-    assert rig.receiver.attempts == 2 * rig.notifier.max_attempts
+    assert rig.receiver.attempts == 2 * rig.outage.notifier.max_attempts
     assert rig.cursor is not None and '"streaks": {}' in rig.cursor
 
 
@@ -171,6 +160,6 @@ def test_runs_of_other_assets_are_ignored(rig: AlertRig) -> None:
         raise RuntimeError("not ours")
 
     for _ in range(4):
-        dg.materialize([unrelated], instance=rig.instance, raise_on_error=False)
+        dg.materialize([unrelated], instance=rig.outage.instance, raise_on_error=False)
     result = rig.evaluate()
     assert rig.receiver.payloads == [] and result.skip_reason is not None

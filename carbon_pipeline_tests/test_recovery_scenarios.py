@@ -17,15 +17,14 @@ import pytest
 
 from carbon_pipeline.coverage import floor_interval
 from carbon_pipeline.partitions import INTERVAL
-from carbon_pipeline.resources.notifier import AlertNotifier
 from carbon_pipeline.sensors.failure_alerts import SENSOR_NAME as ALERTS
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline.settings import PipelineSettings
 from carbon_pipeline.simulator import Fault, SimulatorServer
 from carbon_pipeline_tests.daemon_harness import InProcessDaemon
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
-from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
-from carbon_pipeline_tests.pipeline_harness import influxdb_resource, stored_points, truth, watttime_resource
+from carbon_pipeline_tests.outage_rig import DATABASE, outage_rig
+from carbon_pipeline_tests.pipeline_harness import stored_points, truth
 from carbon_pipeline_tests.webhook_receiver import WebhookReceiver
 
 REGION = "CAISO_NORTH"
@@ -67,7 +66,7 @@ class Scenario:
 
     def compare(self, intervals: range) -> tuple[int, int, int]:
         """(expected, present, correct) intervals of ``intervals``, point by point against the truth."""
-        stored = {point.time: point for point in stored_points(self.influxdb, "scenario", REGION)}
+        stored = {point.time: point for point in stored_points(self.influxdb, DATABASE, REGION)}
         present = correct = 0
         for index in intervals:
             expected = truth(REGION, self.interval(index), self.interval(index + 1))
@@ -92,23 +91,10 @@ def scenario(simulator: SimulatorServer) -> Iterator[Scenario]:
         schedule_delay_minutes=int(DELAY.total_seconds() // 60),
         gap_fill_hours=TIMELINE_HOURS,
     )
-    with (
-        InfluxDBServer() as influxdb,
-        InfluxDBShim(influxdb.url, token="test-token") as shim,
-        WebhookReceiver() as receiver,
-        dg.instance_for_test() as instance,
-    ):
-        influxdb.create_database("scenario")
-        resources = {
-            "watttime": watttime_resource(
-                simulator.base_url, max_attempts=2, max_retry_seconds=1.0, timeout_seconds=1.0
-            ),
-            "point_sink": influxdb_resource(shim.url, "scenario", max_attempts=2, max_retry_seconds=1.0),
-            "alert_notifier": AlertNotifier(webhook_url=receiver.url),
-        }
-        daemon = InProcessDaemon(settings, resources, instance)
+    with outage_rig(simulator) as outage:
+        daemon = InProcessDaemon(settings, outage.resources, outage.instance)
         daemon.sensor_tick(ALERTS)
-        yield Scenario(daemon, influxdb, simulator, receiver, first)
+        yield Scenario(daemon, outage.influxdb, simulator, outage.receiver, first)
 
 
 def _due(scenario: Scenario) -> int:

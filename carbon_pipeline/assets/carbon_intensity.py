@@ -87,7 +87,9 @@ def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -
         Home automations read it to run flexible loads when the grid is cleanest. An interval is only
         materialized once all of its points are published and every point passed validation; a
         range (backfill) is fetched in chunks of at most 30 days and validated whole before any
-        write, so a failed run writes nothing and leaves its intervals missing for a later retry.
+        write, so a WattTime or validation failure writes nothing. An InfluxDB failure may leave
+        lines it had already accepted; the intervals stay unmaterialized and the gap-filling
+        sensor's re-run rewrites them idempotently.
         """
         started = perf_counter()
         windows = region_windows(context.partition_keys)
