@@ -27,6 +27,14 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
+@pytest.fixture
+def resources(simulator: SimulatorServer, tmp_path: Path) -> dict[str, object]:
+    return {
+        "watttime": watttime_resource(simulator.base_url),
+        "point_sink": LineProtocolFileSink(directory=str(tmp_path)),
+    }
+
+
 def store_newest(instance: dg.DagsterInstance, resources: dict[str, object], region: str) -> None:
     """The newest due interval and the one after, so a quarter-hour passing mid-test changes nothing."""
     newest = due_intervals(PARTITIONS, datetime.now(UTC), timedelta(days=1), DELAY).newest
@@ -35,12 +43,8 @@ def store_newest(instance: dg.DagsterInstance, resources: dict[str, object], reg
 
 
 def test_late_regions_are_recorded_alerted_once_and_announced_when_fresh_again(
-    instance: dg.DagsterInstance, simulator: SimulatorServer, tmp_path: Path
+    instance: dg.DagsterInstance, resources: dict[str, object]
 ) -> None:
-    resources = {
-        "watttime": watttime_resource(simulator.base_url),
-        "point_sink": LineProtocolFileSink(directory=str(tmp_path)),
-    }
     sensor = build_freshness_sensor(ASSET.key, PARTITIONS, DELAY)
     with WebhookReceiver() as receiver:
         notifier = AlertNotifier(webhook_url=receiver.url)
@@ -74,12 +78,8 @@ def test_late_regions_are_recorded_alerted_once_and_announced_when_fresh_again(
 
 
 def test_the_check_runs_from_the_ui_as_an_ordinary_check_execution(
-    instance: dg.DagsterInstance, simulator: SimulatorServer, tmp_path: Path
+    instance: dg.DagsterInstance, resources: dict[str, object]
 ) -> None:
-    resources = {
-        "watttime": watttime_resource(simulator.base_url),
-        "point_sink": LineProtocolFileSink(directory=str(tmp_path)),
-    }
     for region in REGIONS:
         store_newest(instance, resources, region)
     check = build_freshness_check(ASSET.key, PARTITIONS, DELAY)
