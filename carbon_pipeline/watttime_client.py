@@ -43,6 +43,7 @@ from carbon_pipeline.watttime_errors import (
 )
 
 WATTTIME_BASE_URL = "https://api.watttime.org"
+USER_AGENT = {"User-Agent": f"carbon-pipeline/{__version__}"}
 DEFAULT_SIGNAL_TYPE = "co2_moer"
 
 LOGIN_PATH = "/login"
@@ -393,7 +394,7 @@ def register_account(
     call = _Call(REGISTER_PATH, method="POST")
     body = {"username": username, "password": password, "email": email} | ({"org": org} if org else {})
     timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, REGISTER_CONNECT_TIMEOUT_SECONDS))
-    with httpx.Client(base_url=url, timeout=timeout, headers={"User-Agent": f"carbon-pipeline/{__version__}"}) as http:
+    with httpx.Client(base_url=url, timeout=timeout, headers=USER_AGENT) as http:
         outcome = _post_once(http, call, body)
     if isinstance(outcome, httpx.HTTPError):
         raise _registration_unreachable(call, url, outcome)
@@ -516,7 +517,7 @@ class WattTimeClient:
         self._http = httpx.Client(
             base_url=self._base_url,
             timeout=timeout_seconds,
-            headers={"User-Agent": f"carbon-pipeline/{__version__}"},
+            headers=USER_AGENT,
             verify=verify,
         )
         self._request_limiter = _per_second_limiter(requests_per_second)
