@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup demo ui simulator test lint influxdb lock clean
+.PHONY: setup demo ui simulator test lint influxdb bench lock clean
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
@@ -41,13 +41,18 @@ influxdb:
 	@command -v influxd >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq influxdb >/dev/null; }
 
+## Benchmarks with real InfluxDB and the simulator; they print their figures (see README).
+bench: setup influxdb
+	$(BIN)/python -m benchmarks.data_path --days 365 --latency-ms 200
+	$(BIN)/python -m benchmarks.data_path --days 365
+
 ## Lint (ruff, including the no-naive-datetime rules), types (mypy), then the whole suite.
 test: setup influxdb lint
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check carbon_pipeline carbon_pipeline_tests
-	$(BIN)/ruff format --check carbon_pipeline carbon_pipeline_tests
+	$(BIN)/ruff check carbon_pipeline carbon_pipeline_tests benchmarks
+	$(BIN)/ruff format --check carbon_pipeline carbon_pipeline_tests benchmarks
 	$(BIN)/mypy
 
 ## Refresh constraints.txt, the pinned versions deployments install.

@@ -266,7 +266,8 @@ class _ShimHTTPServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         """Bind without HTTPServer's reverse DNS lookup of the address (slow on offline machines)."""
         TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, self.server_port = self.server_address[:2]
+        self.server_name = str(host)
 
     def track(self, connection: socket.socket) -> None:
         with self._connections_lock:
