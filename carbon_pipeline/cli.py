@@ -18,7 +18,13 @@ import dagster as dg
 from carbon_pipeline.deployments import DEFAULT_DAGSTER_HOME
 from carbon_pipeline.partitions import INTERVAL, TIME_DIMENSION, interval_key, interval_start, region_range_tags
 from carbon_pipeline.simulator.server import main as simulator_main
-from carbon_pipeline.watttime_client import WATTTIME_BASE_URL, WattTimeClient, register_account, validate_base_url
+from carbon_pipeline.watttime_client import (
+    FREE_PLAN_REGION,
+    WATTTIME_BASE_URL,
+    WattTimeClient,
+    register_account,
+    validate_base_url,
+)
 from carbon_pipeline.watttime_errors import WattTimeError
 
 DEMO_HOURS = 24
@@ -26,8 +32,6 @@ DEMO_HOURS = 24
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # A password in argv is readable by every local user (ps, /proc) and kept in shell history, so it comes from here.
 PASSWORD_VARIABLE = "WATTTIME_PASSWORD"
-# What WattTime grants every new account, per its SDK README and its "Invalid scope" message.
-FREE_PLAN_REGION = "CAISO_NORTH"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 

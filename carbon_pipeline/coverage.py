@@ -8,7 +8,6 @@ published yet, or whose scheduled run is still going, never count as missing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,10 +17,9 @@ from carbon_pipeline.partitions import (
     INTERVAL,
     REGION_DIMENSION,
     TIME_DIMENSION,
-    RegionWindow,
-    contiguous_windows,
     interval_key,
     interval_start,
+    interval_starts,
 )
 
 # Beyond the schedule's own delay: time for the scheduled run to queue, fetch and write.
@@ -40,8 +38,7 @@ class DueIntervals:
         return self.end - INTERVAL if self.end > self.first else None
 
     def starts(self) -> list[datetime]:
-        count = max(0, int((self.end - self.first) / INTERVAL))
-        return [self.first + index * INTERVAL for index in range(count)]
+        return interval_starts(self.first, self.end)
 
 
 def due_intervals(
@@ -73,8 +70,3 @@ def materialized_starts(
         if interval >= oldest:
             starts.setdefault(region, set()).add(interval_start(interval))
     return starts
-
-
-def missing_windows(region: str, due: DueIntervals, present: Iterable[datetime]) -> list[RegionWindow]:
-    have = set(present)
-    return contiguous_windows(region, [start for start in due.starts() if start not in have])

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from carbon_pipeline.resources.influxdb import InfluxDBResource, WriteApi
 from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
-from carbon_pipeline.resources.notifier import DEFAULT_UI_URL, AlertNotifier
+from carbon_pipeline.resources.notifier import DEFAULT_UI_URL, AlertNotifier, is_http_url
 from carbon_pipeline.resources.simulated_watttime import SimulatedWattTimeResource
 from carbon_pipeline.resources.watttime import WattTimeResource
 from carbon_pipeline.settings import ConfigurationError, Deployment, one_of
@@ -41,7 +41,7 @@ def alert_notifier(env: Mapping[str, str]) -> AlertNotifier:
     """Alerts always reach the Dagster log; ``ALERT_WEBHOOK_URL`` (a secret: Slack's embed a token) adds a webhook."""
     ui_url = env.get("CARBON_UI_URL") or DEFAULT_UI_URL
     webhook = env.get("ALERT_WEBHOOK_URL", "").strip()
-    if webhook and not webhook.startswith(("http://", "https://")):
+    if webhook and not is_http_url(webhook):
         raise ConfigurationError(
             "ALERT_WEBHOOK_URL: expected an http:// or https:// URL (value not shown: it is a secret)."
         )

@@ -60,13 +60,18 @@ class RegionWindow:
         return f"region {self.region}, interval {format_window(self.start, self.end)}"
 
     def starts(self) -> list[datetime]:
-        return [self.start + index * INTERVAL for index in range(self.interval_count)]
+        return interval_starts(self.start, self.end)
 
     def pieces(self, max_intervals: int) -> list[RegionWindow]:
         """This window cut into consecutive windows of at most ``max_intervals`` intervals."""
         step = INTERVAL * max_intervals
         cuts = [self.start + index * step for index in range(-(-self.interval_count // max_intervals))]
         return [RegionWindow(self.region, cut, min(cut + step, self.end)) for cut in cuts]
+
+
+def interval_starts(first: datetime, end: datetime) -> list[datetime]:
+    """Starts of the 15-minute intervals from ``first`` (inclusive) to ``end`` (exclusive)."""
+    return [first + index * INTERVAL for index in range(max(0, int((end - first) / INTERVAL)))]
 
 
 def region_range_tags(region: str, first: datetime, last: datetime) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 import dagster as dg
@@ -153,7 +153,3 @@ def _failure_reason(instance: dg.DagsterInstance, run_id: str) -> tuple[FailureK
 def _run_failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
     entries = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     return entries[-1].message if entries else "the run ended without a recorded reason"
-
-
-def utc_from_timestamp(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)

@@ -70,7 +70,7 @@ class PipelineSettings:
             deployment=deployment,
             regions=_regions(env),
             partitions_start=_partitions_start(env),
-            schedule_delay_minutes=bounded_int(
+            schedule_delay_minutes=_whole_number(
                 env,
                 "CARBON_SCHEDULE_DELAY_MINUTES",
                 DEFAULT_SCHEDULE_DELAY_MINUTES,
@@ -78,7 +78,7 @@ class PipelineSettings:
                 14,
                 "whole minutes after each interval closes",
             ),
-            alert_after_failures=bounded_int(
+            alert_after_failures=_whole_number(
                 env,
                 "CARBON_ALERT_AFTER_FAILURES",
                 DEFAULT_ALERT_AFTER_FAILURES,
@@ -86,7 +86,7 @@ class PipelineSettings:
                 100,
                 "consecutive failed runs of a region before an alert",
             ),
-            gap_fill_hours=bounded_int(
+            gap_fill_hours=_whole_number(
                 env,
                 "CARBON_GAP_FILL_HOURS",
                 DEFAULT_GAP_FILL_HOURS,
@@ -94,7 +94,7 @@ class PipelineSettings:
                 24 * 366,
                 "hours searched for missing intervals",
             ),
-            gap_fill_max_runs=bounded_int(
+            gap_fill_max_runs=_whole_number(
                 env,
                 "CARBON_GAP_FILL_MAX_RUNS",
                 DEFAULT_GAP_FILL_MAX_RUNS,
@@ -156,7 +156,7 @@ def _partitions_start(env: Mapping[str, str]) -> datetime:
     return start
 
 
-def bounded_int(env: Mapping[str, str], variable: str, default: int, low: int, high: int, meaning: str) -> int:
+def _whole_number(env: Mapping[str, str], variable: str, default: int, low: int, high: int, meaning: str) -> int:
     raw = env.get(variable, str(default)).strip()
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise ConfigurationError(f"{variable}={raw!r}: expected {meaning}, a whole number from {low} to {high}.")

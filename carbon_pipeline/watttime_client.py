@@ -43,6 +43,8 @@ from carbon_pipeline.watttime_errors import (
 )
 
 WATTTIME_BASE_URL = "https://api.watttime.org"
+# What WattTime grants every new account, per its SDK README and its "Invalid scope" message.
+FREE_PLAN_REGION = "CAISO_NORTH"
 USER_AGENT = {"User-Agent": f"carbon-pipeline/{__version__}"}
 DEFAULT_SIGNAL_TYPE = "co2_moer"
 
@@ -262,7 +264,7 @@ def _status_error(call: _Call, response: httpx.Response) -> WattTimeError:
     if status == 403 and "invalid scope" in text.lower():
         return WattTimePlanError(
             f"{call.describe()}: this WattTime account's plan does not cover region {call.region}. Free accounts "
-            f"may only read CAISO_NORTH; check GET {MY_ACCESS_PATH} for the regions this account can read. "
+            f"may only read {FREE_PLAN_REGION}; check GET {MY_ACCESS_PATH} for the regions this account can read. "
             f"WattTime said: {text}",
             request_id=request_id,
         )
@@ -408,16 +410,6 @@ def _post_once(http: httpx.Client, call: _Call, body: Mapping[str, str]) -> http
         return http.post(call.path, json=body)
     except httpx.HTTPError as exc:
         return exc
-
-
-def _certificate_refused(error: BaseException) -> bool:
-    """Retrying cannot fix an untrusted certificate, so it is told apart from a refused connection."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
 
 
 def _registration_unreachable(call: _Call, url: str, failure: httpx.HTTPError) -> WattTimeUnavailableError:
@@ -693,11 +685,9 @@ class WattTimeClient:
         self._request_limiter.try_acquire("request")
         try:
             response = self._http.get(call.path, **request)
-        except httpx.ConnectError as exc:
+        except TRANSIENT_TRANSPORT_ERRORS as exc:
             if _certificate_refused(exc):
                 raise WattTimeTLSError(f"{call.describe()}: TLS certificate not trusted ({exc})") from None
-            raise _TransientFailure(f"{type(exc).__name__}: {exc}", request_id=None) from exc
-        except TRANSIENT_TRANSPORT_ERRORS as exc:
             raise _TransientFailure(f"{type(exc).__name__}: {exc}", request_id=None) from exc
         request_id = _request_id(response)
         if response.status_code in RETRYABLE_STATUSES:
@@ -745,6 +735,16 @@ class WattTimeClient:
         else:
             error = WattTimeUnavailableError(summary, request_id=failure.request_id)
         raise error from failure
+
+
+def _certificate_refused(error: BaseException) -> bool:
+    """Retrying cannot fix an untrusted certificate, so it is told apart from other connection failures."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _bearer(token: str) -> dict[str, str]:

@@ -43,7 +43,7 @@ class InProcessDaemon:
         context = dg.build_sensor_context(
             instance=self.instance,
             cursor=self.cursors.get(name),
-            resources={key: self.resources[key] for key in ("alert_notifier",) if key in self.resources},
+            resources={"alert_notifier": self.resources["alert_notifier"]},
         )
         result = self.definitions.resolve_sensor_def(name)(context)
         assert isinstance(result, dg.SensorResult)

@@ -21,6 +21,10 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 DEFAULT_UI_URL = "http://127.0.0.1:3000"
 
 
+def is_http_url(value: str) -> bool:
+    return value.startswith(("http://", "https://"))
+
+
 class AlertEvent(StrEnum):
     ALERT = "alert"
     RECOVERY = "recovery"
@@ -56,7 +60,7 @@ class AlertNotifier(dg.ConfigurableResource):
     @field_validator("ui_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        if not is_http_url(value):
             raise ValueError("expected an http:// or https:// URL")
         return value
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import dagster as dg
 from dagster._core.storage.event_log.base import RunStatusChangeRecordsFilter
 
-from carbon_pipeline.partitions import RegionWindow, contiguous_windows, format_window
+from carbon_pipeline.partitions import format_window
 from carbon_pipeline.resources.notifier import Alert, AlertEvent, AlertNotifier
-from carbon_pipeline.run_outcomes import FailureKind, RunOutcome, run_outcome, utc_from_timestamp
+from carbon_pipeline.run_outcomes import FailureKind, RunOutcome, run_outcome
 
 SENSOR_NAME = "carbon_intensity_failure_alerts"
 CURSOR_VERSION = 1
@@ -38,7 +38,7 @@ class Streak:
     failures: int = 0
     first_failure: str = ""
     last_failure: str = ""
-    intervals: list[str] = field(default_factory=list)
+    windows: list[tuple[str, str]] = field(default_factory=list)
     last_error: str = ""
     last_run_id: str = ""
     alerted: bool = False
@@ -48,7 +48,7 @@ class Streak:
         moment = _iso(outcome.finished_at)
         self.first_failure = self.first_failure or moment
         self.last_failure = moment
-        self.intervals = _merged_intervals(self.intervals, outcome.windows_of(region))
+        self.windows = _merged(self.windows + [(_iso(w.start), _iso(w.end)) for w in outcome.windows_of(region)])
         self.last_error = outcome.message[:MAX_ERROR_CHARS]
         self.last_run_id = outcome.run_id
 
@@ -65,7 +65,7 @@ class AlertState:
     def from_cursor(cls, cursor: str) -> AlertState:
         data = json.loads(cursor)
         streaks = {
-            region: {kind: Streak(**streak) for kind, streak in kinds.items()}
+            region: {kind: _streak(streak) for kind, streak in kinds.items()}
             for region, kinds in data["streaks"].items()
         }
         return cls(after_storage_id=data["after_storage_id"], streaks=streaks)
@@ -98,7 +98,7 @@ def failure_alert(region: str, streak: Streak) -> Alert:
         event=AlertEvent.ALERT,
         title=f"carbon-pipeline ALERT: {kind.label} for region {region} ({streak.failures} failed run(s) in a row)",
         details=(
-            f"Intervals affected: {_listed(streak.intervals)}",
+            f"Intervals affected: {_listed(_intervals(streak))}",
             f"First failure: {streak.first_failure}; last failure: {streak.last_failure}",
             f"Last error: {streak.last_error}",
         ),
@@ -114,7 +114,7 @@ def recovery_alert(region: str, streak: Streak, outcome: RunOutcome) -> Alert:
         title=f"carbon-pipeline RECOVERED: region {region} succeeded again after {streak.failures} failed run(s)",
         details=(
             f"Problem: {kind.label}, from {streak.first_failure} to {streak.last_failure}",
-            f"Recovered at {_iso(outcome.finished_at)}; intervals that failed: {_listed(streak.intervals)} "
+            f"Recovered at {_iso(outcome.finished_at)}; intervals that failed: {_listed(_intervals(streak))} "
             "(gap filling requests any still missing)",
         ),
         run_id=outcome.run_id,
@@ -190,7 +190,7 @@ def _outcome(
     run = instance.get_run_by_id(record.run_id)
     if run is None:
         return None
-    return run_outcome(instance, run, utc_from_timestamp(record.timestamp), asset_key, partitions_def)
+    return run_outcome(instance, run, datetime.fromtimestamp(record.timestamp, UTC), asset_key, partitions_def)
 
 
 def _newest_storage_id(instance: dg.DagsterInstance) -> int:
@@ -202,21 +202,27 @@ def _newest_storage_id(instance: dg.DagsterInstance) -> int:
     return newest
 
 
-def _merged_intervals(known: list[str], windows: tuple[RegionWindow, ...]) -> list[str]:
-    """Interval bounds as text, contiguous ones merged, so the cursor stays small during long outages."""
-    starts = {start for text in known for start in _window_of(text).starts()}
-    starts |= {start for window in windows for start in window.starts()}
-    region = windows[0].region if windows else ""
-    return [format_window(window.start, window.end) for window in contiguous_windows(region, starts)]
+def _streak(stored: dict[str, Any]) -> Streak:
+    """A streak from the cursor's JSON, where window pairs come back as lists."""
+    return Streak(**stored | {"windows": [tuple(window) for window in stored["windows"]]})
 
 
-def _window_of(text: str) -> RegionWindow:
-    start, _, end = text.partition("..")
-    return RegionWindow("", _parse_minute(start), _parse_minute(end))
+def _merged(windows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Touching or overlapping windows as one, so the cursor stays small during long outages.
+
+    ISO timestamps of one format sort and compare as text, so no parsing is needed.
+    """
+    merged: list[tuple[str, str]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
-def _parse_minute(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _intervals(streak: Streak) -> list[str]:
+    return [format_window(datetime.fromisoformat(start), datetime.fromisoformat(end)) for start, end in streak.windows]
 
 
 def _listed(intervals: list[str]) -> str:
@@ -230,7 +236,7 @@ def _fields(region: str, streak: Streak) -> dict[str, object]:
         "kind": streak.kind,
         "region": region,
         "failures": streak.failures,
-        "intervals": streak.intervals,
+        "intervals": _intervals(streak),
         "first_failure": streak.first_failure,
         "last_failure": streak.last_failure,
         "last_error": streak.last_error,
