@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup demo ui simulator test lint influxdb bench lock clean
+.PHONY: setup demo ui simulator test lint influxdb postgresql bench lock clean
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
@@ -41,13 +41,18 @@ influxdb:
 	@command -v influxd >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq influxdb >/dev/null; }
 
+## The PostgreSQL binaries the tests start their own servers with (Debian's postgresql package).
+postgresql:
+	@compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
+
 ## Benchmarks with real InfluxDB and the simulator; they print their figures (see README).
-bench: setup influxdb
+bench: setup influxdb postgresql
 	$(BIN)/python -m benchmarks.data_path --days 365 --latency-ms 200
 	$(BIN)/python -m benchmarks.data_path --days 365
 
 ## Lint (ruff, including the no-naive-datetime rules), types (mypy), then the whole suite.
-test: setup influxdb lint
+test: setup influxdb postgresql lint
 	$(BIN)/pytest
 
 lint: setup

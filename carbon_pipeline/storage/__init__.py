@@ -1,0 +1,1 @@
+"""Dagster event-log storages that write a single-run backfill's per-interval events in batches."""
