@@ -19,6 +19,8 @@ import dagster as dg
 import pytest
 import yaml
 from dagster._core.instance.ref import InstanceRef
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
 from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
@@ -64,15 +66,28 @@ def instance_with(home: Path, config: Mapping[str, Any]) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 
-def backfill_a_week(instance: dg.DagsterInstance, simulator: SimulatorServer, tmp_path: Path) -> RecordedBackfill:
+def backfill_a_week(
+    instance: dg.DagsterInstance, simulator: SimulatorServer, tmp_path: Path
+) -> tuple[RecordedBackfill, int]:
+    """What the instance recorded, and how many database transactions it took to record it."""
     resources = {
         "watttime": watttime_resource(simulator.base_url),
         "point_sink": LineProtocolFileSink(directory=str(tmp_path / "points")),
     }
     last = PARTITIONS_START + timedelta(minutes=15 * (WEEK - 1))
-    result = materialize(resources, REGION, PARTITIONS_START, last, instance=instance)
+    commits = 0
+
+    def count(_: Connection) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(Engine, "commit", count)
+    try:
+        result = materialize(resources, REGION, PARTITIONS_START, last, instance=instance)
+    finally:
+        event.remove(Engine, "commit", count)
     assert result.success
-    return recorded(instance, result.run_id)
+    return recorded(instance, result.run_id), commits
 
 
 def recorded(instance: dg.DagsterInstance, run_id: str) -> RecordedBackfill:
@@ -95,11 +110,12 @@ def recorded(instance: dg.DagsterInstance, run_id: str) -> RecordedBackfill:
 
 @pytest.mark.usefixtures("batch_size_restored")
 def test_sqlite_batches_record_the_same_week_as_the_stock_storage(simulator: SimulatorServer, tmp_path: Path) -> None:
-    stock = backfill_a_week(instance_with(tmp_path / "stock", {}), simulator, tmp_path)
+    stock, stock_commits = backfill_a_week(instance_with(tmp_path / "stock", {}), simulator, tmp_path)
     batched_instance = instance_with(tmp_path / "batched", {"event_log_storage": SQLITE_STORAGE})
-    batched = backfill_a_week(batched_instance, simulator, tmp_path)
+    batched, batched_commits = backfill_a_week(batched_instance, simulator, tmp_path)
 
     assert batched == stock
+    assert stock_commits > 4 * WEEK and batched_commits < 100
     assert len(batched.materialized) == len(set(batched.materialized)) == WEEK
     assert sorted(batched.planned) == sorted(batched.materialized)
     assert batched.latest_partition == batched.materialized[-1]
@@ -112,7 +128,7 @@ def test_sqlite_batches_keep_the_stock_file_layout_so_the_stock_storage_reads_th
 ) -> None:
     home = tmp_path / "home"
     batched_instance = instance_with(home, {"event_log_storage": SQLITE_STORAGE})
-    batched = backfill_a_week(batched_instance, simulator, tmp_path)
+    batched, _ = backfill_a_week(batched_instance, simulator, tmp_path)
 
     (home / "dagster.yaml").write_text(yaml.safe_dump({"telemetry": {"enabled": False}}))
     stock_reader = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
@@ -126,7 +142,7 @@ def test_postgres_batches_record_the_same_week_as_the_stock_storage(
 ) -> None:
     postgres.create_database("stock")
     postgres.create_database("batched")
-    stock = backfill_a_week(
+    stock, stock_commits = backfill_a_week(
         instance_with(tmp_path / "stock", {"storage": postgres.dagster_storage("stock")}), simulator, tmp_path
     )
     db = postgres.dagster_storage("batched")["postgres"]
@@ -135,9 +151,10 @@ def test_postgres_batches_record_the_same_week_as_the_stock_storage(
         "schedule_storage": {"module": "dagster_postgres", "class": "PostgresScheduleStorage", "config": db},
         "event_log_storage": {**POSTGRES_STORAGE, "config": db},
     }
-    batched = backfill_a_week(instance_with(tmp_path / "batched", batched_config), simulator, tmp_path)
+    batched, batched_commits = backfill_a_week(instance_with(tmp_path / "batched", batched_config), simulator, tmp_path)
 
     assert batched == stock
+    assert stock_commits > WEEK and batched_commits < 50
     assert len(batched.materialized_partitions) == WEEK and batched.check_passed
 
 

@@ -34,16 +34,6 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
     ) -> "BatchingSqliteEventLogStorage":
         return cls(config_value.get("base_dir") or _stock_event_log_directory(), inst_data)
 
-
-def _stock_event_log_directory() -> str:
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        raise DagsterInvariantViolationError(
-            "BatchingSqliteEventLogStorage needs base_dir in its config, or DAGSTER_HOME to default to "
-            "$DAGSTER_HOME/history/runs"
-        )
-    return os.path.join(home, "history", "runs")
-
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         store_in_bulk(events, self._store_asset_events, self.store_event)
 
@@ -58,3 +48,13 @@ def _stock_event_log_directory() -> str:
             )
             event_ids = list(conn.execute(returning, rows).scalars())
             index_asset_events(self, conn, events, event_ids)
+
+
+def _stock_event_log_directory() -> str:
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        raise DagsterInvariantViolationError(
+            "BatchingSqliteEventLogStorage needs base_dir in its config, or DAGSTER_HOME to default to "
+            "$DAGSTER_HOME/history/runs"
+        )
+    return os.path.join(home, "history", "runs")
