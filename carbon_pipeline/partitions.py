@@ -17,6 +17,8 @@ REGION_DIMENSION = "region"
 TIME_DIMENSION = "time"
 INTERVAL = timedelta(minutes=15)
 INTERVAL_KEY_FORMAT = "%Y-%m-%d-%H:%M"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 # Dagster's TimeWindowPartitionsDefinition docstring advises staying under this many partitions.
 PARTITION_COUNT_ADVICE = 100_000
 
@@ -76,10 +78,20 @@ def interval_starts(first: datetime, end: datetime) -> list[datetime]:
 
 def region_range_tags(region: str, first: datetime, last: datetime) -> dict[str, str]:
     """Run tags of a single-run backfill of ``region`` from interval ``first`` to ``last`` (both starts, inclusive)."""
-    return {
-        "dagster/asset_partition_range_start": str(region_partition_key(region, first)),
-        "dagster/asset_partition_range_end": str(region_partition_key(region, last)),
-    }
+    return _range_tags(region_partition_key(region, first), region_partition_key(region, last))
+
+
+def interval_range_tags(regions: Sequence[str], start: datetime) -> dict[str, str]:
+    """Run tags of one run covering the interval at ``start`` for every region, in one process.
+
+    Dagster resolves a range of multi-partition keys dimension by dimension, so the first to the
+    last region of the static dimension at one interval is exactly every region at that interval.
+    """
+    return _range_tags(region_partition_key(regions[0], start), region_partition_key(regions[-1], start))
+
+
+def _range_tags(first: dg.MultiPartitionKey, last: dg.MultiPartitionKey) -> dict[str, str]:
+    return {RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)}
 
 
 def region_partition_key(region: str, start: datetime) -> dg.MultiPartitionKey:

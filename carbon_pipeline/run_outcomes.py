@@ -3,20 +3,24 @@
 Alerting and gap filling act on the *reason* a run failed: a write the database refused is ours
 to page on, a WattTime outage heals itself and only needs a retry later, and data rejected by
 validation needs a person. The asset states the reason in its ``Failure`` metadata; this module
-writes it there and reads it back, together with the regions and intervals the run covered.
+writes it there and reads it back, together with the regions and intervals the run covered and,
+for a run of several regions, which of them failed: the others were stored and materialized.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 import dagster as dg
+from dagster._core.definitions.metadata import RawMetadataValue
 
 from carbon_pipeline.partitions import (
     INTERVAL,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
     REGION_DIMENSION,
     RegionWindow,
     interval_start,
@@ -25,9 +29,8 @@ from carbon_pipeline.partitions import (
 
 FAILURE_KIND = "failure_kind"
 RETRYABLE = "retryable"
+FAILED_REGIONS = "failed_regions"
 PARTITION_TAG = "dagster/partition"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 class FailureKind(StrEnum):
@@ -51,18 +54,64 @@ _LABELS = {
 }
 
 
-def pipeline_failure(kind: FailureKind, description: str, *, retryable: bool) -> dg.Failure:
-    """A run failure that says why it happened, so sensors can tell a database outage from bad data."""
-    return dg.Failure(
-        description=description,
-        metadata={FAILURE_KIND: kind.value, RETRYABLE: retryable},
-        allow_retries=retryable,
-    )
+# A run that failed in several ways states whichever of its kinds comes first here: the one that
+# needs a person soonest. Sensors read each region's own kind from ``failed_regions``.
+URGENCY = (
+    FailureKind.INFLUXDB_WRITE,
+    FailureKind.DATA_REJECTED,
+    FailureKind.WATTTIME,
+    FailureKind.DATA_INCOMPLETE,
+    FailureKind.OTHER,
+)
+
+
+@dataclass(frozen=True)
+class RegionFailure:
+    """Why some regions of a run were not stored; ``message`` names each region, interval and cause."""
+
+    regions: tuple[str, ...]
+    kind: FailureKind
+    message: str
+    retryable: bool
+
+
+def pipeline_failure(failures: Sequence[RegionFailure]) -> dg.Failure:
+    """A run failure that says why it happened, region by region, so sensors can tell a database
+    outage from bad data and a region that failed from one that was stored.
+
+    ``failed_regions`` maps each failed region to its own kind and retryability. The run as a whole
+    states the most urgent kind (``URGENCY``) and is retryable only if every failure is.
+    """
+    retryable = all(failure.retryable for failure in failures)
+    failed = {
+        region: {"kind": failure.kind.value, RETRYABLE: failure.retryable}
+        for failure in failures
+        for region in failure.regions
+    }
+    metadata: dict[str, RawMetadataValue] = {
+        FAILURE_KIND: min((failure.kind for failure in failures), key=URGENCY.index).value,
+        RETRYABLE: retryable,
+        FAILED_REGIONS: dg.MetadataValue.json(dict(sorted(failed.items()))),
+    }
+    description = "\n".join(failure.message for failure in failures)
+    return dg.Failure(description=description, metadata=metadata, allow_retries=retryable)
+
+
+@dataclass(frozen=True)
+class FailedRegion:
+    """Why one region of a run failed, and whether a retry may succeed: the gap filler waits if not."""
+
+    kind: FailureKind
+    retryable: bool
 
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """One finished run of the asset: what it covered, when it ended and, if it failed, why."""
+    """One finished run of the asset: what it covered, when it ended and, if it failed, why and where.
+
+    A failed run of several regions may have stored some of them: only the regions in ``failed``
+    failed, each for its own reason; the others succeeded as in a successful run.
+    """
 
     run_id: str
     finished_at: datetime
@@ -70,6 +119,7 @@ class RunOutcome:
     failure: FailureKind | None
     message: str
     retryable: bool
+    failed: Mapping[str, FailedRegion] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
@@ -79,8 +129,25 @@ class RunOutcome:
     def regions(self) -> tuple[str, ...]:
         return tuple(sorted({window.region for window in self.windows}))
 
+    @property
+    def failed_regions(self) -> frozenset[str]:
+        return frozenset(self.failed)
+
+    @property
+    def refused_windows(self) -> tuple[RegionWindow, ...]:
+        """Windows of the regions whose failure retrying cannot fix soon."""
+        return tuple(window for window in self.windows if self._refused(window.region))
+
     def windows_of(self, region: str) -> tuple[RegionWindow, ...]:
         return tuple(window for window in self.windows if window.region == region)
+
+    def message_for(self, region: str) -> str:
+        """The lines of the failure message about ``region`` (``RegionWindow.describe`` names it so)."""
+        lines = [line for line in self.message.splitlines() if f"region {region}," in line]
+        return "\n".join(lines) or self.message
+
+    def _refused(self, region: str) -> bool:
+        return region in self.failed and not self.failed[region].retryable
 
 
 def run_outcome(
@@ -98,8 +165,15 @@ def run_outcome(
         return None
     if run.status == dg.DagsterRunStatus.SUCCESS:
         return RunOutcome(run.run_id, finished_at, tuple(windows), None, "", retryable=False)
-    kind, message, retryable = _failure_reason(instance, run.run_id)
-    return RunOutcome(run.run_id, finished_at, tuple(windows), kind, message, retryable)
+    reason = _failure_reason(instance, run.run_id)
+    failed = _failed_regions({window.region for window in windows}, reason)
+    return RunOutcome(run.run_id, finished_at, tuple(windows), reason.kind, reason.message, reason.retryable, failed)
+
+
+def _failed_regions(covered: set[str], reason: _Reason) -> dict[str, FailedRegion]:
+    """The regions the failure names; all the run covered, for the run's reason, when it names none (a crash)."""
+    named = {region: failed for region, failed in reason.regions.items() if region in covered}
+    return named or {region: FailedRegion(reason.kind, reason.retryable) for region in covered}
 
 
 def run_windows(tags: Mapping[str, str], partitions_def: dg.MultiPartitionsDefinition) -> list[RegionWindow]:
@@ -134,7 +208,15 @@ def _parse_key(key: str, regions: set[str]) -> tuple[str, datetime]:
     return region, interval_start(interval)
 
 
-def _failure_reason(instance: dg.DagsterInstance, run_id: str) -> tuple[FailureKind, str, bool]:
+@dataclass(frozen=True)
+class _Reason:
+    kind: FailureKind
+    message: str
+    retryable: bool
+    regions: Mapping[str, FailedRegion] = field(default_factory=dict)  # empty: every region failed
+
+
+def _failure_reason(instance: dg.DagsterInstance, run_id: str) -> _Reason:
     """The failure kind the asset declared, else OTHER with whatever Dagster recorded (crash, cancel)."""
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
         data = entry.dagster_event.step_failure_data if entry.dagster_event else None
@@ -142,12 +224,26 @@ def _failure_reason(instance: dg.DagsterInstance, run_id: str) -> tuple[FailureK
             continue
         user = data.user_failure_data
         if user is not None and FAILURE_KIND in user.metadata:
-            kind = FailureKind(str(user.metadata[FAILURE_KIND].value))
-            retryable = bool(user.metadata[RETRYABLE].value) if RETRYABLE in user.metadata else True
-            return kind, user.description or kind.label, retryable
+            return _declared_reason(user.metadata, user.description)
         if data.error is not None:
-            return FailureKind.OTHER, data.error.message.strip(), True
-    return FailureKind.OTHER, _run_failure_message(instance, run_id), True
+            return _Reason(FailureKind.OTHER, data.error.message.strip(), True)
+    return _Reason(FailureKind.OTHER, _run_failure_message(instance, run_id), True)
+
+
+def _declared_reason(metadata: Mapping[str, dg.MetadataValue], description: str | None) -> _Reason:
+    kind = FailureKind(str(metadata[FAILURE_KIND].value))
+    retryable = bool(metadata[RETRYABLE].value) if RETRYABLE in metadata else True
+    named = metadata[FAILED_REGIONS].value if FAILED_REGIONS in metadata else None
+    return _Reason(kind, description or kind.label, retryable, _named_regions(named))
+
+
+def _named_regions(named: object) -> dict[str, FailedRegion]:
+    if not isinstance(named, Mapping):
+        return {}
+    return {
+        str(region): FailedRegion(FailureKind(str(failed["kind"])), bool(failed[RETRYABLE]))
+        for region, failed in named.items()
+    }
 
 
 def _run_failure_message(instance: dg.DagsterInstance, run_id: str) -> str:

@@ -70,7 +70,7 @@ def test_asset_has_partitions_backfill_policy_and_blocking_check() -> None:
     assert defs.resolve_job_def(JOB_NAME).executor_def.name == "in_process"
 
 
-def test_schedule_requests_the_just_closed_interval_for_every_region_with_run_keys() -> None:
+def test_schedule_requests_the_just_closed_interval_for_every_region_as_one_run_keyed_by_interval() -> None:
     defs = _defs(PROD_ENV)
     schedule = defs.resolve_schedule_def("carbon_intensity_every_15_minutes")
     assert schedule.cron_schedule == "5,20,35,50 * * * *"
@@ -78,11 +78,13 @@ def test_schedule_requests_the_just_closed_interval_for_every_region_with_run_ke
     context = dg.build_schedule_context(
         repository_def=defs.get_repository_def(), scheduled_execution_time=datetime(2026, 3, 8, 10, 5, tzinfo=UTC)
     )
-    requests = schedule.evaluate_tick(context).run_requests or []
-    assert [(request.run_key, request.partition_key) for request in requests] == [
-        ("CAISO_NORTH|2026-03-08-09:45", "CAISO_NORTH|2026-03-08-09:45"),
-        ("PJM_DC|2026-03-08-09:45", "PJM_DC|2026-03-08-09:45"),
-    ]
+    (request,) = schedule.evaluate_tick(context).run_requests or []
+    assert request.run_key == "2026-03-08-09:45" and request.partition_key is None
+    assert {
+        "dagster/asset_partition_range_start": "CAISO_NORTH|2026-03-08-09:45",
+        "dagster/asset_partition_range_end": "PJM_DC|2026-03-08-09:45",
+        "carbon/interval": "2026-03-08-09:45",
+    }.items() <= request.tags.items()
 
 
 @pytest.mark.parametrize("delay", ["0", "14"])

@@ -14,14 +14,17 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from carbon_pipeline.partitions import INTERVAL
-from carbon_pipeline.sensors.failure_alerts import build_failure_alert_sensor
+from carbon_pipeline.partitions import INTERVAL, RegionWindow
+from carbon_pipeline.resources.notifier import AlertEvent
+from carbon_pipeline.run_outcomes import URGENCY, FailedRegion, FailureKind, RunOutcome
+from carbon_pipeline.sensors.failure_alerts import AlertState, build_failure_alert_sensor
 from carbon_pipeline.simulator import Fault, SimulatorServer
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.outage_rig import UI_URL, OutageRig, outage_rig
 from carbon_pipeline_tests.pipeline_harness import (
     ASSET,
     PARTITIONS,
+    REGIONS,
     materialize,
 )
 from carbon_pipeline_tests.webhook_receiver import WebhookReceiver
@@ -163,3 +166,29 @@ def test_runs_of_other_assets_are_ignored(rig: AlertRig) -> None:
         dg.materialize([unrelated], instance=rig.outage.instance, raise_on_error=False)
     result = rig.evaluate()
     assert rig.receiver.payloads == [] and result.skip_reason is not None
+
+
+def _tick_outcome(index: int, failed: dict[str, FailureKind]) -> RunOutcome:
+    """A finished run over every region of one interval in which only the ``failed`` regions failed."""
+    start = FIRST + index * INTERVAL
+    windows = tuple(RegionWindow(region, start, start + INTERVAL) for region in REGIONS)
+    message = "\n".join(f"region {region}, interval ...: {kind.label}" for region, kind in failed.items())
+    kinds = {region: FailedRegion(kind, kind != FailureKind.DATA_REJECTED) for region, kind in failed.items()}
+    return RunOutcome(f"run-{index}", start, windows, min(failed.values(), key=URGENCY.index), message, False, kinds)
+
+
+def test_each_region_of_a_failed_run_counts_for_its_own_reason_and_stored_regions_as_successes() -> None:
+    state = AlertState(after_storage_id=0)
+    first = _tick_outcome(0, {"PJM_DC": FailureKind.DATA_REJECTED, "IE": FailureKind.DATA_INCOMPLETE})
+    assert [(alert.event, alert.fields["region"]) for alert in state.track(first, threshold=3)] == [
+        (AlertEvent.ALERT, "PJM_DC")
+    ]
+    assert {region: set(kinds) for region, kinds in state.streaks.items()} == {
+        "PJM_DC": {"data_rejected"},
+        "IE": {"data_incomplete"},
+    }
+
+    second = state.track(_tick_outcome(1, {"IE": FailureKind.DATA_INCOMPLETE}), threshold=3)
+    assert [(alert.event, alert.fields["region"]) for alert in second] == [(AlertEvent.RECOVERY, "PJM_DC")]
+    assert set(state.streaks) == {"IE"} and state.streaks["IE"]["data_incomplete"].failures == 2
+    assert state.streaks["IE"]["data_incomplete"].last_error == "region IE, interval ...: WattTime data incomplete"

@@ -5,8 +5,9 @@ a fresh InfluxDB database behind a fresh shim, and checks:
 
 (a) the outcome: the retry policy absorbed the fault and the data is exact, or the run failed with a
     message naming the problem, the region and the interval, after exactly the expected calls;
-(b) what reached InfluxDB: nothing for a rejected or failed run, and for a partial write exactly the
-    lines InfluxDB accepted, never a point that differs from the simulator's truth;
+(b) what reached InfluxDB: nothing for a rejected or failed run, for a partial write exactly the
+    lines InfluxDB accepted, and for a fault that hit one region of several exactly the other
+    regions' points; never a point that differs from the simulator's truth;
 (c) recovery: once the fault clears, re-materializing the same interval leaves exactly the
     simulator's truth in InfluxDB and the interval materialized.
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -46,7 +47,7 @@ from carbon_pipeline_tests.pipeline_harness import (
 )
 
 Layer = Literal["WattTime", "InfluxDB"]
-Outcome = Literal["recovered", "accepted", "failed", "partial"]
+Outcome = Literal["recovered", "accepted", "failed", "partial", "isolated"]
 Arrange = Callable[["Scene"], None]
 
 HISTORICAL = "/v3/historical"
@@ -99,14 +100,29 @@ class Scene:
     def windows(self) -> list[RegionWindow]:
         return [RegionWindow(region, self.first, self.end) for region in self.case.regions]
 
-    def failing_windows(self) -> list[RegionWindow]:
-        """The windows a failure message must name: those the case makes fail, by default all of them."""
-        named = self.case.failing_regions or self.case.regions
-        return [window for window in self.windows() if window.region in named]
+    def failing_regions(self) -> tuple[str, ...]:
+        """The regions a failure message must name: all of them, except after an isolated fault.
 
-    def partition_keys(self) -> set[str]:
+        Regions are fetched side by side, so which region's reply an isolated fault hits is a matter
+        of timing: it is the region that was left without points.
+        """
+        if self.case.outcome != "isolated":
+            return self.case.regions
+        return tuple(region for region in self.case.regions if not self.stored((region,)))
+
+    def written_regions(self) -> tuple[str, ...]:
+        """The regions a failed run still wrote and materialized."""
+        failing = self.failing_regions()
+        return tuple(region for region in self.case.regions if region not in failing)
+
+    def failing_windows(self) -> list[RegionWindow]:
+        failing = self.failing_regions()
+        return [window for window in self.windows() if window.region in failing]
+
+    def partition_keys(self, regions: Sequence[str] | None = None) -> set[str]:
         starts = [self.first + index * QUARTER for index in range(self.case.intervals)]
-        return {str(region_partition_key(region, start)) for region in self.case.regions for start in starts}
+        chosen = self.case.regions if regions is None else regions
+        return {str(region_partition_key(region, start)) for region in chosen for start in starts}
 
     def materialize(self, *, faulty: bool) -> dg.ExecuteInProcessResult:
         """One run over the case's regions and intervals, as a single-run backfill launches it.
@@ -127,19 +143,19 @@ class Scene:
         }
         return dg.materialize([ASSET], resources=resources, tags=tags, instance=self.instance, raise_on_error=False)
 
-    def stored(self) -> list[StoredPoint]:
-        """Points of the case's regions; none at all while its database does not exist."""
+    def stored(self, regions: Sequence[str] | None = None) -> list[StoredPoint]:
+        """Points of the case's regions (or of ``regions``); none at all while its database does not exist."""
+        chosen = self.case.regions if regions is None else regions
         try:
-            return [
-                point for region in self.case.regions for point in stored_points(self.server, self.database, region)
-            ]
+            return [point for region in chosen for point in stored_points(self.server, self.database, region)]
         except InfluxQLError as error:
             if "database not found" not in str(error):
                 raise
             return []
 
-    def truth(self) -> list[StoredPoint]:
-        return [point for region in self.case.regions for point in truth(region, self.first, self.end)]
+    def truth(self, regions: Sequence[str] | None = None) -> list[StoredPoint]:
+        chosen = self.case.regions if regions is None else regions
+        return [point for region in chosen for point in truth(region, self.first, self.end)]
 
     def materialized(self) -> set[str]:
         return set(self.instance.get_materialized_partitions(ASSET.key)) & self.partition_keys()
@@ -163,11 +179,13 @@ class FaultCase:
     """One row of the matrix: how to provoke the fault, what the run must do, how the fault clears.
 
     ``outcome`` is ``recovered`` (the retry policy absorbed the fault), ``accepted`` (the reply is
-    valid as sent, so the run succeeds), ``failed`` (nothing written) or ``partial`` (the run failed
-    after InfluxDB stored some of its lines). ``calls``, ``logins`` and ``writes`` are the WattTime data
-    calls, logins and InfluxDB write requests the faulty run must make: they pin the retry policy (a
-    permanent error is never repeated, a transient one exactly as often as needed). ``survivors``
-    picks, from the truth, the points InfluxDB keeps after a partial write.
+    valid as sent, so the run succeeds), ``failed`` (nothing written), ``partial`` (the run failed
+    after InfluxDB stored some of its lines) or ``isolated`` (the fault hit one region of the run:
+    the run failed naming it, and the other regions were written and materialized). ``calls``,
+    ``logins`` and ``writes`` are the WattTime data calls, logins and InfluxDB write requests the
+    faulty run must make: they pin the retry policy (a permanent error is never repeated, a
+    transient one exactly as often as needed). ``survivors`` picks, from the truth, the points
+    InfluxDB keeps after a partial write.
     """
 
     fault: str
@@ -180,7 +198,6 @@ class FaultCase:
     writes: int = 1
     clear: Arrange = clear_queued_faults
     regions: tuple[str, ...] = ("CAISO_NORTH",)
-    failing_regions: tuple[str, ...] = ()
     intervals: int = 1
     first: datetime | None = None
     watttime: Mapping[str, object] = field(default_factory=dict)
@@ -287,10 +304,10 @@ def from_shard_boundary(points: list[StoredPoint]) -> list[StoredPoint]:
 
 
 def each_point_keeps_its_model_date(scene: Scene, result: dg.ExecuteInProcessResult) -> None:
-    """The first window came from another model: its points say so, the other window's points do not."""
+    """One region's reply came from another model: its points say so, the other region's points do not."""
     assert materialization_metadata(result)["watttime_model_date"] == "2023-03-01, 2024-06-01"
-    assert scene.model_dates("CAISO_NORTH") == {"2024-06-01"}
-    assert scene.model_dates("PJM_DC") == {"2023-03-01"}
+    dates = {frozenset(scene.model_dates(region)) for region in TWO_REGIONS}
+    assert dates == {frozenset({"2024-06-01"}), frozenset({"2023-03-01"})}
 
 
 def watttime_recovers(fault: str, arrange: Arrange, *, calls: int = 2, **options: Any) -> FaultCase:
@@ -384,15 +401,13 @@ _CASES = [
     data_rejected("non-numeric value", "non_numeric", "'n/a'"),
     data_incomplete("missing point", "missing_point", "gap in WattTime's data: 2 of 3 points"),
     FaultCase(
-        "out-of-range values in the second region of a run",
+        "out-of-range values in one region of a two-region run (the other is written)",
         "WattTime",
-        "failed",
-        on_second_data_call("out_of_range"),
+        "isolated",
+        simulator_fault("out_of_range"),
         ("nothing written", "99999.0"),
         calls=2,
-        writes=0,
         regions=TWO_REGIONS,
-        failing_regions=("PJM_DC",),
         rejected=True,
     ),
     FaultCase(
@@ -518,6 +533,8 @@ def scene(
 def _observed(scene: Scene, result: dg.ExecuteInProcessResult, stored: list[StoredPoint]) -> Outcome:
     if result.success:
         return "accepted" if scene.case.outcome == "accepted" else "recovered"
+    if scene.materialized():
+        return "isolated"
     return "partial" if stored else "failed"
 
 
@@ -560,9 +577,12 @@ def _assert_failure_names_everything(scene: Scene, result: dg.ExecuteInProcessRe
 
 
 def _expected_after_fault(scene: Scene) -> list[StoredPoint]:
-    """(b): all of the truth after a success, the accepted lines after a partial write, else nothing."""
+    """(b): all of the truth after a success, the accepted lines after a partial write, the other regions'
+    truth after an isolated fault, else nothing."""
     if scene.case.outcome in ("recovered", "accepted"):
         return scene.truth()
+    if scene.case.outcome == "isolated":
+        return scene.truth(scene.written_regions())
     survivors = scene.case.survivors
     return survivors(scene.truth()) if survivors is not None else []
 
@@ -596,7 +616,8 @@ def test_fault(scene: Scene) -> None:
         assert scene.materialized() == scene.partition_keys()
     else:
         _assert_failure_names_everything(scene, result, message)
-        assert scene.materialized() == set()
+        assert scene.materialized() == scene.partition_keys(scene.written_regions())
+        assert len(scene.written_regions()) == (len(case.regions) - 1 if outcome == "isolated" else 0)
     assert stored == _expected_after_fault(scene)
     if case.verify is not None:
         case.verify(scene, result)

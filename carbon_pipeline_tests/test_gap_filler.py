@@ -10,7 +10,7 @@ import pytest
 from dagster._core.utils import make_new_run_id
 
 from carbon_pipeline.coverage import DueIntervals, due_intervals, floor_interval
-from carbon_pipeline.partitions import INTERVAL, RegionWindow, region_range_tags
+from carbon_pipeline.partitions import INTERVAL, RegionWindow, interval_range_tags, interval_start, region_range_tags
 from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
 from carbon_pipeline.run_outcomes import RANGE_END_TAG, RANGE_START_TAG
 from carbon_pipeline.sensors.gap_filler import (
@@ -21,7 +21,7 @@ from carbon_pipeline.sensors.gap_filler import (
     plan_gap_fill,
 )
 from carbon_pipeline.simulator import SimulatorServer
-from carbon_pipeline_tests.pipeline_harness import ASSET, PARTITIONS, materialize, watttime_resource
+from carbon_pipeline_tests.pipeline_harness import ASSET, PARTITIONS, REGIONS, materialize, watttime_resource
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 DUE = DueIntervals(T0, T0 + 8 * INTERVAL)
@@ -131,3 +131,26 @@ def test_the_sensor_requests_what_is_neither_stored_nor_in_flight(
     full = sensor(dg.build_sensor_context(instance=instance))
     assert isinstance(full, dg.SensorResult) and not full.run_requests
     assert "all already queued or running" in str(full.skip_reason)
+
+
+def test_a_scheduled_run_in_flight_holds_back_its_interval_for_every_region(instance: dg.DagsterInstance) -> None:
+    """A tick's run names only its first and last region; every region in between is covered too."""
+    newest = floor_interval(datetime.now(UTC) - timedelta(minutes=20)) - INTERVAL
+    start_run(instance, interval_range_tags(REGIONS, newest))
+    sensor = build_gap_filler_sensor(
+        dg.define_asset_job("carbon_intensity_job", selection=[ASSET]),
+        ASSET.key,
+        PARTITIONS,
+        lookback=timedelta(hours=1),
+        schedule_delay=timedelta(minutes=5),
+        max_runs=10,
+    )
+
+    result = sensor(dg.build_sensor_context(instance=instance))
+    assert isinstance(result, dg.SensorResult)
+    requested = [
+        (request.tags[RANGE_START_TAG].split("|"), request.tags[RANGE_END_TAG].split("|"))
+        for request in result.run_requests or []
+    ]
+    assert {start[0] for start, _ in requested} == set(REGIONS)
+    assert all(not interval_start(start[1]) <= newest <= interval_start(end[1]) for start, end in requested)

@@ -1,8 +1,11 @@
 """Alert once per streak of failed runs per region, and once more when the region recovers.
 
 Streaks are kept per region and per failure kind, so a WattTime outage or rejected data neither
-advances nor resets the count of InfluxDB write failures; each kind gets its own alert. Everything
-the sensor knows lives in its cursor: a daemon restart neither repeats an alert nor forgets a streak.
+advances nor resets the count of InfluxDB write failures; each kind gets its own alert. A run covers
+every region of its interval, and when it fails only the regions its failure names have failed,
+each for its own reason: the others were stored, which ends their streaks as a successful run
+would. Everything the sensor knows lives in its cursor: a daemon restart neither repeats an alert
+nor forgets a streak.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ SENSOR_NAME = "carbon_intensity_failure_alerts"
 CURSOR_VERSION = 1
 RUNS_PER_TICK = 200
 MAX_ERROR_CHARS = 500
+CLIPPED = " [...] "
 MAX_LISTED_WINDOWS = 10
 FINISHED: tuple[Literal[dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE], ...] = (
     dg.DagsterEventType.RUN_SUCCESS,
@@ -49,7 +53,7 @@ class Streak:
         self.first_failure = self.first_failure or moment
         self.last_failure = moment
         self.windows = _merged(self.windows + [(_iso(w.start), _iso(w.end)) for w in outcome.windows_of(region)])
-        self.last_error = outcome.message[:MAX_ERROR_CHARS]
+        self.last_error = _clipped(outcome.message_for(region))
         self.last_run_id = outcome.run_id
 
 
@@ -74,14 +78,14 @@ class AlertState:
         """Advance the streaks of every region the run covered; the alerts this outcome triggers."""
         alerts: list[Alert] = []
         for region in outcome.regions:
-            if outcome.succeeded:
+            if region not in outcome.failed_regions:
                 streaks = self.streaks.pop(region, {})
                 alerts += [recovery_alert(region, streak, outcome) for streak in streaks.values() if streak.alerted]
                 continue
-            assert outcome.failure is not None
-            streak = self.streaks.setdefault(region, {}).setdefault(outcome.failure, Streak(outcome.failure))
+            kind = outcome.failed[region].kind
+            streak = self.streaks.setdefault(region, {}).setdefault(kind, Streak(kind))
             streak.record(outcome, region)
-            if not streak.alerted and streak.failures >= alert_threshold(outcome.failure, threshold):
+            if not streak.alerted and streak.failures >= alert_threshold(kind, threshold):
                 streak.alerted = True
                 alerts.append(failure_alert(region, streak))
         return alerts
@@ -219,6 +223,14 @@ def _merged(windows: list[tuple[str, str]]) -> list[tuple[str, str]]:
         else:
             merged.append((start, end))
     return merged
+
+
+def _clipped(error: str) -> str:
+    """A long error keeps its start (region and interval) and its end (the cause)."""
+    if len(error) <= MAX_ERROR_CHARS:
+        return error
+    keep = (MAX_ERROR_CHARS - len(CLIPPED)) // 2
+    return error[:keep] + CLIPPED + error[-keep:]
 
 
 def _intervals(streak: Streak) -> list[str]:

@@ -170,7 +170,8 @@ def _recently_refused(
     partitions_def: dg.MultiPartitionsDefinition,
     now: datetime,
 ) -> list[RegionWindow]:
-    """Windows of runs that failed in a way retrying soon cannot fix (rejected data, bad account)."""
+    """Windows of regions whose run failed for them in a way retrying soon cannot fix (rejected data,
+    bad account); the other regions of those runs were stored or only need a retry."""
     records = instance.get_run_records(
         dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], updated_after=now - REFUSED_RETRY_AFTER),
         limit=RUN_LOOKUP_LIMIT,
@@ -179,7 +180,7 @@ def _recently_refused(
         run_outcome(instance, record.dagster_run, record.update_timestamp, asset_key, partitions_def)
         for record in records
     ]
-    return [window for outcome in outcomes if outcome and not outcome.retryable for window in outcome.windows]
+    return [window for outcome in outcomes if outcome for window in outcome.refused_windows]
 
 
 def _backfill_running(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> bool:
