@@ -70,6 +70,33 @@ def test_single_interval_writes_exact_points_and_metadata(
     assert _materialized(instance) == {"CAISO_NORTH|2025-01-01-00:00"}
 
 
+def test_a_range_keeps_its_statistics_on_the_check_not_on_every_interval(
+    resources: dict[str, object], instance: dg.DagsterInstance
+) -> None:
+    result = materialize(resources, "CAISO_NORTH", DAY, DAY + 7 * QUARTER, instance=instance)
+
+    assert result.success
+    per_interval = [
+        {key: value.value for key, value in event.materialization.metadata.items()}
+        for event in result.get_asset_materialization_events()
+    ]
+    assert len(per_interval) == 8
+    assert all(
+        metadata
+        == {
+            "data_source": per_interval[0]["data_source"],
+            "watttime_model_date": "2023-03-01",
+            "run_intervals": 8,
+            "run_points_written": 24,
+        }
+        for metadata in per_interval
+    )
+    summary = {key: value.value for key, value in check_evaluation(result).metadata.items()}
+    assert (summary["points_checked"], summary["points_written"], summary["intervals"]) == (24, 24, 8)
+    assert summary["gco2_kwh_min"] <= summary["gco2_kwh_mean"] <= summary["gco2_kwh_max"]
+    assert summary["first_point_time"] == DAY.timestamp() and "| region" in summary["preview"]
+
+
 def test_points_carry_the_schema_tags_and_provenance(
     resources: dict[str, object], influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:
