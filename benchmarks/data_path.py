@@ -3,7 +3,8 @@
 Runs the production code (WattTime client, pandera validation, line-protocol serializer, InfluxDB
 resource) against the WattTime simulator and a real InfluxDB server on loopback, then POSTs the same
 lines again with a bare HTTP client to the same server: the floor our write path is compared with.
-Dagster is not involved; its bookkeeping is measured by the backfill benchmarks.
+The simulator runs as a process of its own, so that its CPU time and its GIL are not charged to the
+fetch. Dagster is not involved; its bookkeeping is measured by the backfill benchmarks.
 
     python -m benchmarks.data_path --days 365 --latency-ms 200
 """
@@ -12,10 +13,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable, Sequence
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from time import perf_counter
+from fractions import Fraction
+from time import perf_counter, process_time
 from typing import TypeVar
 
 import httpx
@@ -25,14 +31,16 @@ from carbon_pipeline.line_protocol import carbon_intensity_lines
 from carbon_pipeline.partitions import RegionWindow
 from carbon_pipeline.resources.influxdb import MAX_LINES_PER_REQUEST, PRECISION, InfluxDBResource
 from carbon_pipeline.resources.watttime import WattTimeResource
-from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
+from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
 from carbon_pipeline.validation import data_period, moer_frame, require_complete, validate_moer_frame
-from carbon_pipeline.watttime_client import HistoricalChunk, WattTimeClient
+from carbon_pipeline.watttime_client import HistoricalChunk
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
 
 REGION = "CAISO_NORTH"
 TOKEN = "benchmark-token"
+SIMULATOR_BANNER = "WattTime v3 simulator at "
+SIMULATOR_STOP_SECONDS = 10
 T = TypeVar("T")
 
 
@@ -40,7 +48,10 @@ T = TypeVar("T")
 class DataPathFigures:
     points: int
     watttime_calls: int
+    watttime_logins: int
     fetch_seconds: float
+    fetch_cpu_seconds: float
+    rate_limit_floor_seconds: float
     validate_seconds: float
     serialize_seconds: float
     write_seconds: float
@@ -62,7 +73,10 @@ class DataPathFigures:
         return [
             ("points", f"{self.points:,}"),
             ("WattTime data calls", str(self.watttime_calls)),
+            ("WattTime logins", str(self.watttime_logins)),
             ("fetch (s)", f"{self.fetch_seconds:.2f}"),
+            ("fetch, client CPU (s)", f"{self.fetch_cpu_seconds:.2f}"),
+            ("rate-limit floor (s)", f"{self.rate_limit_floor_seconds:.2f}"),
             ("validate (s)", f"{self.validate_seconds:.2f}"),
             ("serialize (s)", f"{self.serialize_seconds:.2f}"),
             ("write, our resource (s)", f"{self.write_seconds:.2f}"),
@@ -77,10 +91,17 @@ def measure_data_path(days: int, latency_seconds: float) -> DataPathFigures:
     """One region, ``days`` days ending at the last midnight, through every stage, twice written."""
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     window = RegionWindow(REGION, end - timedelta(days=days), end)
-    config = SimulatorConfig(publication_lag_seconds=0, latency_seconds=latency_seconds, data_rate_limit=1_000_000)
-    with SimulatorServer(config) as simulator, InfluxDBServer() as influxdb, InfluxDBShim(influxdb.url, TOKEN) as shim:
-        with _watttime(simulator.base_url) as client:
+    resource = WattTimeResource(username=SIMULATOR_USERNAME, password=SIMULATOR_PASSWORD)
+    with (
+        simulator_process(latency_seconds) as base_url,
+        InfluxDBServer() as influxdb,
+        InfluxDBShim(influxdb.url, TOKEN) as shim,
+    ):
+        with resource.new_client(base_url, logging.getLogger("benchmark")) as client:
+            cpu_before = process_time()
             chunks, fetch = _timed(lambda: client.historical(window.region, window.start, window.end))
+            fetch_cpu = process_time() - cpu_before
+        calls, logins = simulator_counts(base_url)
         frame, validate = _timed(lambda: _validated(window, chunks))
         lines, serialize = _timed(lambda: carbon_intensity_lines(frame, signal_type="co2_moer", source="watttime"))
         influxdb.create_database("ours")
@@ -88,7 +109,54 @@ def measure_data_path(days: int, latency_seconds: float) -> DataPathFigures:
         influxdb.create_database("raw")
         _, raw = _timed(lambda: raw_post(shim.url, "raw", lines))
         _require_same_count(influxdb, len(lines))
-    return DataPathFigures(len(lines), len(chunks), fetch, validate, serialize, write, raw)
+    floor = rate_limit_floor_seconds(calls + logins, resource.requests_per_second)
+    return DataPathFigures(len(lines), calls, logins, fetch, fetch_cpu, floor, validate, serialize, write, raw)
+
+
+def rate_limit_floor_seconds(requests: int, requests_per_second: float) -> float:
+    """The least time the client's sliding-window limit lets ``requests`` requests take from first to last.
+
+    The client counts whole permits per interval (10 per second, or 1 per 2 s for 0.5/s), so a request
+    waits whole intervals, however fast the server answers.
+    """
+    rate = Fraction(requests_per_second).limit_denominator(1000)
+    return float(max(0, requests - 1) // rate.numerator * rate.denominator)
+
+
+@contextmanager
+def simulator_process(latency_seconds: float) -> Iterator[str]:
+    """`python -m carbon_pipeline.simulator` on a free port, publishing at once; yields its base URL."""
+    command = [
+        sys.executable,
+        "-m",
+        "carbon_pipeline.simulator",
+        "--port",
+        "0",
+        "--lag-seconds",
+        "0",
+        "--latency-seconds",
+        str(latency_seconds),
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+        try:
+            assert process.stdout is not None
+            banner = process.stdout.readline()
+            if not banner.startswith(SIMULATOR_BANNER):
+                raise RuntimeError(f"the simulator did not start (exit code {process.poll()}, printed {banner!r})")
+            yield banner.removeprefix(SIMULATOR_BANNER).strip()
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=SIMULATOR_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def simulator_counts(base_url: str) -> tuple[int, int]:
+    """Data calls and logins as the simulator counted them, retries included."""
+    stats = httpx.get(f"{base_url}/_simulator/stats", timeout=10).raise_for_status().json()
+    return stats["requests"].get("/v3/historical", 0), stats["logins"]
 
 
 def raw_post(url: str, database: str, lines: Sequence[str]) -> None:
@@ -104,11 +172,6 @@ def _validated(window: RegionWindow, chunks: list[HistoricalChunk]) -> pd.DataFr
     frame = validate_moer_frame(window, moer_frame(window, chunks))
     require_complete(window, frame, data_period(window, chunks))
     return frame
-
-
-def _watttime(base_url: str) -> WattTimeClient:
-    resource = WattTimeResource(username=SIMULATOR_USERNAME, password=SIMULATOR_PASSWORD, base_url=base_url)
-    return resource.new_client(base_url, logging.getLogger("benchmark"))
 
 
 def _write(url: str, database: str, lines: Sequence[str]) -> None:

@@ -20,15 +20,12 @@ from datetime import UTC, datetime, timedelta
 from time import perf_counter
 from types import ModuleType
 
-import httpx
 import pandas as pd
 
-from benchmarks.data_path import table
+from benchmarks.data_path import simulator_counts, table
 from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
 
 REGION = "CAISO_NORTH"
-STATS_PATH = "/_simulator/stats"
-DATA_PATH_PREFIX = "/v3/"
 CREDENTIAL_VARIABLES = ("WATTTIME_USER", "WATTTIME_PASSWORD")
 INCLUSIVE_END_TRIM = timedelta(seconds=1)
 """The SDK's end bound is inclusive (as the API's is); asking up to one second before `end` keeps [start, end)."""
@@ -59,11 +56,12 @@ def measure_official_client(base_url: str, region: str, start: datetime, end: da
     Data calls are the simulator's own count of /v3/ requests during the download, read from its stats endpoint.
     The time covers what a user of the SDK waits for: login, every chunk and the DataFrame it returns.
     """
-    before = _data_requests(base_url)
+    before, _ = simulator_counts(base_url)
     started = perf_counter()
     frame = official_client_history(base_url, region, start, end)
     seconds = perf_counter() - started
-    return OfficialClientFigures(len(frame), _data_requests(base_url) - before, seconds)
+    after, _ = simulator_counts(base_url)
+    return OfficialClientFigures(len(frame), after - before, seconds)
 
 
 def official_client_history(base_url: str, region: str, start: datetime, end: datetime) -> pd.DataFrame:
@@ -113,15 +111,6 @@ def _credential_variables_restored() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def _data_requests(base_url: str) -> int:
-    """Requests to the simulator's data endpoints so far; its control endpoints are not counted."""
-    with httpx.Client(base_url=base_url, timeout=10) as http:
-        response = http.get(STATS_PATH)
-        response.raise_for_status()
-        requests: dict[str, int] = response.json()["requests"]
-    return sum(count for path, count in requests.items() if path.startswith(DATA_PATH_PREFIX))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

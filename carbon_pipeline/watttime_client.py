@@ -13,7 +13,8 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -61,6 +62,9 @@ REGISTER_TIMEOUT_SECONDS = 60.0
 TOKEN_LIFETIME_SECONDS = 30 * 60
 # /v3/historical accepts at most 32 days; 30 leaves room and keeps a 31-day month at two calls.
 MAX_CHUNK = timedelta(days=30)
+# Requests one client keeps in flight, across all threads. WattTime's legacy docs capped connections at 10 per
+# IP, and at 10 requests/s a few in flight already hide the round trips of a long backfill.
+MAX_CONCURRENT_REQUESTS = 4
 # WattTime bounds are inclusive, so a half-open window [a, b) is requested as [a, b - 1 s]: adjacent
 # windows then never share an edge point.
 INCLUSIVE_END_TRIM = timedelta(seconds=1)
@@ -77,6 +81,7 @@ MAX_QUOTED_ERROR_CHARS = 300
 
 # Only real JSON numbers become values; `bool` is a subclass of `int` and must not turn into 0/1.
 _JSON_NUMBER_TYPES = (int, float)
+_JSON_NUMBER_TYPE_SET = frozenset(_JSON_NUMBER_TYPES)
 
 _T = TypeVar("_T")
 
@@ -117,6 +122,10 @@ class _Call:
         if self.window is not None:
             parts.append(f"window [{self.window[0].isoformat()}, {self.window[1].isoformat()})")
         return ", ".join(parts)
+
+
+class _Abandoned(Exception):
+    """Stands in for a request not sent because another chunk of the same call already failed."""
 
 
 class _TransientFailure(Exception):
@@ -309,22 +318,35 @@ def _points_frame(call: _Call, request_id: str | None, points: list[Any]) -> pd.
     if point_time.hasnans:
         raise _response_error(call, request_id, "a data point has a null point_time")
     try:
-        imputed = pd.array(imputed_markers, dtype="boolean")
+        imputed = _imputed_array(imputed_markers)
     except (ValueError, TypeError) as exc:
         raise _response_error(call, request_id, f"imputed_data_used must be true/false: {exc}") from exc
-    values = np.fromiter(
-        (value if type(value) in _JSON_NUMBER_TYPES else np.nan for value in raw_values),
-        dtype=np.float64,
-        count=len(raw_values),
-    )
     return pd.DataFrame(
         {
             "point_time": point_time,
-            "value": values,
+            "value": _numeric_values(raw_values),
             "raw_value": pd.array(raw_values, dtype=object),
             "imputed": imputed,
         }
     )
+
+
+def _numeric_values(raw_values: list[Any]) -> np.ndarray:
+    """Real JSON numbers as floats, anything else NaN; a reply of numbers only, the usual one, converts at once."""
+    if set(map(type, raw_values)) <= _JSON_NUMBER_TYPE_SET:
+        return np.array(raw_values, dtype=np.float64)
+    return np.fromiter(
+        (value if type(value) in _JSON_NUMBER_TYPES else np.nan for value in raw_values),
+        dtype=np.float64,
+        count=len(raw_values),
+    )
+
+
+def _imputed_array(markers: list[Any]) -> pd.api.extensions.ExtensionArray:
+    """Nullable booleans; markers that are all true/false skip pandas' per-element inference."""
+    if set(map(type, markers)) <= {bool}:
+        return pd.arrays.BooleanArray(np.array(markers, dtype=bool), np.zeros(len(markers), dtype=bool))
+    return pd.array(markers, dtype="boolean")
 
 
 def _warning_texts(warnings: object) -> tuple[str, ...]:
@@ -454,8 +476,9 @@ def _redacted(error: WattTimeError, secret: str) -> WattTimeError:
 class WattTimeClient:
     """Client for WattTime v3: cached token, client-side rate limits, bounded retries, typed errors.
 
-    Safe to share between threads: the HTTP connection pool and the limiters are thread-safe, and a lock
-    around login means concurrent threads that find the token missing or rejected trigger a single login.
+    Safe to share between threads: the HTTP connection pool and the limiters are thread-safe, a lock around
+    login means concurrent threads that find the token missing, stale or rejected trigger a single login, and
+    at most `max_concurrent_requests` requests are in flight at once whichever threads send them.
     The retry budget is `max_attempts` and `max_retry_seconds` together, whichever runs out first; a 200
     reply whose body is not JSON is treated as transient (edges and proxies produce them) and retried within
     that budget before it becomes a `WattTimeResponseError`. `token_refresh_margin_seconds` renews the token
@@ -481,6 +504,7 @@ class WattTimeClient:
         token_refresh_margin_seconds: float = 300,
         login_limit: int = 100,
         login_window_seconds: float = 300.0,
+        max_concurrent_requests: int = MAX_CONCURRENT_REQUESTS,
         logger: logging.Logger | None = None,
         verify: bool | ssl.SSLContext = True,
     ) -> None:
@@ -497,6 +521,7 @@ class WattTimeClient:
             f"token_refresh_margin_seconds must be in [0, {TOKEN_LIFETIME_SECONDS})",
         )
         _require(login_limit >= 1 and login_window_seconds > 0, "login_limit and login_window_seconds must be > 0")
+        _require(max_concurrent_requests >= 1, "max_concurrent_requests must be >= 1")
         self._username = username
         self._credentials = httpx.BasicAuth(username, password)
         self._base_url = validate_base_url(base_url)
@@ -515,6 +540,8 @@ class WattTimeClient:
         self._request_limiter = _per_second_limiter(requests_per_second)
         self._login_limiter = _limiter(login_limit, Duration.SECOND * login_window_seconds)
         self._login_lock = threading.Lock()
+        self._max_concurrent_requests = max_concurrent_requests
+        self._in_flight = threading.BoundedSemaphore(max_concurrent_requests)
         self._token: str | None = None
         self._token_renew_at = 0.0
 
@@ -536,12 +563,18 @@ class WattTimeClient:
     # ----- public API -----
 
     def historical(self, region: str, start: datetime, end: datetime) -> list[HistoricalChunk]:
-        """Fetch the half-open window [start, end) in chunks WattTime accepts, in chronological order."""
+        """Fetch the half-open window [start, end) in chunks WattTime accepts, in chronological order.
+
+        The chunks of a long window are fetched concurrently, because one at a time a year costs a dozen round
+        trips end to end. A failed chunk fails the whole call with its own error, as a one-at-a-time fetch
+        would: the other chunks send no further request, and the call returns only once none is in flight.
+        """
         region = validate_region(region)
         start, end = require_utc(start, "start"), require_utc(end, "end")
         _require(end > start, f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+        windows = list(_chunk_windows(start, end))
         with self._errors_logged():
-            return [self._historical_chunk(region, *window) for window in _chunk_windows(start, end)]
+            return self._fetch_all(windows, lambda window, abort: self._historical_chunk(region, *window, abort))
 
     def forecast(self, region: str, horizon_hours: int = 24) -> HistoricalChunk:
         """Fetch the latest forecast; its window is the span its points cover."""
@@ -584,7 +617,48 @@ class WattTimeClient:
 
     # ----- data requests -----
 
-    def _historical_chunk(self, region: str, start: datetime, end: datetime) -> HistoricalChunk:
+    def _fetch_all(
+        self,
+        windows: list[tuple[datetime, datetime]],
+        fetch: Callable[[tuple[datetime, datetime], threading.Event], HistoricalChunk],
+    ) -> list[HistoricalChunk]:
+        """Run `fetch` for every window on a few threads; results in window order, or the first failure raised.
+
+        The first failure sets `abort`, which every later request, retry wait and login of this call checks, so
+        a doomed call stops sending requests while the chunks already in flight finish.
+        """
+        abort = threading.Event()
+        if len(windows) == 1:
+            return [fetch(windows[0], abort)]
+        failures: list[BaseException] = []
+
+        def fetch_or_abort(window: tuple[datetime, datetime]) -> HistoricalChunk:
+            try:
+                return fetch(window, abort)
+            except _Abandoned:
+                raise
+            except BaseException as failure:
+                failures.append(failure)  # before `abort` is set, so failures[0] is the first one
+                abort.set()
+                raise
+
+        pool = ThreadPoolExecutor(
+            max_workers=min(self._max_concurrent_requests, len(windows)), thread_name_prefix="watttime-chunk"
+        )
+        futures: list[Future[HistoricalChunk]] = []
+        try:
+            futures.extend(pool.submit(fetch_or_abort, window) for window in windows)
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            abort.set()  # stops what is left after a failure, or when the caller is interrupted while it waits
+            pool.shutdown(wait=True, cancel_futures=True)
+        if failures:
+            raise failures[0]
+        return [future.result() for future in futures]
+
+    def _historical_chunk(
+        self, region: str, start: datetime, end: datetime, abort: threading.Event | None = None
+    ) -> HistoricalChunk:
         call = _Call(HISTORICAL_PATH, region, (start, end))
         params = {
             "region": region,
@@ -593,7 +667,7 @@ class WattTimeClient:
             "end": max(start, end - INCLUSIVE_END_TRIM).isoformat(),
             "include_imputed_marker": "true",
         }
-        return self._log_warnings(self._parse_signal(call, self._get_data(call, params), (start, end)))
+        return self._log_warnings(self._parse_signal(call, self._get_data(call, params, abort), (start, end)))
 
     def _parse_signal(self, call: _Call, reply: _Reply, window: tuple[datetime, datetime] | None) -> HistoricalChunk:
         assert call.region is not None, "signal endpoints always name a region"
@@ -610,17 +684,17 @@ class WattTimeClient:
             )
         return chunk
 
-    def _get_data(self, call: _Call, params: Mapping[str, str | int]) -> _Reply:
+    def _get_data(self, call: _Call, params: Mapping[str, str | int], abort: threading.Event | None = None) -> _Reply:
         """Authorised GET; a 401 (token revoked or expired early) earns exactly one re-login and retry."""
-        token = self._valid_token()
-        reply = self._send(call, params=params, headers=_bearer(token))
+        token = self._valid_token(abort)
+        reply = self._send(call, abort, params=params, headers=_bearer(token))
         if reply.response.status_code == 401:
             self._logger.warning(
                 "%s: WattTime rejected the token (HTTP 401, x-request-id: %s); logging in again",
                 call.describe(),
                 reply.request_id,
             )
-            reply = self._send(call, params=params, headers=_bearer(self._renew_token(stale=token)))
+            reply = self._send(call, abort, params=params, headers=_bearer(self._renew_token(token, abort)))
             if reply.response.status_code == 401:
                 raise WattTimeAuthError(
                     f"{call.describe()}: WattTime rejected a freshly issued token (HTTP 401)",
@@ -632,25 +706,26 @@ class WattTimeClient:
 
     # ----- token handling -----
 
-    def _valid_token(self) -> str:
+    def _valid_token(self, abort: threading.Event | None = None) -> str:
+        """The cached token, or a new one; threads that find it stale together wait for a single login."""
         with self._login_lock:
             if self._token is None or time.monotonic() >= self._token_renew_at:
-                self._login()
+                self._login(abort)
             assert self._token is not None
             return self._token
 
-    def _renew_token(self, stale: str) -> str:
+    def _renew_token(self, stale: str, abort: threading.Event | None = None) -> str:
         """Log in again unless another thread already replaced the rejected token."""
         with self._login_lock:
             if self._token == stale:
-                self._login()
+                self._login(abort)
             assert self._token is not None
             return self._token
 
-    def _login(self) -> None:
+    def _login(self, abort: threading.Event | None) -> None:
         call = _Call(LOGIN_PATH)
         asked_at = time.monotonic()
-        reply = self._send(call, auth=self._credentials)
+        reply = self._send(call, abort, auth=self._credentials)
         status = reply.response.status_code
         if status in (401, 403):
             raise WattTimeAuthError(
@@ -669,26 +744,19 @@ class WattTimeClient:
 
     # ----- transport with limits and retries -----
 
-    def _send(self, call: _Call, **request: Any) -> _Reply:
+    def _send(self, call: _Call, abort: threading.Event | None = None, **request: Any) -> _Reply:
         retrying = Retrying(
             retry=retry_if_exception_type(_TransientFailure),
             stop=stop_after_attempt(self._max_attempts) | stop_after_delay(self._max_retry_seconds),
             wait=self._wait_seconds,
+            sleep=_backoff_sleep(abort),
             before_sleep=lambda state: self._log_retry(call, state),
             retry_error_callback=lambda state: self._give_up(call, state),
         )
-        return retrying(self._attempt, call, request)
+        return retrying(self._attempt, call, request, abort)
 
-    def _attempt(self, call: _Call, request: Mapping[str, Any]) -> _Reply:
-        if call.path == LOGIN_PATH:
-            self._login_limiter.try_acquire("login")
-        self._request_limiter.try_acquire("request")
-        try:
-            response = self._http.get(call.path, **request)
-        except TRANSIENT_TRANSPORT_ERRORS as exc:
-            if _certificate_refused(exc):
-                raise WattTimeTLSError(f"{call.describe()}: TLS certificate not trusted ({exc})") from None
-            raise _TransientFailure(f"{type(exc).__name__}: {exc}", request_id=None) from exc
+    def _attempt(self, call: _Call, request: Mapping[str, Any], abort: threading.Event | None) -> _Reply:
+        response = self._exchange(call, request, abort)
         request_id = _request_id(response)
         if response.status_code in RETRYABLE_STATUSES:
             raise _TransientFailure(
@@ -704,6 +772,26 @@ class WattTimeClient:
             raise _TransientFailure(
                 "HTTP 200 with a body that is not valid JSON", request_id=request_id, malformed_body=True
             ) from exc
+
+    def _exchange(self, call: _Call, request: Mapping[str, Any], abort: threading.Event | None) -> httpx.Response:
+        """One request within the limits: an in-flight slot, then rate permits, then the request at once.
+
+        The permits come last so that no request waits for a slot after its permit was counted: requests held
+        back that way would later leave together, faster than the limit. The slot is free again before the body
+        is decoded, so parsing one reply never holds back another request.
+        """
+        _check(abort)
+        with self._in_flight:
+            if call.path == LOGIN_PATH:
+                self._login_limiter.try_acquire("login")
+            self._request_limiter.try_acquire("request")
+            _check(abort)  # the permits may have taken a while
+            try:
+                return self._http.get(call.path, **request)
+            except TRANSIENT_TRANSPORT_ERRORS as exc:
+                if _certificate_refused(exc):
+                    raise WattTimeTLSError(f"{call.describe()}: TLS certificate not trusted ({exc})") from None
+                raise _TransientFailure(f"{type(exc).__name__}: {exc}", request_id=None) from exc
 
     def _wait_seconds(self, state: RetryCallState) -> float:
         """Full-jitter exponential backoff, or the server's Retry-After, never past the retry budget."""
@@ -735,6 +823,22 @@ class WattTimeClient:
         else:
             error = WattTimeUnavailableError(summary, request_id=failure.request_id)
         raise error from failure
+
+
+def _backoff_sleep(abort: threading.Event | None) -> Callable[[float], None]:
+    """Sleep between attempts, cut short when a failure elsewhere abandons the call."""
+    if abort is None:
+        return time.sleep
+
+    def sleep(seconds: float) -> None:
+        abort.wait(seconds)
+
+    return sleep
+
+
+def _check(abort: threading.Event | None) -> None:
+    if abort is not None and abort.is_set():
+        raise _Abandoned
 
 
 def _certificate_refused(error: BaseException) -> bool:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -565,6 +566,28 @@ def test_stats_record_each_historical_query(sim: Sim) -> None:
     assert sim.server.state.stats()["historical_queries"] == []
 
 
+def test_stats_count_arrivals_and_requests_in_flight(make_sim: Callable[..., Sim]) -> None:
+    sim = make_sim(latency_seconds=0.2)  # all three requests are being served at once
+    token = sim.login().json()["token"]
+    before = time.monotonic()
+
+    def historical(_: int) -> int:
+        response = sim.client.get(
+            "/v3/historical",
+            params={"region": "CAISO_NORTH", "signal_type": "co2_moer", "start": DAY_START, "end": DAY_START},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        assert list(pool.map(historical, range(3))) == [200] * 3
+    stats = sim.server.state.stats()
+    assert stats["in_flight_peak"] == 3
+    assert len(stats["arrivals"]["/login"]) == 1
+    assert len(stats["arrivals"]["/v3/historical"]) == 3
+    assert all(before <= arrival <= time.monotonic() for arrival in stats["arrivals"]["/v3/historical"])
+
+
 def test_unknown_paths_and_methods(sim: Sim) -> None:
     assert sim.client.get("/v3/nothing-here").status_code == 404
     assert sim.client.post("/login").status_code == 405
@@ -602,3 +625,23 @@ def test_runs_standalone_and_prints_no_password(launcher: list[str]) -> None:
     assert process.returncode == 0
     assert f"username: {SIMULATOR_USERNAME}" in output
     assert SIMULATOR_PASSWORD not in output
+
+
+def test_standalone_rate_limits_are_options() -> None:
+    command = [sys.executable, "-m", "carbon_pipeline.simulator", "--port", "0"]
+    command += ["--data-rate-limit", "1", "--login-rate-limit", "1"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+        assert process.stdout is not None
+        try:
+            base_url = process.stdout.readline().split()[-1]
+            with httpx.Client(base_url=base_url, timeout=5) as client:
+                logins = [client.get("/login", auth=(SIMULATOR_USERNAME, SIMULATOR_PASSWORD)) for _ in range(2)]
+                assert [login.status_code for login in logins] == [200, 429]
+                params = {"region": "CAISO_NORTH", "signal_type": "co2_moer", "start": DAY_START, "end": DAY_START}
+                headers = {"Authorization": f"Bearer {logins[0].json()['token']}"}
+                statuses = [client.get("/v3/historical", params=params, headers=headers).status_code for _ in range(2)]
+                assert statuses == [200, 429]
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=10)
+    assert process.returncode == 0

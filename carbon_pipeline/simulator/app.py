@@ -434,17 +434,23 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         )
         try:
             endpoint = _route(method, request.path)
-            if not request.path.startswith(CONTROL_PREFIX):
-                state.record_request(request.path, request.params)
-                if self._serve_http_fault(request.path):
-                    return
-                if state.config.latency_seconds:
-                    time.sleep(state.config.latency_seconds)
-            if request.path.startswith("/v3/"):
-                request = replace(request, user=_authenticate(state, request))
-            self._send_json(200, endpoint(state, request))
+            if request.path.startswith(CONTROL_PREFIX):
+                self._send_json(200, endpoint(state, request))
+            else:
+                with state.serving(request.path, request.params):
+                    self._serve_api(endpoint, request)
         except ApiError as error:
             self._send_json(error.status, error.body)
+
+    def _serve_api(self, endpoint: Endpoint, request: Request) -> None:
+        state = self.server.state
+        if self._serve_http_fault(request.path):
+            return
+        if state.config.latency_seconds:
+            time.sleep(state.config.latency_seconds)
+        if request.path.startswith("/v3/"):
+            request = replace(request, user=_authenticate(state, request))
+        self._send_json(200, endpoint(state, request))
 
     def _serve_http_fault(self, path: str) -> bool:
         """Serves a queued HTTP-level fault; True when the request is finished."""

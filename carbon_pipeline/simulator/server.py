@@ -71,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lag-seconds", type=float, default=defaults.publication_lag_seconds)
     parser.add_argument("--latency-seconds", type=float, default=defaults.latency_seconds)
     parser.add_argument("--token-ttl-seconds", type=float, default=defaults.token_ttl_seconds)
+    parser.add_argument(
+        "--data-rate-limit",
+        type=int,
+        default=defaults.data_rate_limit,
+        help="data requests per user per 5 minutes before HTTP 429",
+    )
+    parser.add_argument(
+        "--login-rate-limit", type=int, default=defaults.login_rate_limit, help="logins per user per 5 minutes"
+    )
     parser.add_argument("--free-plan", action="store_true", help=f"limit the account to {sorted(FREE_PLAN_REGIONS)}")
     return parser
 
@@ -100,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl_seconds=args.token_ttl_seconds,
         publication_lag_seconds=args.lag_seconds,
         latency_seconds=args.latency_seconds,
+        data_rate_limit=args.data_rate_limit,
+        login_rate_limit=args.login_rate_limit,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with SimulatorServer(config, args.host, args.port) as server:

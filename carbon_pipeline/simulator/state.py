@@ -5,8 +5,10 @@ from __future__ import annotations
 import copy
 import secrets
 import threading
+import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -54,6 +56,7 @@ class SimulatorState:
         self._tokens: dict[str, tuple[str, datetime]] = {}
         self._windows: defaultdict[tuple[str, str], deque[datetime]] = defaultdict(deque)
         self._faults: list[Fault] = []
+        self._in_flight = 0
         self._stats = self._empty_stats()
 
     def now(self) -> datetime:
@@ -133,11 +136,21 @@ class SimulatorState:
                     return fault
             return None
 
-    def record_request(self, path: str, params: Mapping[str, str]) -> None:
+    @contextmanager
+    def serving(self, path: str, params: Mapping[str, str]) -> Iterator[None]:
+        """Counts an API request for as long as it is being served, so clients' concurrency can be checked."""
         with self._lock:
             self._stats["requests"][path] += 1
+            self._stats["arrivals"][path].append(time.monotonic())
             if path == "/v3/historical":
                 self._stats["historical_queries"].append(dict(params))
+            self._in_flight += 1
+            self._stats["in_flight_peak"] = max(self._stats["in_flight_peak"], self._in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def record_status(self, status: int) -> None:
         with self._lock:
@@ -147,7 +160,10 @@ class SimulatorState:
         """A copy of the counters, so tests can assert what a client really sent.
 
         Keys: logins, requests (per path), statuses (int keys; strings once sent as JSON), faults_applied
-        (per kind) and historical_queries (the params of every /v3/historical call, to check chunk bounds).
+        (per kind), historical_queries (the params of every /v3/historical call, to check chunk bounds),
+        arrivals (per path, the `time.monotonic()` of each request as it arrived, real time even when the
+        simulated clock is frozen, to count requests per second) and in_flight_peak (the most API requests
+        served at once).
         """
         with self._lock:
             return copy.deepcopy(self._stats)
@@ -164,4 +180,6 @@ class SimulatorState:
             "statuses": Counter(),
             "faults_applied": Counter(),
             "historical_queries": [],
+            "arrivals": defaultdict(list),
+            "in_flight_peak": 0,
         }

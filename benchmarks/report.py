@@ -1,0 +1,147 @@
+"""Every benchmark in one run, printed as the table of targets with the baselines measured beside them.
+
+python -m benchmarks                      # a year, simulator latency 200 ms (make bench)
+python -m benchmarks --days 1 --regions 3 # the smoke version the test suite runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from benchmarks.backfill import FIRST_INTERVAL, BackfillFigures, measure_run_per_interval, measure_ui_backfill
+from benchmarks.data_path import REGION, DataPathFigures, measure_data_path, simulator_process
+from benchmarks.official_client import OfficialClientFigures, measure_official_client
+from benchmarks.tick import TickFigures, measure_tick
+
+BASELINE_HOURS = 24
+
+
+@dataclass(frozen=True)
+class Target:
+    measure: str
+    target: str
+    measured: str
+    met: bool
+
+
+@dataclass(frozen=True)
+class Results:
+    days: int
+    latency_ms: float
+    data_path: DataPathFigures
+    sqlite: BackfillFigures
+    postgres: BackfillFigures
+    one_region_tick: TickFigures
+    many_regions_tick: TickFigures
+
+    def targets(self) -> list[Target]:
+        year = self.days == 365
+        many = self.many_regions_tick
+        rate = many.watttime_calls / many.tick_to_points_seconds
+        peak = max(self.sqlite.peak_rss_mb, self.postgres.peak_rss_mb)
+        return [
+            Target("WattTime data calls", "<= 13", str(self.sqlite.watttime_calls), self.sqlite.watttime_calls <= 13),
+            _seconds("end to end, UI backfill, PostgreSQL", 60, self.postgres.launch_to_points_seconds, year),
+            _seconds("end to end, UI backfill, embedded SQLite", 180, self.sqlite.launch_to_points_seconds, year),
+            Target(
+                "data path points/s (simulator without latency)",
+                ">= 100,000",
+                f"{self.data_path.points_per_second:,.0f}",
+                self.data_path.points_per_second >= 100_000,
+            ),
+            Target(
+                "our write path / raw HTTP POST",
+                "<= 1.5x",
+                f"{self.data_path.write_vs_raw_post:.2f}x",
+                self.data_path.write_vs_raw_post <= 1.5,
+            ),
+            Target("peak RSS of the run worker", "<= 400 MB", f"{peak:.0f} MB", peak <= 400),
+            _seconds("one scheduled tick: tick to points", 6, self.one_region_tick.tick_to_points_seconds, True),
+            Target(
+                f"{many.regions} regions in one tick, within 10 requests/s",
+                "<= 60 s",
+                f"{many.tick_to_points_seconds:.1f} s at {rate:.1f} requests/s",
+                many.tick_to_points_seconds <= 60 and rate <= 10,
+            ),
+        ]
+
+
+def _seconds(measure: str, limit: float, seconds: float, applies: bool) -> Target:
+    return Target(measure, f"<= {limit:g} s", f"{seconds:.1f} s", seconds <= limit or not applies)
+
+
+def run(days: int, regions: int, latency_ms: float) -> tuple[Results, list[tuple[str, str]]]:
+    latency = latency_ms / 1000
+    results = Results(
+        days=days,
+        latency_ms=latency_ms,
+        data_path=measure_data_path(days, latency_seconds=0.0),
+        sqlite=measure_ui_backfill("sqlite", days, latency),
+        postgres=measure_ui_backfill("postgres", days, latency),
+        one_region_tick=measure_tick(1, latency),
+        many_regions_tick=measure_tick(regions, latency),
+    )
+    return results, baselines(days, latency, results)
+
+
+def baselines(days: int, latency: float, results: Results) -> list[tuple[str, str]]:
+    per_interval = measure_run_per_interval(BASELINE_HOURS, latency)
+    with simulator_process(latency) as watttime_url:
+        official: OfficialClientFigures = measure_official_client(
+            watttime_url, REGION, FIRST_INTERVAL, FIRST_INTERVAL + timedelta(days=days)
+        )
+    ours = results.data_path
+    return [
+        (
+            f"one run per interval ({per_interval.intervals} runs measured, in-process; a year extrapolated)",
+            f"{per_interval.seconds:.1f} s -> {per_interval.year_seconds / 3600:.1f} h a year",
+        ),
+        (
+            "official watttime client, same span from the same simulator",
+            f"{official.seconds:.2f} s, {official.data_calls} data calls, {official.points:,} points",
+        ),
+        ("our client, the same span (fetch only, no latency)", f"{ours.fetch_seconds:.2f} s"),
+        (
+            "raw HTTP POST of the same line protocol",
+            f"{ours.raw_post_seconds:.2f} s vs ours {ours.write_seconds:.2f} s",
+        ),
+    ]
+
+
+def render(results: Results, baseline_rows: Sequence[tuple[str, str]]) -> str:
+    header = (
+        f"{results.days} day(s) of one region ({results.sqlite.intervals:,} intervals, "
+        f"{results.sqlite.points:,} points); simulator latency {results.latency_ms:g} ms per call; "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    rows = [("measure", "target", "measured", "")] + [
+        (t.measure, t.target, t.measured, "met" if t.met else "MISSED") for t in results.targets()
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    lines = [header, ""]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + row[3] for row in rows]
+    lines += ["", "baselines"]
+    lines += [f"  {name}: {value}" for name, value in baseline_rows]
+    lines += ["", "details"]
+    for name, figures in (("UI backfill, SQLite", results.sqlite), ("UI backfill, PostgreSQL", results.postgres)):
+        lines += [f"  {name}"] + [f"    {label}: {value}" for label, value in figures.rows()]
+    for name, tick in (("one tick, 1 region", results.one_region_tick), ("one tick, many", results.many_regions_tick)):
+        lines += [f"  {name}"] + [f"    {label}: {value}" for label, value in tick.rows()]
+    lines += ["  data path"] + [f"    {label}: {value}" for label, value in results.data_path.rows()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--days", type=int, default=365, help="span of one region to backfill (default 365)")
+    parser.add_argument("--regions", type=int, default=100, help="regions in the many-region tick (default 100)")
+    parser.add_argument("--latency-ms", type=float, default=200.0, help="simulator latency per call (default 200)")
+    args = parser.parse_args(argv)
+    results, baseline_rows = run(args.days, args.regions, args.latency_ms)
+    print(render(results, baseline_rows))
+    return 0

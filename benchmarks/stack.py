@@ -1,0 +1,109 @@
+"""The parts an end-to-end benchmark runs against: the WattTime simulator as its own process, a real
+InfluxDB behind the v3 write API, and a Dagster home configured as a deployment (embedded SQLite or
+PostgreSQL), with the environment a production deployment would have.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from benchmarks.data_path import TOKEN, simulator_process
+from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
+from carbon_pipeline_tests.dagster_dev import REPO
+from carbon_pipeline_tests.influxdb_server import InfluxDBServer
+from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
+from carbon_pipeline_tests.postgres_server import PostgresServer
+
+Storage = Literal["sqlite", "postgres"]
+DATABASE = "benchmark"
+PARTITIONS_START = "2025-01-01"
+# Variables a deployment reads; the benchmark's own environment must not leak into the deployment's.
+DEPLOYMENT_PREFIXES = ("DAGSTER_", "CARBON_", "WATTTIME_", "INFLUXDB_")
+
+
+@dataclass(frozen=True)
+class Services:
+    watttime_url: str
+    influxdb: InfluxDBServer
+    influxdb_write_url: str
+
+    def points(self, where: str) -> int:
+        rows = self.influxdb.query(f"SELECT count(moer_lbs_per_mwh) FROM carbon_intensity WHERE {where}", DATABASE)
+        return int(rows[0]["count"]) if rows else 0
+
+
+@contextmanager
+def services(latency_seconds: float) -> Iterator[Services]:
+    with (
+        simulator_process(latency_seconds) as watttime_url,
+        InfluxDBServer() as influxdb,
+        InfluxDBShim(influxdb.url, TOKEN) as shim,
+    ):
+        influxdb.create_database(DATABASE)
+        yield Services(watttime_url, influxdb, shim.url)
+
+
+@contextmanager
+def dagster_home(workdir: Path, storage: Storage) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A DAGSTER_HOME with the repository's instance file for ``storage``, and the variables it reads."""
+    home = workdir / f"dagster_home_{storage}"
+    home.mkdir(parents=True)
+    with ExitStack() as stack:
+        if storage == "sqlite":
+            shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+            yield home, {}
+            return
+        server = stack.enter_context(PostgresServer())
+        shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+        yield (
+            home,
+            {
+                "DAGSTER_PG_HOST": server.host,
+                "DAGSTER_PG_PORT": str(server.port),
+                "DAGSTER_PG_USERNAME": server.user,
+                "DAGSTER_PG_PASSWORD": server.password,
+                "DAGSTER_PG_DB": server.database,
+            },
+        )
+
+
+def deployment_env(
+    services: Services, home: Path, instance_env: Mapping[str, str], regions: str, **settings: str
+) -> dict[str, str]:
+    """A production deployment's environment whose WattTime and InfluxDB are the benchmark's."""
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith(DEPLOYMENT_PREFIXES)}
+    return {
+        **inherited,
+        **instance_env,
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_DEPLOYMENT": "prod",
+        "CARBON_REGIONS": regions,
+        "CARBON_PARTITIONS_START": PARTITIONS_START,
+        "WATTTIME_USERNAME": SIMULATOR_USERNAME,
+        "WATTTIME_PASSWORD": SIMULATOR_PASSWORD,
+        "WATTTIME_BASE_URL": services.watttime_url,
+        "INFLUXDB_HOST": services.influxdb_write_url,
+        "INFLUXDB_TOKEN": TOKEN,
+        "INFLUXDB_DATABASE": DATABASE,
+        **settings,
+    }
+
+
+def stop_sensor(name: str, env: Mapping[str, str]) -> None:
+    """Stop one of the deployment's sensors before its daemon starts, so it adds no runs to a measurement."""
+    dagster = Path(sys.executable).parent / "dagster"
+    subprocess.run(
+        [str(dagster), "sensor", "stop", name, "-w", str(REPO / "workspace.yaml")],
+        env=dict(env),
+        cwd=env["DAGSTER_HOME"],
+        check=True,
+        capture_output=True,
+    )
