@@ -124,7 +124,7 @@ def rate_limit_floor_seconds(requests: int, requests_per_second: float) -> float
 
 
 @contextmanager
-def simulator_process(latency_seconds: float) -> Iterator[str]:
+def simulator_process(latency_seconds: float, synthetic_regions: int = 0) -> Iterator[str]:
     """`python -m carbon_pipeline.simulator` on a free port, publishing at once; yields its base URL."""
     command = [
         sys.executable,
@@ -136,6 +136,8 @@ def simulator_process(latency_seconds: float) -> Iterator[str]:
         "0",
         "--latency-seconds",
         str(latency_seconds),
+        "--synthetic-regions",
+        str(synthetic_regions),
     ]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
         try:

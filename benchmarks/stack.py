@@ -41,9 +41,9 @@ class Services:
 
 
 @contextmanager
-def services(latency_seconds: float) -> Iterator[Services]:
+def services(latency_seconds: float, synthetic_regions: int = 0) -> Iterator[Services]:
     with (
-        simulator_process(latency_seconds) as watttime_url,
+        simulator_process(latency_seconds, synthetic_regions) as watttime_url,
         InfluxDBServer() as influxdb,
         InfluxDBShim(influxdb.url, TOKEN) as shim,
     ):

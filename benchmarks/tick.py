@@ -21,6 +21,7 @@ from benchmarks.data_path import REGION, simulator_counts, table
 from benchmarks.stack import dagster_home, deployment_env, services, stop_sensor
 from carbon_pipeline.partitions import INTERVAL
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
+from carbon_pipeline.simulator.signal import synthetic_regions
 from carbon_pipeline_tests.dagster_dev import DagsterDev
 
 # Time for the sensor CLI and `dagster dev` to start before the tick the benchmark waits for.
@@ -47,7 +48,8 @@ class TickFigures:
 
 
 def region_names(count: int) -> str:
-    return REGION if count == 1 else ",".join(f"BENCH_{n:03d}" for n in range(count))
+    """One real region, or as many of the simulator's synthetic regions."""
+    return REGION if count == 1 else ",".join(synthetic_regions(count))
 
 
 def next_tick(after: datetime) -> datetime:
@@ -64,7 +66,7 @@ def measure_tick(regions: int, latency_seconds: float) -> TickFigures:
     expected = regions * POINTS_PER_INTERVAL
     with (
         tempfile.TemporaryDirectory(prefix="carbon-bench-") as workdir,
-        services(latency_seconds) as stack,
+        services(latency_seconds, synthetic_regions=regions) as stack,
         dagster_home(Path(workdir), "sqlite") as (home, instance_env),
     ):
         env = deployment_env(

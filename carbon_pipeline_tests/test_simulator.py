@@ -367,6 +367,15 @@ def test_my_access_without_a_plan_limit_lists_the_catalogue(sim: Sim) -> None:
     assert [region["region"] for region in body["signal_types"][0]["regions"]] == list(REGIONS)
 
 
+def test_synthetic_regions_are_served_beside_the_catalogue_and_listed(make_sim: Callable[..., Sim]) -> None:
+    sim = make_sim(synthetic_regions=3)
+    listed = [region["region"] for region in sim.get("/v3/my-access").json()["signal_types"][0]["regions"]]
+    assert listed == [*REGIONS, "SYNTH_000", "SYNTH_001", "SYNTH_002"]
+    response = sim.historical(region="SYNTH_002")
+    assert response.status_code == 200 and len(response.json()["data"]) == 5
+    assert sim.historical(region="SYNTH_003").status_code == 400
+
+
 # --- /register ------------------------------------------------------------------------------
 
 

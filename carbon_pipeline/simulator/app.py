@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from carbon_pipeline.simulator.faults import Fault, corrupt
-from carbon_pipeline.simulator.signal import DATA_START, REGIONS, is_imputed, moer_at, point_epochs
+from carbon_pipeline.simulator.signal import DATA_START, is_imputed, moer_at, point_epochs
 from carbon_pipeline.simulator.state import SimulatorState
 
 logger = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def _series_query(state: SimulatorState, request: Request) -> tuple[str, str]:
         allowed = ", ".join(f"'{name}'" for name in SIGNAL_UNITS)
         message = f"value is not a valid enumeration member; permitted: {allowed}"
         raise _unprocessable(_detail("query", "signal_type", msg=message, error_type="type_error.enum"))
-    if region not in REGIONS:
+    if region not in state.regions:
         raise _invalid_query(f"Unknown region '{region}' for signal_type {signal_type}")
     plan = state.plan_regions(request.user)
     if plan is not None and region not in plan:
@@ -201,7 +201,7 @@ def _reply(
 ) -> dict[str, Any]:
     """The `{"data", "meta"}` document, damaged by a data-level fault when one is queued."""
     meta = {
-        "data_point_period_seconds": REGIONS[region].period_seconds,
+        "data_point_period_seconds": state.regions[region].period_seconds,
         "region": region,
         "signal_type": signal_type,
         "units": SIGNAL_UNITS[signal_type],
@@ -278,7 +278,7 @@ def historical(state: SimulatorState, request: Request) -> dict[str, Any]:
         raise _invalid_query("The requested time range exceeds the maximum of 32 days per request")
     with_imputed_marker = _boolean(request, "include_imputed_marker")
     published_until = min(end, state.now() - timedelta(seconds=state.config.publication_lag_seconds))
-    epochs = point_epochs(REGIONS[region].period_seconds, max(start, DATA_START), published_until)
+    epochs = point_epochs(state.regions[region].period_seconds, max(start, DATA_START), published_until)
     data = _points(region, epochs, with_imputed_marker)
     model = {"date": state.config.model_date, "type": MODEL_TYPE}
     return _reply(state, request, region=region, signal_type=signal_type, data=data, window_end=end, model=model)
@@ -290,7 +290,7 @@ def forecast(state: SimulatorState, request: Request) -> dict[str, Any]:
     horizon_hours = _horizon_hours(request)
     now = int(state.now().timestamp())
     generated_at = now - now % FORECAST_PERIOD_SECONDS
-    period = REGIONS[region].period_seconds
+    period = state.regions[region].period_seconds
     first = now - now % period
     epochs = range(first, first + max(1, horizon_hours * 3600 // period) * period, period)
     return _reply(
@@ -306,7 +306,7 @@ def forecast(state: SimulatorState, request: Request) -> dict[str, Any]:
 
 
 def _access_region(state: SimulatorState, name: str) -> dict[str, Any]:
-    region = REGIONS[name]
+    region = state.regions[name]
     model = {
         "model": state.config.model_date,
         "data_start": DATA_START.date().isoformat(),
@@ -327,7 +327,9 @@ def _access_region(state: SimulatorState, name: str) -> dict[str, Any]:
 
 def my_access(state: SimulatorState, request: Request) -> dict[str, Any]:
     plan = state.plan_regions(request.user)
-    names = [name for name in REGIONS if (plan is None or name in plan) and request.params.get("region", name) == name]
+    names = [
+        name for name in state.regions if (plan is None or name in plan) and request.params.get("region", name) == name
+    ]
     signals = [signal for signal in SIGNAL_UNITS if request.params.get("signal_type", signal) == signal]
     return {
         "signal_types": [

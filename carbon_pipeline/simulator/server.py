@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         "--login-rate-limit", type=int, default=defaults.login_rate_limit, help="logins per user per 5 minutes"
     )
     parser.add_argument("--free-plan", action="store_true", help=f"limit the account to {sorted(FREE_PLAN_REGIONS)}")
+    parser.add_argument(
+        "--synthetic-regions", type=int, default=0, help="serve N extra regions SYNTH_000... (load tests)"
+    )
     return parser
 
 
@@ -110,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         publication_lag_seconds=args.lag_seconds,
         latency_seconds=args.latency_seconds,
         data_rate_limit=args.data_rate_limit,
+        synthetic_regions=args.synthetic_regions,
         login_rate_limit=args.login_rate_limit,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -48,6 +48,13 @@ REGIONS: dict[str, Region] = {
     "IE": Region("Ireland", 3600, "IE", 0),
 }
 
+SYNTHETIC_REGION_PREFIX = "SYNTH_"
+
+
+def synthetic_regions(count: int) -> dict[str, Region]:
+    """Made-up 5-minute regions for load tests; their values come from the same generator as the real ones."""
+    return {f"{SYNTHETIC_REGION_PREFIX}{n:03d}": Region(f"Synthetic region {n}", 300, "SYNTH", 0) for n in range(count)}
+
 
 @cache
 def _profile(region: str) -> tuple[float, int, int]:

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from carbon_pipeline.simulator.faults import Fault
+from carbon_pipeline.simulator.signal import REGIONS, Region, synthetic_regions
 
 SIMULATOR_USERNAME = "simulator"
 SIMULATOR_PASSWORD = "simulator-password"
@@ -42,6 +43,8 @@ class SimulatorConfig:
     model_date: str = "2023-03-01"
     data_rate_limit: int = 3000
     login_rate_limit: int = 100
+    # Extra regions SYNTH_000, SYNTH_001, ... beside the real catalogue, for load tests with many regions.
+    synthetic_regions: int = 0
     clock: Callable[[], datetime] = _utc_now
 
 
@@ -50,6 +53,9 @@ class SimulatorState:
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.config = config or SimulatorConfig()
+        self.regions: Mapping[str, Region] = MappingProxyType(
+            REGIONS | synthetic_regions(self.config.synthetic_regions)
+        )
         self._lock = threading.Lock()
         self._passwords = dict(self.config.accounts)
         self._registered: set[str] = set()
