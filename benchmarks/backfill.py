@@ -22,10 +22,17 @@ from time import perf_counter
 
 import dagster as dg
 import httpx
-from dagster._core.instance.ref import InstanceRef
 
 from benchmarks.data_path import REGION, table
-from benchmarks.stack import PARTITIONS_START, Storage, dagster_home, deployment_env, services, stop_sensor
+from benchmarks.stack import (
+    PARTITIONS_START,
+    Storage,
+    dagster_home,
+    deployment_env,
+    instance_in,
+    services,
+    stop_sensor,
+)
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
 from carbon_pipeline.partitions import INTERVAL, build_carbon_partitions, region_partition_key
 from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
@@ -145,7 +152,7 @@ def measure_run_per_interval(hours: int, latency_seconds: float) -> RunPerInterv
         tempfile.TemporaryDirectory(prefix="carbon-bench-") as workdir,
         services(latency_seconds) as stack,
         dagster_home(Path(workdir), "sqlite") as (home, _),
-        dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance,
+        instance_in(home) as instance,
     ):
         asset = build_carbon_intensity_asset(build_carbon_partitions((REGION,), FIRST_INTERVAL))
         watttime = WattTimeResource(

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import dagster as dg
+
 from benchmarks.data_path import TOKEN, simulator_process
 from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
 from carbon_pipeline_tests.dagster_dev import REPO
@@ -73,6 +75,21 @@ def dagster_home(workdir: Path, storage: Storage) -> Iterator[tuple[Path, dict[s
                 "DAGSTER_PG_DB": server.database,
             },
         )
+
+
+@contextmanager
+def instance_in(home: Path) -> Iterator[dg.DagsterInstance]:
+    """The instance of ``home`` opened as Dagster's tools open it, through DAGSTER_HOME (restored afterwards)."""
+    saved = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            yield instance
+    finally:
+        if saved is None:
+            del os.environ["DAGSTER_HOME"]
+        else:
+            os.environ["DAGSTER_HOME"] = saved
 
 
 def deployment_env(

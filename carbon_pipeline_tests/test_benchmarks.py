@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from benchmarks.data_path import main, measure_data_path, rate_limit_floor_seconds, simulator_process
+from benchmarks.report import render, run
 
 
 def test_data_path_benchmark_pushes_a_day_through_every_stage_and_both_writers() -> None:
@@ -37,3 +38,21 @@ def test_simulator_runs_as_its_own_process_and_stops_with_the_benchmark() -> Non
         assert httpx.get(f"{base_url}/_simulator/stats", timeout=5).json()["logins"] == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base_url}/_simulator/stats", timeout=5)
+
+
+@pytest.mark.timeout(1200)
+def test_the_full_benchmark_runs_a_day_through_every_scenario_and_prints_every_target() -> None:
+    """The smoke version of `make bench`: real dagster dev, SQLite and PostgreSQL, two real ticks."""
+    results, baseline_rows = run(days=1, regions=3, latency_ms=0.0)
+
+    for backfill in (results.sqlite, results.postgres):
+        assert (backfill.intervals, backfill.points, backfill.watttime_calls) == (96, 288, 1)
+        assert 0 < backfill.run_seconds < backfill.launch_to_points_seconds <= backfill.launch_to_completed_seconds
+        assert backfill.peak_rss_mb > 100  # the run worker was found and measured
+    assert (results.one_region_tick.points, results.one_region_tick.watttime_calls) == (3, 1)
+    assert (results.many_regions_tick.regions, results.many_regions_tick.points) == (3, 9)
+    assert 1 <= results.many_regions_tick.peak_requests_per_second <= 10
+    printed = render(results, baseline_rows)
+    for measure in [target.measure for target in results.targets()] + [name for name, _ in baseline_rows]:
+        assert measure in printed
+    assert len(results.targets()) == 8 and len(baseline_rows) == 4
