@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
-from carbon_pipeline_tests.influxdb_server import InfluxDBServer
+from carbon_pipeline_tests.influxdb_server import InfluxDBServer, free_loopback_port
 from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.pipeline_harness import REPO
 
@@ -83,3 +83,29 @@ def prod_env(
         "INFLUXDB_TOKEN": "test-token",
         "INFLUXDB_DATABASE": influxdb_database,
     }
+
+
+# ##### FIXTURES: sentinel secrets, for the tests that prove no secret leaks
+
+
+@pytest.fixture
+def sentinels() -> dict[str, str]:
+    """A value per secret that can only come from this test, so any sighting is a leak.
+
+    The alert webhook's URL is a secret too (Slack's embed a token); nothing listens on it, so
+    alert deliveries fail and their error reports are scanned as well."""
+    secrets = {name: f"SENTINEL-{uuid.uuid4()}" for name in ("WATTTIME_PASSWORD", "INFLUXDB_TOKEN")}
+    return secrets | {"ALERT_WEBHOOK_URL": f"http://127.0.0.1:{free_loopback_port()}/hooks/SENTINEL-{uuid.uuid4()}"}
+
+
+@pytest.fixture
+def sentinel_watttime(sentinels: dict[str, str]) -> Iterator[SimulatorServer]:
+    config = SimulatorConfig(accounts={SIMULATOR_USERNAME: sentinels["WATTTIME_PASSWORD"]}, publication_lag_seconds=0)
+    with SimulatorServer(config) as server:
+        yield server
+
+
+@pytest.fixture
+def sentinel_influxdb(influxdb_server: InfluxDBServer, sentinels: dict[str, str]) -> Iterator[InfluxDBShim]:
+    with InfluxDBShim(influxdb_server.url, token=sentinels["INFLUXDB_TOKEN"]) as shim:
+        yield shim

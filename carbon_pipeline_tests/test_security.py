@@ -24,7 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -443,29 +442,6 @@ class Outcome:
     status: str
     expected_status: str
     evidence: str
-
-
-@pytest.fixture
-def sentinels() -> dict[str, str]:
-    """A value per secret that can only come from this test, so any sighting is a leak.
-
-    The alert webhook's URL is a secret too (Slack's embed a token); nothing listens on it, so
-    alert deliveries fail and their error reports are scanned as well."""
-    secrets = {name: f"SENTINEL-{uuid.uuid4()}" for name in ("WATTTIME_PASSWORD", "INFLUXDB_TOKEN")}
-    return secrets | {"ALERT_WEBHOOK_URL": f"http://127.0.0.1:{free_loopback_port()}/hooks/SENTINEL-{uuid.uuid4()}"}
-
-
-@pytest.fixture
-def sentinel_watttime(sentinels: dict[str, str]) -> Iterator[SimulatorServer]:
-    config = SimulatorConfig(accounts={SIMULATOR_USERNAME: sentinels["WATTTIME_PASSWORD"]}, publication_lag_seconds=0)
-    with SimulatorServer(config) as server:
-        yield server
-
-
-@pytest.fixture
-def sentinel_influxdb(influxdb_server: InfluxDBServer, sentinels: dict[str, str]) -> Iterator[InfluxDBShim]:
-    with InfluxDBShim(influxdb_server.url, token=sentinels["INFLUXDB_TOKEN"]) as shim:
-        yield shim
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ A full-page screenshot of each step lands in ``test-artifacts/ui/`` at the repos
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,7 +40,7 @@ from playwright.sync_api import (
 from carbon_pipeline.assets.carbon_intensity import ASSET_NAME, VALID_DATA_CHECK
 from carbon_pipeline.line_protocol import MEASUREMENT
 from carbon_pipeline.partitions import INTERVAL, INTERVAL_KEY_FORMAT
-from carbon_pipeline.simulator import SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
+from carbon_pipeline.simulator import SimulatorServer
 from carbon_pipeline_tests.dagster_dev import REPO, DagsterDev
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer, free_loopback_port
 from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
@@ -161,26 +160,6 @@ def scan_page(scanner: SecretScanner, page: Page) -> list[Finding]:
 
 
 # ##### FIXTURES
-
-
-@pytest.fixture
-def sentinels() -> dict[str, str]:
-    """Secret values only this test can produce; nothing listens on the webhook, and no alert is due."""
-    secrets = {name: f"SENTINEL-{uuid.uuid4()}" for name in ("WATTTIME_PASSWORD", "INFLUXDB_TOKEN")}
-    return secrets | {"ALERT_WEBHOOK_URL": f"http://127.0.0.1:{free_loopback_port()}/hooks/SENTINEL-{uuid.uuid4()}"}
-
-
-@pytest.fixture
-def sentinel_watttime(sentinels: dict[str, str]) -> Iterator[SimulatorServer]:
-    config = SimulatorConfig(accounts={SIMULATOR_USERNAME: sentinels["WATTTIME_PASSWORD"]}, publication_lag_seconds=0)
-    with SimulatorServer(config) as server:
-        yield server
-
-
-@pytest.fixture
-def sentinel_influxdb(influxdb_server: InfluxDBServer, sentinels: dict[str, str]) -> Iterator[InfluxDBShim]:
-    with InfluxDBShim(influxdb_server.url, token=sentinels["INFLUXDB_TOKEN"]) as shim:
-        yield shim
 
 
 @pytest.fixture
