@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
 from carbon_pipeline.deployments import DEFAULT_DAGSTER_HOME
 from carbon_pipeline.partitions import INTERVAL, TIME_DIMENSION, interval_key, interval_start, region_range_tags
 from carbon_pipeline.simulator.server import main as simulator_main
@@ -95,7 +96,7 @@ def _materialize_region(
     if not result.success:
         print(f"{region}: run {result.run_id} failed; see the UI or `dagster run logs`.", file=sys.stderr)
         return False
-    metadata = _materialization_metadata(result)
+    metadata = _run_summary(result)
     print(
         f"{region}: {metadata['points_written'].value} points for intervals {interval_key(first)} to "
         f"{interval_key(last)} (UTC) "
@@ -104,9 +105,10 @@ def _materialize_region(
     return True
 
 
-def _materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dg.MetadataValue]:
-    event = result.get_asset_materialization_events()[0]
-    return dict(event.materialization.metadata)
+def _run_summary(result: dg.ExecuteInProcessResult) -> dict[str, dg.MetadataValue]:
+    """What the run wrote: the summary the asset puts on its data check, one per run."""
+    (evaluation,) = [item for item in result.get_asset_check_evaluations() if item.check_name == VALID_DATA_CHECK]
+    return dict(evaluation.metadata)
 
 
 # ##### register
