@@ -18,7 +18,7 @@ from carbon_pipeline.sensors.failure_alerts import SENSOR_NAME as ALERTS
 from carbon_pipeline.sensors.freshness import CHECK_NAME
 from carbon_pipeline.sensors.freshness import SENSOR_NAME as FRESHNESS
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
-from carbon_pipeline.settings import PipelineSettings
+from carbon_pipeline.settings import ConfigurationError, PipelineSettings
 
 PROD_ENV = {
     "DAGSTER_DEPLOYMENT": "prod",
@@ -130,3 +130,18 @@ def test_sensors_run_by_default_and_the_job_leaves_freshness_to_its_sensor() -> 
     job_checks = defs.resolve_job_def(JOB_NAME).asset_layer.asset_graph.asset_check_keys
     assert {check.name for check in job_checks} == {VALID_DATA_CHECK}
     assert isinstance(defs.resources["alert_notifier"], AlertNotifier)
+
+
+def test_no_run_is_requested_before_the_first_interval_closes() -> None:
+    defs = _defs(PROD_ENV | {"CARBON_PARTITIONS_START": "2026-03-08"})
+    schedule = defs.resolve_schedule_def("carbon_intensity_every_15_minutes")
+    context = dg.build_schedule_context(
+        repository_def=defs.get_repository_def(), scheduled_execution_time=datetime(2026, 3, 8, 0, 5, tzinfo=UTC)
+    )
+    assert schedule.evaluate_tick(context).run_requests == []
+
+
+def test_prod_refuses_an_influxdb_host_that_is_not_a_url_naming_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match=r"^INFLUXDB_HOST: ") as raised:
+        _defs(PROD_ENV | {"INFLUXDB_HOST": "influxdb:8086"})
+    assert "real-token" not in str(raised.value)

@@ -10,10 +10,15 @@ import dagster as dg
 import pytest
 
 from carbon_pipeline.coverage import due_intervals
-from carbon_pipeline.partitions import INTERVAL
+from carbon_pipeline.partitions import INTERVAL, build_interval_partitions
 from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
 from carbon_pipeline.resources.notifier import AlertNotifier
-from carbon_pipeline.sensors.freshness import CHECK_NAME, build_freshness_check, build_freshness_sensor
+from carbon_pipeline.sensors.freshness import (
+    CHECK_NAME,
+    build_freshness_check,
+    build_freshness_sensor,
+    measure_freshness,
+)
 from carbon_pipeline.simulator import SimulatorServer
 from carbon_pipeline_tests.pipeline_harness import ASSET, PARTITIONS, REGIONS, materialize, watttime_resource
 from carbon_pipeline_tests.webhook_receiver import WebhookReceiver
@@ -88,3 +93,18 @@ def test_the_check_runs_from_the_ui_as_an_ordinary_check_execution(
     result = definitions.resolve_job_def("freshness").execute_in_process(instance=instance)
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.passed and "Every region has its newest due interval" in str(evaluation.description)
+
+
+def test_before_the_first_interval_is_due_nothing_is_late(instance: dg.DagsterInstance) -> None:
+    """The partitions start now and the first interval has not closed: every region passes, none is stale."""
+    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    partitions = dg.MultiPartitionsDefinition(
+        {
+            "region": dg.StaticPartitionsDefinition(list(REGIONS)),
+            "time": build_interval_partitions(start),
+        }
+    )
+    freshness = measure_freshness(instance, ASSET.key, partitions, start, DELAY)
+    assert freshness.passed and freshness.stale_regions == []
+    assert freshness.description() == "No interval is due yet."
+    assert freshness.metadata(start)["newest_due_interval"] == ""
