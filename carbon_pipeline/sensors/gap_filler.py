@@ -61,8 +61,8 @@ def build_gap_filler_sensor(
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            f"Requests intervals missing from the last {lookback} for every region as single-run ranges, "
-            f"at most {max_runs} run(s) in flight; skips intervals already queued or running."
+            f"Requests intervals missing from the last {lookback / timedelta(hours=1):g} hours for every region "
+            f"as single-run ranges, at most {max_runs} run(s) in flight; skips intervals already queued or running."
         ),
     )
     def carbon_intensity_gap_filler(context: dg.SensorEvaluationContext) -> dg.SensorResult:
