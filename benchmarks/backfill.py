@@ -34,6 +34,7 @@ from benchmarks.stack import (
     stop_sensor,
 )
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
+from carbon_pipeline.cli import QUIET_LOGS
 from carbon_pipeline.partitions import INTERVAL, build_carbon_partitions, region_partition_key
 from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
 from carbon_pipeline.resources.watttime import WattTimeResource
@@ -165,7 +166,9 @@ def measure_run_per_interval(hours: int, latency_seconds: float) -> RunPerInterv
         started = perf_counter()
         for n in range(intervals):
             key = region_partition_key(REGION, FIRST_INTERVAL + n * INTERVAL)
-            result = dg.materialize([asset], resources=resources, instance=instance, partition_key=str(key))
+            result = dg.materialize(
+                [asset], resources=resources, instance=instance, partition_key=str(key), run_config=QUIET_LOGS
+            )
             if not result.success:
                 raise RuntimeError(f"run for {key} failed")
         seconds = perf_counter() - started
