@@ -99,7 +99,7 @@ class InfluxDBResource(PointSink):
         try:
             for attempt in attempts:
                 with attempt:
-                    self._client_for_run().write(record=list(batch), write_precision=PRECISION)
+                    self._client_for_run().write(record="\n".join(batch), write_precision=PRECISION)
         except (InfluxDBError, urllib3.exceptions.HTTPError) as error:
             raise self._write_error(error, batch, offset, attempts.statistics.get("attempt_number", 1)) from None
         return attempts.statistics.get("attempt_number", 1)
