@@ -21,9 +21,8 @@ from pathlib import Path
 from time import perf_counter
 
 import dagster as dg
-import httpx
 
-from benchmarks.data_path import REGION, table
+from benchmarks.data_path import REGION, simulator_stats, table
 from benchmarks.stack import (
     PARTITIONS_START,
     Storage,
@@ -138,7 +137,7 @@ def measure_ui_backfill(storage: Storage, days: int, latency_seconds: float) -> 
 
 def historical_calls(watttime_url: str, first: datetime, end: datetime) -> int:
     """Historical-data calls the simulator answered for [first, end); a scheduled tick's calls are not counted."""
-    queries = httpx.get(f"{watttime_url}/_simulator/stats", timeout=10).raise_for_status().json()["historical_queries"]
+    queries = simulator_stats(watttime_url)["historical_queries"]
     return sum(1 for query in queries if first <= datetime.fromisoformat(query["start"]) < end)
 
 

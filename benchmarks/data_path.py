@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from time import perf_counter, process_time
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pandas as pd
@@ -155,9 +155,14 @@ def simulator_process(latency_seconds: float, synthetic_regions: int = 0) -> Ite
                 process.wait()
 
 
+def simulator_stats(base_url: str) -> dict[str, Any]:
+    """What the simulator counted and logged so far (see `SimulatorState.stats`)."""
+    return httpx.get(f"{base_url}/_simulator/stats", timeout=10).raise_for_status().json()
+
+
 def simulator_counts(base_url: str) -> tuple[int, int]:
     """Data calls and logins as the simulator counted them, retries included."""
-    stats = httpx.get(f"{base_url}/_simulator/stats", timeout=10).raise_for_status().json()
+    stats = simulator_stats(base_url)
     return stats["requests"].get("/v3/historical", 0), stats["logins"]
 
 

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
-
-from benchmarks.data_path import REGION, simulator_counts, table
+from benchmarks.data_path import REGION, simulator_counts, simulator_stats, table
 from benchmarks.stack import dagster_home, deployment_env, services, stop_sensor
 from carbon_pipeline.partitions import INTERVAL
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
@@ -89,7 +87,7 @@ def measure_tick(regions: int, latency_seconds: float) -> TickFigures:
 
 def busiest_second(watttime_url: str) -> int:
     """The most WattTime requests (data calls and logins) that arrived within one second, as the simulator saw them."""
-    arrivals = httpx.get(f"{watttime_url}/_simulator/stats", timeout=10).raise_for_status().json()["arrivals"]
+    arrivals = simulator_stats(watttime_url)["arrivals"]
     times = sorted(moment for moments in arrivals.values() for moment in moments)
     return max((bisect_left(times, moment + 1.0) - index for index, moment in enumerate(times)), default=0)
 
