@@ -35,10 +35,10 @@ from benchmarks.stack import (
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
 from carbon_pipeline.cli import QUIET_LOGS
 from carbon_pipeline.partitions import INTERVAL, build_carbon_partitions, region_partition_key
-from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
-from carbon_pipeline.resources.watttime import WattTimeResource
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
-from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
+from carbon_pipeline.sinks.files import LineProtocolFileSink
+from carbon_pipeline.watttime.resource import WattTimeResource
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
 from carbon_pipeline_tests.dagster_dev import DagsterDev
 
 ASSET_NAME = "carbon_intensity"

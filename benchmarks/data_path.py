@@ -27,13 +27,13 @@ from typing import Any, TypeVar
 import httpx
 import pandas as pd
 
-from carbon_pipeline.line_protocol import carbon_intensity_lines
 from carbon_pipeline.partitions import RegionWindow
-from carbon_pipeline.resources.influxdb import MAX_LINES_PER_REQUEST, PRECISION, InfluxDBResource
-from carbon_pipeline.resources.watttime import WattTimeResource
-from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
+from carbon_pipeline.sinks.influxdb import MAX_LINES_PER_REQUEST, PRECISION, InfluxDBResource
+from carbon_pipeline.sinks.line_protocol import carbon_intensity_lines
 from carbon_pipeline.validation import data_period, moer_frame, require_complete, validate_moer_frame
-from carbon_pipeline.watttime_client import HistoricalChunk
+from carbon_pipeline.watttime.client import HistoricalChunk
+from carbon_pipeline.watttime.resource import WattTimeResource
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
 
@@ -125,11 +125,11 @@ def rate_limit_floor_seconds(requests: int, requests_per_second: float) -> float
 
 @contextmanager
 def simulator_process(latency_seconds: float, synthetic_regions: int = 0) -> Iterator[str]:
-    """`python -m carbon_pipeline.simulator` on a free port, publishing at once; yields its base URL."""
+    """`python -m carbon_pipeline.watttime.simulator` on a free port, publishing at once; yields its base URL."""
     command = [
         sys.executable,
         "-m",
-        "carbon_pipeline.simulator",
+        "carbon_pipeline.watttime.simulator",
         "--port",
         "0",
         "--lag-seconds",

@@ -23,7 +23,7 @@ from types import ModuleType
 import pandas as pd
 
 from benchmarks.data_path import simulator_counts, table
-from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
 
 REGION = "CAISO_NORTH"
 CREDENTIAL_VARIABLES = ("WATTTIME_USER", "WATTTIME_PASSWORD")

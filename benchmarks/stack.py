@@ -18,7 +18,7 @@ from typing import Literal
 import dagster as dg
 
 from benchmarks.data_path import TOKEN, simulator_process
-from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
 from carbon_pipeline_tests.dagster_dev import REPO
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.influxdb_shim import InfluxDBShim

@@ -14,13 +14,13 @@ from typing import get_args
 import dagster as dg
 from pydantic import ValidationError
 
-from carbon_pipeline.resources.influxdb import InfluxDBResource, WriteApi
-from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
-from carbon_pipeline.resources.notifier import DEFAULT_UI_URL, AlertNotifier, is_http_url
-from carbon_pipeline.resources.simulated_watttime import SimulatedWattTimeResource
-from carbon_pipeline.resources.watttime import WattTimeResource
+from carbon_pipeline.notifier import DEFAULT_UI_URL, AlertNotifier, is_http_url
 from carbon_pipeline.settings import ConfigurationError, Deployment, one_of
-from carbon_pipeline.watttime_client import WATTTIME_BASE_URL
+from carbon_pipeline.sinks.files import LineProtocolFileSink
+from carbon_pipeline.sinks.influxdb import InfluxDBResource, WriteApi
+from carbon_pipeline.watttime.client import WATTTIME_BASE_URL
+from carbon_pipeline.watttime.resource import WattTimeResource
+from carbon_pipeline.watttime.simulated import SimulatedWattTimeResource
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 FIELD_VARIABLES = {

@@ -15,10 +15,10 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from carbon_pipeline.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
 from carbon_pipeline.partitions import RegionWindow
 from carbon_pipeline.regions import REGION_PATTERN
-from carbon_pipeline.watttime_client import HistoricalChunk
+from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
+from carbon_pipeline.watttime.client import HistoricalChunk
 
 EXPECTED_UNITS = "lbs_co2_per_mwh"
 # Physical ceiling for a marginal emission rate. The dirtiest fossil units on any grid, lignite and

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer, free_loopback_port
 from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.pipeline_harness import REPO

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from carbon_pipeline.resources.notifier import AlertNotifier
-from carbon_pipeline.simulator import SimulatorServer
+from carbon_pipeline.notifier import AlertNotifier
+from carbon_pipeline.watttime.simulator import SimulatorServer
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.pipeline_harness import influxdb_resource, watttime_resource

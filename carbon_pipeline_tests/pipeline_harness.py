@@ -10,12 +10,12 @@ from pathlib import Path
 import dagster as dg
 
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK, build_carbon_intensity_asset
-from carbon_pipeline.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
 from carbon_pipeline.partitions import build_carbon_partitions, region_range_tags
-from carbon_pipeline.resources.influxdb import InfluxDBResource
-from carbon_pipeline.resources.watttime import WattTimeResource
-from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, moer_value
+from carbon_pipeline.sinks.influxdb import InfluxDBResource
+from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
 from carbon_pipeline.validation import GCO2_KWH_DECIMALS
+from carbon_pipeline.watttime.resource import WattTimeResource
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, moer_value
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from carbon_pipeline.simulator import Fault, SimulatorConfig, SimulatorServer
+from carbon_pipeline.watttime.simulator import Fault, SimulatorConfig, SimulatorServer
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.pipeline_harness import (

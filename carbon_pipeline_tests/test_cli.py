@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SimulatorServer
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SimulatorServer
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.pipeline_harness import REPO
 

@@ -10,15 +10,15 @@ import pytest
 
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
 from carbon_pipeline.definitions import JOB_NAME, build_definitions
-from carbon_pipeline.resources.influxdb import InfluxDBResource
-from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
-from carbon_pipeline.resources.notifier import AlertNotifier
-from carbon_pipeline.resources.simulated_watttime import SimulatedWattTimeResource
+from carbon_pipeline.notifier import AlertNotifier
 from carbon_pipeline.sensors.failure_alerts import SENSOR_NAME as ALERTS
 from carbon_pipeline.sensors.freshness import CHECK_NAME
 from carbon_pipeline.sensors.freshness import SENSOR_NAME as FRESHNESS
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline.settings import ConfigurationError, PipelineSettings
+from carbon_pipeline.sinks.files import LineProtocolFileSink
+from carbon_pipeline.sinks.influxdb import InfluxDBResource
+from carbon_pipeline.watttime.simulated import SimulatedWattTimeResource
 
 PROD_ENV = {
     "DAGSTER_DEPLOYMENT": "prod",

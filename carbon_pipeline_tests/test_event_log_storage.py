@@ -23,10 +23,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
-from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
-from carbon_pipeline.simulator import SimulatorServer
+from carbon_pipeline.sinks.files import LineProtocolFileSink
 from carbon_pipeline.storage.batching import DEFAULT_EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_VARIABLE
 from carbon_pipeline.storage.sqlite import BatchingSqliteEventLogStorage
+from carbon_pipeline.watttime.simulator import SimulatorServer
 from carbon_pipeline_tests.pipeline_harness import ASSET, PARTITIONS_START, materialize, watttime_resource
 from carbon_pipeline_tests.postgres_server import PostgresServer
 

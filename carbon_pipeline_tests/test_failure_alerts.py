@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
+from carbon_pipeline.notifier import AlertEvent
 from carbon_pipeline.partitions import INTERVAL, RegionWindow
-from carbon_pipeline.resources.notifier import AlertEvent
 from carbon_pipeline.run_outcomes import URGENCY, FailedRegion, FailureKind, RunOutcome
 from carbon_pipeline.sensors.failure_alerts import AlertState, build_failure_alert_sensor
-from carbon_pipeline.simulator import Fault, SimulatorServer
+from carbon_pipeline.watttime.simulator import Fault, SimulatorServer
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.outage_rig import UI_URL, OutageRig, outage_rig
 from carbon_pipeline_tests.pipeline_harness import (

@@ -30,8 +30,8 @@ import pytest
 import urllib3
 
 from carbon_pipeline.partitions import RegionWindow, region_partition_key
-from carbon_pipeline.resources.influxdb import InfluxDBResource
-from carbon_pipeline.simulator import Fault, SimulatorConfig, SimulatorServer
+from carbon_pipeline.sinks.influxdb import InfluxDBResource
+from carbon_pipeline.watttime.simulator import Fault, SimulatorConfig, SimulatorServer
 from carbon_pipeline_tests.fault_report import FaultRow, record_fault
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer, InfluxQLError
 from carbon_pipeline_tests.influxdb_shim import FaultKind, InfluxDBShim

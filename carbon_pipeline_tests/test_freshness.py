@@ -10,16 +10,16 @@ import dagster as dg
 import pytest
 
 from carbon_pipeline.coverage import due_intervals
+from carbon_pipeline.notifier import AlertNotifier
 from carbon_pipeline.partitions import INTERVAL, build_interval_partitions
-from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
-from carbon_pipeline.resources.notifier import AlertNotifier
 from carbon_pipeline.sensors.freshness import (
     CHECK_NAME,
     build_freshness_check,
     build_freshness_sensor,
     measure_freshness,
 )
-from carbon_pipeline.simulator import SimulatorServer
+from carbon_pipeline.sinks.files import LineProtocolFileSink
+from carbon_pipeline.watttime.simulator import SimulatorServer
 from carbon_pipeline_tests.pipeline_harness import ASSET, PARTITIONS, REGIONS, materialize, watttime_resource
 from carbon_pipeline_tests.webhook_receiver import WebhookReceiver
 

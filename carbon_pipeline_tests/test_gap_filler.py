@@ -11,7 +11,6 @@ from dagster._core.utils import make_new_run_id
 
 from carbon_pipeline.coverage import DueIntervals, due_intervals, floor_interval
 from carbon_pipeline.partitions import INTERVAL, RegionWindow, interval_range_tags, interval_start, region_range_tags
-from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
 from carbon_pipeline.run_outcomes import RANGE_END_TAG, RANGE_START_TAG
 from carbon_pipeline.sensors.gap_filler import (
     MAX_RUN_INTERVALS,
@@ -20,7 +19,8 @@ from carbon_pipeline.sensors.gap_filler import (
     build_gap_filler_sensor,
     plan_gap_fill,
 )
-from carbon_pipeline.simulator import SimulatorServer
+from carbon_pipeline.sinks.files import LineProtocolFileSink
+from carbon_pipeline.watttime.simulator import SimulatorServer
 from carbon_pipeline_tests.pipeline_harness import ASSET, PARTITIONS, REGIONS, materialize, watttime_resource
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

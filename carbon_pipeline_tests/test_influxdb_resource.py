@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from carbon_pipeline.line_protocol import carbon_intensity_lines
-from carbon_pipeline.resources.influxdb import InfluxDBResource, validate_host_url
+from carbon_pipeline.sinks.influxdb import InfluxDBResource, validate_host_url
+from carbon_pipeline.sinks.line_protocol import carbon_intensity_lines
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.pipeline_harness import influxdb_resource

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from carbon_pipeline.line_protocol import (
+from carbon_pipeline.sinks.line_protocol import (
     LineProtocolError,
     carbon_intensity_lines,
     escape_string_field,

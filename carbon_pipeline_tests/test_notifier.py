@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from carbon_pipeline.deployments import alert_notifier
-from carbon_pipeline.resources.notifier import Alert, AlertEvent, AlertNotifier
+from carbon_pipeline.notifier import Alert, AlertEvent, AlertNotifier
 from carbon_pipeline.settings import ConfigurationError
 from carbon_pipeline_tests.webhook_receiver import WebhookReceiver
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.official_client import main, measure_official_client, official_client_history
-from carbon_pipeline.simulator import SimulatorConfig, SimulatorServer, moer_value
+from carbon_pipeline.watttime.simulator import SimulatorConfig, SimulatorServer, moer_value
 
 REGION = "CAISO_NORTH"
 DAY_START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -20,7 +20,7 @@ from carbon_pipeline.partitions import INTERVAL
 from carbon_pipeline.sensors.failure_alerts import SENSOR_NAME as ALERTS
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline.settings import PipelineSettings
-from carbon_pipeline.simulator import Fault, SimulatorServer
+from carbon_pipeline.watttime.simulator import Fault, SimulatorServer
 from carbon_pipeline_tests.daemon_harness import InProcessDaemon
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.outage_rig import DATABASE, outage_rig

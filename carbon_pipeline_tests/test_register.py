@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from carbon_pipeline import cli
-from carbon_pipeline.simulator import FREE_PLAN_REGIONS, Fault, SimulatorServer
+from carbon_pipeline.watttime.simulator import FREE_PLAN_REGIONS, Fault, SimulatorServer
 from carbon_pipeline_tests.pipeline_harness import REPO
 
 CARBON_PIPELINE = str(Path(sys.executable).parent / "carbon-pipeline")

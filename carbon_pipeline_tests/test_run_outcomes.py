@@ -11,10 +11,10 @@ import dagster as dg
 import pytest
 
 from carbon_pipeline.partitions import INTERVAL, RegionWindow
-from carbon_pipeline.resources.line_protocol_files import LineProtocolFileSink
-from carbon_pipeline.resources.watttime import WattTimeResource
 from carbon_pipeline.run_outcomes import PARTITION_TAG, FailedRegion, FailureKind, run_outcome, run_windows
-from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorServer
+from carbon_pipeline.sinks.files import LineProtocolFileSink
+from carbon_pipeline.watttime.resource import WattTimeResource
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorServer
 from carbon_pipeline_tests.pipeline_harness import ASSET, PARTITIONS, PARTITIONS_START, watttime_resource
 
 REGION = "CAISO_NORTH"

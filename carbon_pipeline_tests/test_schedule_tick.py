@@ -27,8 +27,8 @@ from carbon_pipeline.run_outcomes import FailedRegion, FailureKind, RunOutcome, 
 from carbon_pipeline.sensors.failure_alerts import SENSOR_NAME as ALERTS
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline.settings import PipelineSettings
-from carbon_pipeline.simulator import REGIONS as SIMULATED_REGIONS
-from carbon_pipeline.simulator import Fault, SimulatorServer
+from carbon_pipeline.watttime.simulator import REGIONS as SIMULATED_REGIONS
+from carbon_pipeline.watttime.simulator import Fault, SimulatorServer
 from carbon_pipeline_tests.daemon_harness import InProcessDaemon
 from carbon_pipeline_tests.outage_rig import DATABASE, OutageRig, outage_rig
 from carbon_pipeline_tests.pipeline_harness import (

@@ -40,13 +40,13 @@ import trustme
 
 from carbon_pipeline.definitions import JOB_NAME
 from carbon_pipeline.deployments import production_resources
-from carbon_pipeline.line_protocol import LineProtocolError, carbon_intensity_lines
 from carbon_pipeline.partitions import region_range_tags
-from carbon_pipeline.resources.influxdb import InfluxDBResource, InfluxDBWriteError
-from carbon_pipeline.resources.watttime import WattTimeResource
-from carbon_pipeline.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
-from carbon_pipeline.watttime_client import WattTimeClient
-from carbon_pipeline.watttime_errors import WattTimeTLSError
+from carbon_pipeline.sinks.influxdb import InfluxDBResource, InfluxDBWriteError
+from carbon_pipeline.sinks.line_protocol import LineProtocolError, carbon_intensity_lines
+from carbon_pipeline.watttime.client import WattTimeClient
+from carbon_pipeline.watttime.errors import WattTimeTLSError
+from carbon_pipeline.watttime.resource import WattTimeResource
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer, free_loopback_port
 from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.pipeline_harness import (

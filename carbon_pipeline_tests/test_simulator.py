@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from carbon_pipeline.simulator import (
+from carbon_pipeline.watttime.simulator import (
     FREE_PLAN_REGIONS,
     REGIONS,
     SIMULATOR_PASSWORD,
@@ -160,7 +160,7 @@ def test_data_rate_limit_is_per_rolling_window(make_sim: Callable[..., Sim]) -> 
 
 
 def test_passwords_and_tokens_never_reach_the_log(sim: Sim, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="carbon_pipeline.simulator")
+    caplog.set_level(logging.DEBUG, logger="carbon_pipeline.watttime.simulator")
     sim.historical()
     assert "GET /v3/historical" in caplog.text
     assert sim.token is not None
@@ -613,7 +613,7 @@ def test_keep_alive_reuses_one_connection(sim: Sim) -> None:
 @pytest.mark.parametrize(
     "launcher",
     [
-        [sys.executable, "-m", "carbon_pipeline.simulator"],
+        [sys.executable, "-m", "carbon_pipeline.watttime.simulator"],
         [str(Path(sys.executable).parent / "carbon-pipeline"), "simulator"],
     ],
     ids=["module", "carbon-pipeline"],
@@ -637,7 +637,7 @@ def test_runs_standalone_and_prints_no_password(launcher: list[str]) -> None:
 
 
 def test_standalone_rate_limits_are_options() -> None:
-    command = [sys.executable, "-m", "carbon_pipeline.simulator", "--port", "0"]
+    command = [sys.executable, "-m", "carbon_pipeline.watttime.simulator", "--port", "0"]
     command += ["--data-rate-limit", "1", "--login-rate-limit", "1"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
         assert process.stdout is not None

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from carbon_pipeline.partitions import INTERVAL, interval_start
-from carbon_pipeline.simulator import SimulatorServer
+from carbon_pipeline.watttime.simulator import SimulatorServer
 from carbon_pipeline_tests.dagster_dev import DagsterDev
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer
 

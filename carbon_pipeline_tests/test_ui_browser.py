@@ -38,9 +38,9 @@ from playwright.sync_api import (
 )
 
 from carbon_pipeline.assets.carbon_intensity import ASSET_NAME, VALID_DATA_CHECK
-from carbon_pipeline.line_protocol import MEASUREMENT
 from carbon_pipeline.partitions import INTERVAL, INTERVAL_KEY_FORMAT
-from carbon_pipeline.simulator import SimulatorServer
+from carbon_pipeline.sinks.line_protocol import MEASUREMENT
+from carbon_pipeline.watttime.simulator import SimulatorServer
 from carbon_pipeline_tests.dagster_dev import REPO, DagsterDev
 from carbon_pipeline_tests.influxdb_server import InfluxDBServer, free_loopback_port
 from carbon_pipeline_tests.influxdb_shim import InfluxDBShim

@@ -27,16 +27,8 @@ import pandas as pd
 import pytest
 
 from carbon_pipeline.regions import GRID_OPERATORS, grid_operator_for, parse_regions, validate_region
-from carbon_pipeline.resources.watttime import WattTimeResource
-from carbon_pipeline.simulator import (
-    SIMULATOR_PASSWORD,
-    SIMULATOR_USERNAME,
-    Fault,
-    SimulatorConfig,
-    SimulatorServer,
-)
-from carbon_pipeline.watttime_client import WattTimeClient
-from carbon_pipeline.watttime_errors import (
+from carbon_pipeline.watttime.client import WattTimeClient
+from carbon_pipeline.watttime.errors import (
     WattTimeAuthError,
     WattTimeBadRequestError,
     WattTimeError,
@@ -45,6 +37,14 @@ from carbon_pipeline.watttime_errors import (
     WattTimeResponseError,
     WattTimeUnavailableError,
     WattTimeUnknownRegionError,
+)
+from carbon_pipeline.watttime.resource import WattTimeResource
+from carbon_pipeline.watttime.simulator import (
+    SIMULATOR_PASSWORD,
+    SIMULATOR_USERNAME,
+    Fault,
+    SimulatorConfig,
+    SimulatorServer,
 )
 
 HISTORICAL = "/v3/historical"

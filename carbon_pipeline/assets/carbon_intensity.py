@@ -9,12 +9,11 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from carbon_pipeline.line_protocol import MEASUREMENT, LineProtocolError, carbon_intensity_lines
 from carbon_pipeline.partitions import REGION_DIMENSION, RegionWindow, region_windows
-from carbon_pipeline.resources.influxdb import InfluxDBWriteError
-from carbon_pipeline.resources.point_sink import PointSink, WriteReport
-from carbon_pipeline.resources.watttime import WattTimeResource
 from carbon_pipeline.run_outcomes import FailureKind, RegionFailure, pipeline_failure
+from carbon_pipeline.sinks.base import PointSink, WriteReport
+from carbon_pipeline.sinks.influxdb import InfluxDBWriteError
+from carbon_pipeline.sinks.line_protocol import MEASUREMENT, LineProtocolError, carbon_intensity_lines
 from carbon_pipeline.validation import (
     MAX_MOER_LBS_PER_MWH,
     DataIncomplete,
@@ -24,8 +23,9 @@ from carbon_pipeline.validation import (
     require_complete,
     validate_moer_frame,
 )
-from carbon_pipeline.watttime_client import WattTimeClient
-from carbon_pipeline.watttime_errors import WattTimeError
+from carbon_pipeline.watttime.client import WattTimeClient
+from carbon_pipeline.watttime.errors import WattTimeError
+from carbon_pipeline.watttime.resource import WattTimeResource
 
 ASSET_NAME = "carbon_intensity"
 GROUP_NAME = "grid_carbon"

@@ -18,8 +18,8 @@ from typing import Any, Literal
 import dagster as dg
 from dagster._core.storage.event_log.base import RunStatusChangeRecordsFilter
 
+from carbon_pipeline.notifier import Alert, AlertEvent, AlertNotifier
 from carbon_pipeline.partitions import format_window
-from carbon_pipeline.resources.notifier import Alert, AlertEvent, AlertNotifier
 from carbon_pipeline.run_outcomes import FailureKind, RunOutcome, run_outcome
 
 SENSOR_NAME = "carbon_intensity_failure_alerts"

@@ -16,8 +16,8 @@ import dagster as dg
 from dagster._core.definitions.metadata import RawMetadataValue
 
 from carbon_pipeline.coverage import DueIntervals, due_intervals, materialized_starts, regions_of
+from carbon_pipeline.notifier import Alert, AlertEvent, AlertNotifier
 from carbon_pipeline.partitions import INTERVAL, format_window
-from carbon_pipeline.resources.notifier import Alert, AlertEvent, AlertNotifier
 
 CHECK_NAME = "newest_interval_fresh"
 SENSOR_NAME = "carbon_intensity_freshness"

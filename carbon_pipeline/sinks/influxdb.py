@@ -20,8 +20,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from carbon_pipeline.line_protocol import PRECISION
-from carbon_pipeline.resources.point_sink import PointSink, WriteReport
+from carbon_pipeline.sinks.base import PointSink, WriteReport
+from carbon_pipeline.sinks.line_protocol import PRECISION
 
 # InfluxDB 3 and 1.x both recommend 5,000-10,000 lines per request; 5,000 lines of this schema are
 # about 0.7 MB, far below the 10 MiB request limit of InfluxDB 3 Core.

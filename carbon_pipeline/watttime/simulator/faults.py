@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from carbon_pipeline.simulator.signal import moer_value
+from carbon_pipeline.watttime.simulator.signal import moer_value
 
 HTTP_KINDS = frozenset(
     {"status", "unauthorized", "invalid_scope", "html", "malformed_json", "slow", "reset", "truncated"}

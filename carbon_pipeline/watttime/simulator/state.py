@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from carbon_pipeline.simulator.faults import Fault
-from carbon_pipeline.simulator.signal import REGIONS, Region, synthetic_regions
+from carbon_pipeline.watttime.simulator.faults import Fault
+from carbon_pipeline.watttime.simulator.signal import REGIONS, Region, synthetic_regions
 
 SIMULATOR_USERNAME = "simulator"
 SIMULATOR_PASSWORD = "simulator-password"

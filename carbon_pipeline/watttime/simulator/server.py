@@ -8,8 +8,13 @@ import logging
 import threading
 from types import TracebackType
 
-from carbon_pipeline.simulator.app import SimulatorHTTPServer
-from carbon_pipeline.simulator.state import FREE_PLAN_REGIONS, SIMULATOR_USERNAME, SimulatorConfig, SimulatorState
+from carbon_pipeline.watttime.simulator.app import SimulatorHTTPServer
+from carbon_pipeline.watttime.simulator.state import (
+    FREE_PLAN_REGIONS,
+    SIMULATOR_USERNAME,
+    SimulatorConfig,
+    SimulatorState,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +69,7 @@ class SimulatorServer:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m carbon_pipeline.simulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m carbon_pipeline.watttime.simulator", description=__doc__)
     defaults = SimulatorConfig()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
@@ -92,7 +97,7 @@ def _banner(base_url: str) -> str:
         [
             f"WattTime v3 simulator at {base_url}",
             f"username: {SIMULATOR_USERNAME}",
-            "password: see SIMULATOR_PASSWORD in carbon_pipeline/simulator/state.py",
+            "password: see SIMULATOR_PASSWORD in carbon_pipeline/watttime/simulator/state.py",
             "try:",
             f'  TOKEN=$(curl -s -u "{SIMULATOR_USERNAME}:$PASSWORD" {base_url}/login | python -c '
             "'import json,sys; print(json.load(sys.stdin)[\"token\"])')",

@@ -21,7 +21,7 @@ class WriteReport:
 class PointSink(dg.ConfigurableResource, ABC):
     """Receives line-protocol lines from the carbon-intensity asset.
 
-    Lines come from one serializer (``carbon_pipeline.line_protocol``) whatever the sink, so what a
+    Lines come from one serializer (``carbon_pipeline.sinks.line_protocol``) whatever the sink, so what a
     local run stores is exactly what production would send to InfluxDB.
     """
 

@@ -7,8 +7,8 @@ import secrets
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from carbon_pipeline.resources.watttime import WattTimeResource
-from carbon_pipeline.simulator import SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
+from carbon_pipeline.watttime.resource import WattTimeResource
+from carbon_pipeline.watttime.simulator import SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
 
 SIMULATED_LABEL = "SIMULATED: embedded WattTime simulator (local deployment), not real grid data"
 

@@ -21,9 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from carbon_pipeline.simulator.faults import Fault, corrupt
-from carbon_pipeline.simulator.signal import DATA_START, is_imputed, moer_at, point_epochs
-from carbon_pipeline.simulator.state import SimulatorState
+from carbon_pipeline.watttime.simulator.faults import Fault, corrupt
+from carbon_pipeline.watttime.simulator.signal import DATA_START, is_imputed, moer_at, point_epochs
+from carbon_pipeline.watttime.simulator.state import SimulatorState
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """A stateful, loopback-only simulation of the WattTime v3 HTTP API, with fault injection."""
 
-from carbon_pipeline.simulator.faults import DATA_KINDS, HTTP_KINDS, Fault
-from carbon_pipeline.simulator.server import SimulatorServer, main
-from carbon_pipeline.simulator.signal import REGIONS, Region, moer_value
-from carbon_pipeline.simulator.state import (
+from carbon_pipeline.watttime.simulator.faults import DATA_KINDS, HTTP_KINDS, Fault
+from carbon_pipeline.watttime.simulator.server import SimulatorServer, main
+from carbon_pipeline.watttime.simulator.signal import REGIONS, Region, moer_value
+from carbon_pipeline.watttime.simulator.state import (
     FREE_PLAN_REGIONS,
     SIMULATOR_PASSWORD,
     SIMULATOR_USERNAME,

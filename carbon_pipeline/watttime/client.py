@@ -1,6 +1,6 @@
 """Synchronous, thread-safe client for the WattTime v3 API.
 
-It is a plain class so that scripts and tests can use it without Dagster; `resources/watttime.py` wraps it.
+It is a plain class so that scripts and tests can use it without Dagster; `watttime/resource.py` wraps it.
 Everything WattTime documents as a trap is handled here once: the 30-minute token, the 100-logins and
 3,000-requests-per-5-minutes limits, inclusive `start`/`end` bounds, the 32-day window limit, transient
 429/5xx replies, and error bodies that are sometimes JSON and sometimes CloudFront HTML.
@@ -30,7 +30,7 @@ from tenacity.wait import wait_random_exponential
 
 from carbon_pipeline import __version__
 from carbon_pipeline.regions import validate_region
-from carbon_pipeline.watttime_errors import (
+from carbon_pipeline.watttime.errors import (
     WattTimeAuthError,
     WattTimeBadRequestError,
     WattTimeError,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from carbon_pipeline.line_protocol import MEASUREMENT, line_series_key, line_timestamp
-from carbon_pipeline.resources.point_sink import PointSink, WriteReport
+from carbon_pipeline.sinks.base import PointSink, WriteReport
+from carbon_pipeline.sinks.line_protocol import MEASUREMENT, line_series_key, line_timestamp
 
 
 class LineProtocolFileSink(PointSink):

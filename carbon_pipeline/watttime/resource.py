@@ -5,7 +5,7 @@ import logging
 import dagster as dg
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
-from carbon_pipeline.watttime_client import DEFAULT_SIGNAL_TYPE, WATTTIME_BASE_URL, WattTimeClient, validate_base_url
+from carbon_pipeline.watttime.client import DEFAULT_SIGNAL_TYPE, WATTTIME_BASE_URL, WattTimeClient, validate_base_url
 
 
 class WattTimeResource(dg.ConfigurableResource):
