@@ -39,7 +39,7 @@ from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline.sinks.files import LineProtocolFileSink
 from carbon_pipeline.watttime.resource import WattTimeResource
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
-from carbon_pipeline_tests.dagster_dev import DagsterDev
+from carbon_pipeline_tests.support.dagster_dev import DagsterDev
 
 ASSET_NAME = "carbon_intensity"
 FIRST_INTERVAL = datetime.fromisoformat(PARTITIONS_START).replace(tzinfo=UTC)

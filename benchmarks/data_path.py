@@ -34,8 +34,8 @@ from carbon_pipeline.validation import data_period, moer_frame, require_complete
 from carbon_pipeline.watttime.client import HistoricalChunk
 from carbon_pipeline.watttime.resource import WattTimeResource
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
-from carbon_pipeline_tests.influxdb_server import InfluxDBServer
-from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
+from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
+from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 
 REGION = "CAISO_NORTH"
 TOKEN = "benchmark-token"

@@ -19,10 +19,10 @@ import dagster as dg
 
 from benchmarks.data_path import TOKEN, simulator_process
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
-from carbon_pipeline_tests.dagster_dev import REPO
-from carbon_pipeline_tests.influxdb_server import InfluxDBServer
-from carbon_pipeline_tests.influxdb_shim import InfluxDBShim
-from carbon_pipeline_tests.postgres_server import PostgresServer
+from carbon_pipeline_tests.support.dagster_dev import REPO
+from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
+from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
+from carbon_pipeline_tests.support.postgres_server import PostgresServer
 
 Storage = Literal["sqlite", "postgres"]
 DATABASE = "benchmark"

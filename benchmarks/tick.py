@@ -23,7 +23,7 @@ from benchmarks.stack import dagster_home, deployment_env, services, stop_sensor
 from carbon_pipeline.partitions import INTERVAL
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline.watttime.simulator.signal import synthetic_regions
-from carbon_pipeline_tests.dagster_dev import DagsterDev
+from carbon_pipeline_tests.support.dagster_dev import DagsterDev
 
 # Time for the sensor CLI and `dagster dev` to start before the tick the benchmark waits for.
 START_UP_SECONDS = 75

@@ -1,0 +1,96 @@
+"""The commands a user runs: the Dagster CLI on the prod deployment (against loopback fakes) and `make demo`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SimulatorServer
+from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
+from carbon_pipeline_tests.support.pipeline_harness import REPO
+
+DAGSTER = str(Path(sys.executable).parent / "dagster")
+MODULE = ["-m", "carbon_pipeline.definitions"]
+COMMAND_TIMEOUT = 240
+
+# ##### HELPERS
+
+
+def _run(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, env=dict(env), cwd=REPO, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
+    )
+
+
+def _materialize(partition_option: str, partitions: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return _run(
+        [DAGSTER, "asset", "materialize", *MODULE, "--select", "carbon_intensity", partition_option, partitions], env
+    )
+
+
+def _count(server: InfluxDBServer, database: str) -> int:
+    rows = server.query("SELECT count(moer_lbs_per_mwh) FROM carbon_intensity", database)
+    return rows[0]["count"] if rows else 0
+
+
+# ##### TESTS
+
+
+def test_cli_materializes_one_partition(
+    prod_env: dict[str, str], influxdb_server: InfluxDBServer, influxdb_database: str
+) -> None:
+    done = _materialize("--partition", "CAISO_NORTH|2025-01-01-00:00", prod_env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _count(influxdb_server, influxdb_database) == 3
+    output = done.stdout + done.stderr
+    assert SIMULATOR_PASSWORD not in output and "test-token" not in output
+
+
+def test_cli_materializes_a_day_range_in_one_run_and_one_call(
+    prod_env: dict[str, str], simulator: SimulatorServer, influxdb_server: InfluxDBServer, influxdb_database: str
+) -> None:
+    partition_range = "CAISO_NORTH|2025-01-01-00:00...CAISO_NORTH|2025-01-01-23:45"
+    done = _materialize("--partition-range", partition_range, prod_env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _count(influxdb_server, influxdb_database) == 288
+    assert simulator.state.stats()["requests"]["/v3/historical"] == 1
+
+
+@pytest.mark.parametrize("deployment", ["local", "prod"])
+def test_definitions_validate(deployment: str, prod_env: dict[str, str]) -> None:
+    done = _run([DAGSTER, "definitions", "validate", *MODULE], prod_env | {"DAGSTER_DEPLOYMENT": deployment})
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("INFLUXDB_TOKEN", ""),
+        ("WATTTIME_PASSWORD", "changeme"),
+        ("INFLUXDB_HOST", "influxdb:8086"),
+        ("INFLUXDB_WRITE_API", "v1"),
+    ],
+)
+def test_prod_refuses_to_load_naming_the_bad_variable(variable: str, value: str, prod_env: dict[str, str]) -> None:
+    done = _run([DAGSTER, "definitions", "validate", *MODULE], prod_env | {variable: value})
+    assert done.returncode != 0
+    assert variable in done.stdout + done.stderr
+    assert SIMULATOR_PASSWORD not in done.stdout + done.stderr
+
+
+def test_make_demo_materializes_the_last_day_into_files(tmp_path: Path) -> None:
+    home = tmp_path / "demo_home"
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DAGSTER_", "CARBON_", "MAKE"))}
+    done = _run(["make", "--no-print-directory", "demo", f"DAGSTER_HOME={home}"], env)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "CAISO_NORTH: 288 points" in done.stdout
+    assert "SIMULATED" in done.stdout
+    files = sorted((home / "line_protocol" / "carbon_intensity").glob("*.lp"))
+    lines = [line for path in files for line in path.read_text().splitlines()]
+    assert len(lines) == 288
+    assert all(",source=simulator " in line for line in lines)

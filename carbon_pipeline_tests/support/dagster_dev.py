@@ -1,0 +1,184 @@
+"""`dagster dev` (webserver, daemon and code server) as a user starts it, driven through the UI's GraphQL API.
+
+Shared by the UI tests and the end-to-end benchmarks: whatever they measure goes through the same
+processes, daemons and run launcher as a click in the Dagster UI. ``DagsterGraphQL`` is the UI's API
+itself, for any deployment that serves it (``dagster dev`` here, the split deployment of
+``split_deployment.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from carbon_pipeline_tests.support.influxdb_server import free_loopback_port
+
+REPO = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_SECONDS = 120
+STOP_TIMEOUT_SECONDS = 60
+FINISHED_BACKFILL = ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
+FINISHED_RUN = ("SUCCESS", "FAILURE", "CANCELED")
+T = TypeVar("T")
+
+LAUNCH_BACKFILL = """
+mutation ($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+BACKFILL_STATUS = """
+query ($id: String!) {
+  partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } }
+  runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
+    ... on Runs { results { runId status creationTime startTime endTime } }
+  }
+}"""
+RUNS_TAGGED = """
+query ($key: String!, $value: String!) {
+  runsOrError(filter: {tags: [{key: $key, value: $value}]}) {
+    ... on Runs { results { runId status creationTime startTime endTime tags { key value } } }
+  }
+}"""
+
+
+class DagsterGraphQL:
+    """The GraphQL API of a Dagster webserver at ``url``, called as the Dagster UI calls it.
+
+    Subclasses run the processes behind the API: ``require_running`` raises when one has exited,
+    and ``logs`` names where to look when something did not happen in time.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def require_running(self) -> None:
+        """Raise ``AssertionError`` if a process behind the API has exited; every wait calls it."""
+
+    def logs(self) -> str:
+        """Where the processes behind the API log, for failure messages."""
+        return ""
+
+    def graphql(self, query: str, variables: Mapping[str, object] | None = None) -> dict[str, Any]:
+        response = httpx.post(self.url, json={"query": query, "variables": dict(variables or {})}, timeout=60)
+        response.raise_for_status()
+        return response.json()["data"]
+
+    def launch_backfill(self, asset: str, partition_keys: Sequence[str]) -> str:
+        """Launch a backfill of ``partition_keys`` as the asset page's "Launch backfill" does; its id."""
+        params = {"partitionNames": list(partition_keys), "assetSelection": [{"path": [asset]}], "fromFailure": False}
+        launched = self.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+        if launched["__typename"] != "LaunchBackfillSuccess":
+            raise AssertionError(f"backfill not launched: {launched}")
+        return str(launched["backfillId"])
+
+    def backfill_status(self, backfill_id: str) -> dict[str, Any]:
+        return self.graphql(BACKFILL_STATUS, {"id": backfill_id})
+
+    def wait_for_backfill(self, backfill_id: str, timeout_seconds: float) -> dict[str, Any]:
+        """The backfill's status and runs once it has finished, whichever way."""
+        return self.poll(
+            lambda: self.backfill_status(backfill_id),
+            lambda status: status["partitionBackfillOrError"]["status"] in FINISHED_BACKFILL,
+            timeout_seconds,
+            f"backfill {backfill_id} to finish",
+        )
+
+    def runs_tagged(self, key: str, value: str) -> list[dict[str, Any]]:
+        return self.graphql(RUNS_TAGGED, {"key": key, "value": value})["runsOrError"]["results"]
+
+    def wait_for_finished_run(self, key: str, value: str, timeout_seconds: float) -> dict[str, Any]:
+        """The first finished run carrying the tag ``key=value``."""
+        runs = self.poll(
+            lambda: [run for run in self.runs_tagged(key, value) if run["status"] in FINISHED_RUN],
+            bool,
+            timeout_seconds,
+            f"a finished run tagged {key}={value}",
+        )
+        return runs[0]
+
+    def wait_until_answering(self, timeout_seconds: float) -> None:
+        """Return once the webserver answers a GraphQL query."""
+
+        def answers() -> bool:
+            try:
+                return httpx.post(self.url, json={"query": "{ version }"}, timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        self.poll(answers, bool, timeout_seconds, f"an answer from {self.url}")
+
+    def poll(self, read: Callable[[], T], done: Callable[[T], bool], timeout_seconds: float, what: str) -> T:
+        """``read()`` every half second until ``done`` accepts its value; that value."""
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            self.require_running()
+            value = read()
+            if done(value):
+                return value
+            time.sleep(0.5)
+        raise AssertionError(f"waited {timeout_seconds:.0f} s for {what}; {self.logs()}")
+
+
+class DagsterDev(DagsterGraphQL):
+    """``dagster dev -w workspace.yaml`` in ``home`` (its DAGSTER_HOME) with ``env``, on a free loopback port."""
+
+    def __init__(self, home: Path, env: Mapping[str, str], log_path: Path) -> None:
+        self._home = home
+        self._env = dict(env)
+        self._log_path = log_path
+        self._port = free_loopback_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        super().__init__(f"http://127.0.0.1:{self._port}/graphql")
+
+    @property
+    def pid(self) -> int:
+        """The ``dagster dev`` process; webserver, daemon, code server and run workers descend from it."""
+        if self._process is None:
+            raise RuntimeError("dagster dev is not running")
+        return self._process.pid
+
+    def __enter__(self) -> DagsterDev:
+        command = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
+        with self._log_path.open("w") as log:
+            self._process = subprocess.Popen(
+                [*command, "-p", str(self._port)],
+                cwd=self._home,
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            self.wait_until_answering(READY_TIMEOUT_SECONDS)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
+
+    def logs(self) -> str:
+        return f"log: {self._log_path}"
+
+    def require_running(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            raise AssertionError(f"dagster dev exited; log: {self._log_path}")

@@ -1,0 +1,97 @@
+"""Building blocks for end-to-end tests: the asset on a real instance, the simulator's truth, InfluxDB read-back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK, build_carbon_intensity_asset
+from carbon_pipeline.partitions import build_carbon_partitions, region_range_tags
+from carbon_pipeline.sinks.influxdb import InfluxDBResource
+from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
+from carbon_pipeline.validation import GCO2_KWH_DECIMALS
+from carbon_pipeline.watttime.resource import WattTimeResource
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, moer_value
+from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
+
+REPO = Path(__file__).resolve().parents[2]
+REGIONS = ("CAISO_NORTH", "PJM_DC", "IE")
+PARTITIONS_START = datetime(2025, 1, 1, tzinfo=UTC)
+PARTITIONS = build_carbon_partitions(REGIONS, PARTITIONS_START)
+ASSET = build_carbon_intensity_asset(PARTITIONS)
+
+
+def watttime_resource(base_url: str, **overrides: object) -> WattTimeResource:
+    options: dict[str, object] = {"max_attempts": 4, "max_retry_seconds": 10.0, "timeout_seconds": 5.0}
+    options.update(overrides)
+    return WattTimeResource(username=SIMULATOR_USERNAME, password=SIMULATOR_PASSWORD, base_url=base_url, **options)
+
+
+def influxdb_resource(host: str, database: str, **overrides: object) -> InfluxDBResource:
+    options: dict[str, object] = {"max_attempts": 3, "max_retry_seconds": 5.0, "backoff_max_seconds": 0.2}
+    options.update(overrides)
+    return InfluxDBResource(host=host, token="test-token", database=database, **options)
+
+
+def materialize(
+    resources: Mapping[str, object],
+    region: str,
+    first: datetime,
+    last: datetime | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Materialize ``first``..``last`` (interval starts, inclusive) as one run, as a single-run backfill does."""
+    tags = region_range_tags(region, first, last or first)
+    return dg.materialize([ASSET], resources=dict(resources), tags=tags, instance=instance, raise_on_error=False)
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    (event,) = [event for event in result.all_events if event.is_step_failure]
+    return event.step_failure_data.error.message
+
+
+def check_evaluation(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+    (evaluation,) = [
+        event.event_specific_data
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        and event.event_specific_data.check_name == VALID_DATA_CHECK
+    ]
+    return evaluation
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    event = result.get_asset_materialization_events()[0]
+    return {key: value.value for key, value in event.materialization.metadata.items()}
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    time: int
+    moer: float
+    grams: float
+
+
+def stored_points(server: InfluxDBServer, database: str, region: str) -> list[StoredPoint]:
+    rows = server.query(
+        f"SELECT moer_lbs_per_mwh, carbon_intensity_gco2_kwh FROM carbon_intensity WHERE region = '{region}'",
+        database,
+    )
+    return [StoredPoint(row["time"], row["moer_lbs_per_mwh"], row["carbon_intensity_gco2_kwh"]) for row in rows]
+
+
+def truth(region: str, first: datetime, end: datetime, period_seconds: int = 300) -> list[StoredPoint]:
+    """What the simulator publishes for [first, end), converted as the pipeline must."""
+    points = []
+    moment = first
+    while moment < end:
+        moer = moer_value(region, moment)
+        points.append(
+            StoredPoint(int(moment.timestamp()), moer, round(moer * LBS_PER_MWH_TO_G_PER_KWH, GCO2_KWH_DECIMALS))
+        )
+        moment += timedelta(seconds=period_seconds)
+    return points
