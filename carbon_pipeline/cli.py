@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import importlib
 import logging
 import os
 import sys
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
-from carbon_pipeline.deployments import DEFAULT_DAGSTER_HOME
+from carbon_pipeline.definitions import JOB_NAME, build_definitions
 from carbon_pipeline.partitions import INTERVAL, TIME_DIMENSION, interval_key, interval_start, region_range_tags
+from carbon_pipeline.settings import (
+    WATTTIME_PASSWORD_VARIABLE,
+    PipelineSettings,
+    watttime_base_url_from_env,
+    watttime_password_from_env,
+)
 from carbon_pipeline.watttime.client import (
     FREE_PLAN_REGION,
     WATTTIME_BASE_URL,
@@ -32,7 +36,7 @@ DEMO_HOURS = 24
 # The run's full event log is in the UI; the terminal only needs warnings and the summary.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # A password in argv is readable by every local user (ps, /proc) and kept in shell history, so it comes from here.
-PASSWORD_VARIABLE = "WATTTIME_PASSWORD"
+PASSWORD_VARIABLE = WATTTIME_PASSWORD_VARIABLE
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -62,30 +66,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def demo() -> int:
     """One single-run backfill per region over the last day, on the local instance, as the UI would launch it."""
-    os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve()))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    # The demo never touches real services, whatever the shell says; definitions read this at import.
-    os.environ["DAGSTER_DEPLOYMENT"] = "local"
+    now = datetime.now(UTC)
+    settings = PipelineSettings.for_demo(now)
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    # Dagster's instance is found through the process environment; the UI then opens the same one.
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    definitions = importlib.import_module("carbon_pipeline.definitions")
-    job = definitions.defs.resolve_job_def(definitions.JOB_NAME)
-    first, last = demo_intervals(job, datetime.now(UTC))
+    job = build_definitions(settings).resolve_job_def(JOB_NAME)
+    first, last = demo_intervals(job, now)
     with dg.DagsterInstance.get() as instance:
-        results = [_materialize_region(job, instance, region, first, last) for region in definitions.SETTINGS.regions]
-    print(f"Dagster instance: {os.environ['DAGSTER_HOME']}")
+        results = [_materialize_region(job, instance, region, first, last) for region in settings.regions]
+    print(f"Dagster instance: {settings.dagster_home}")
     print("Open the UI with `make ui` (http://127.0.0.1:3000) to see the runs, partitions and metadata.")
     return 0 if all(results) else 1
 
 
 def demo_intervals(job: dg.JobDefinition, now: datetime) -> tuple[datetime, datetime]:
-    """Starts of the first and last closed 15-minute intervals of the last day, as the schedule sees them."""
+    """Starts of the first and last closed 15-minute intervals of the last day, as the schedule sees them.
+
+    A window that starts less than a day ago (``CARBON_PARTITIONS_START`` set to today) is covered from its start.
+    """
     partitions = job.partitions_def
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    intervals = partitions.get_partitions_def_for_dimension(TIME_DIMENSION)
+    assert isinstance(intervals, dg.TimeWindowPartitionsDefinition)
     with dg.partition_loading_context(effective_dt=now):
-        last_key = partitions.get_partitions_def_for_dimension(TIME_DIMENSION).get_last_partition_key()
+        last_key = intervals.get_last_partition_key()
     assert last_key is not None, "the partitions start after now"
     last = interval_start(last_key)
-    return last - (DEMO_HOURS * 4 - 1) * INTERVAL, last
+    return max(intervals.start, last - (DEMO_HOURS * 4 - 1) * INTERVAL), last
 
 
 def _materialize_region(
@@ -129,7 +138,7 @@ def _add_register_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
     register_parser.add_argument("--org", help="organisation (optional)")
     register_parser.add_argument(
         "--base-url",
-        default=os.environ.get("WATTTIME_BASE_URL") or WATTTIME_BASE_URL,
+        default=watttime_base_url_from_env(),
         help=f"WattTime API root (default: $WATTTIME_BASE_URL, else {WATTTIME_BASE_URL})",
     )
     return register_parser
@@ -168,7 +177,7 @@ def register(args: argparse.Namespace) -> int:
 
 def _read_password() -> str:
     """The environment serves scripts, a prompt serves people; an empty password is refused before any request."""
-    from_environment = os.environ.get(PASSWORD_VARIABLE)
+    from_environment = watttime_password_from_env()
     password = _ask_password() if from_environment is None else from_environment
     if not password:
         source = PASSWORD_VARIABLE if from_environment is not None else "the prompt"

@@ -2,6 +2,10 @@
 
 ``local`` (default) runs against the embedded WattTime simulator and writes line-protocol files;
 ``prod`` needs real WattTime and InfluxDB settings and refuses to load without them.
+
+Importing this module reads no setting: Dagster calls ``defs`` when it loads the code location (the
+webserver, daemon, code server and each run worker), and that is when the environment is read. Tests
+and the demo call ``build_definitions`` with settings of their own instead.
 """
 
 from __future__ import annotations
@@ -27,8 +31,14 @@ SIMULATED_NOTICE = (
 )
 
 
-def build_definitions(settings: PipelineSettings, environ: Mapping[str, str] | None = None) -> dg.Definitions:
-    return assemble_definitions(settings, resources_for(settings.deployment, environ))
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The definitions of the deployment the process environment describes, read when Dagster loads them."""
+    return build_definitions(PipelineSettings.from_env())
+
+
+def build_definitions(settings: PipelineSettings) -> dg.Definitions:
+    return assemble_definitions(settings, resources_for(settings))
 
 
 def assemble_definitions(settings: PipelineSettings, resources: Mapping[str, object]) -> dg.Definitions:
@@ -80,11 +90,8 @@ def _warn_if_too_many_partitions(settings: PipelineSettings) -> None:
     if count > PARTITION_COUNT_ADVICE:
         dg.get_dagster_logger().warning(
             "%d region x interval partitions exceed Dagster's advice of %d; the UI slows down. "
-            "Move CARBON_PARTITIONS_START later or configure fewer CARBON_REGIONS.",
+            "Move CARBON_PARTITIONS_START later (or make it a rolling window such as 28d) "
+            "or configure fewer CARBON_REGIONS.",
             count,
             PARTITION_COUNT_ADVICE,
         )
-
-
-SETTINGS = PipelineSettings.from_env()
-defs = build_definitions(SETTINGS)

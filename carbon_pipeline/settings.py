@@ -1,9 +1,13 @@
-"""Deployment settings read from the environment when the code location loads.
+"""Every environment variable the package reads, read and checked here, once, when definitions are built.
 
-Everything that shapes the definitions themselves (which regions are partitions, where partitions
-start, which deployment's resources are used) is read here once, so a bad value fails the load with
-a message naming the variable instead of failing some run hours later. Secrets are only checked for
-presence: their values are resolved by Dagster's ``EnvVar`` at launch and never pass through here.
+Everything that shapes the definitions (which regions are partitions, where partitions start, which
+deployment's resources are used and how they are wired) is a field of ``PipelineSettings``, so a bad
+value fails the code location's load with a message naming the variable instead of failing some run
+hours later. Secrets are only checked for presence: their values are resolved by Dagster's
+``EnvVar`` at launch, never pass through here and are never held by a settings object.
+
+``PipelineSettings.from_env`` reads a given mapping, or the process environment when given none;
+nothing reads the environment at import.
 """
 
 from __future__ import annotations
@@ -11,28 +15,43 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Literal, TypeVar
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from carbon_pipeline.notifier import DEFAULT_UI_URL, is_http_url
 from carbon_pipeline.regions import parse_regions
+from carbon_pipeline.sinks.influxdb import WriteApi
+from carbon_pipeline.watttime.client import WATTTIME_BASE_URL
 
 Deployment = Literal["local", "prod"]
 DEPLOYMENTS: tuple[Deployment, ...] = ("local", "prod")
 T = TypeVar("T", bound=str)
 
-DEFAULT_REGIONS = "CAISO_NORTH"
-DEFAULT_PARTITIONS_START = "2025-01-01"
-DEFAULT_SCHEDULE_DELAY_MINUTES = 5
-DEFAULT_ALERT_AFTER_FAILURES = 3
-DEFAULT_GAP_FILL_HOURS = 7 * 24
-DEFAULT_GAP_FILL_MAX_RUNS = 2
+DEFAULT_REGIONS = ("CAISO_NORTH",)
+# Local: a rolling four weeks, enough to explore without thousands of partitions that stay "missing".
+# Production: a fixed date, so the history Dagster tracks (and the gap filler may refill) never shrinks.
+DEFAULT_PARTITIONS_START: dict[Deployment, str] = {"local": "28d", "prod": "2025-01-01"}
+ROLLING_WINDOW = re.compile(r"(?P<days>[0-9]+)d")
+ROLLING_WINDOW_DAYS = (1, 3660)
+DEFAULT_DAGSTER_HOME = ".dagster_home"
+WATTTIME_PASSWORD_VARIABLE = "WATTTIME_PASSWORD"
+WATTTIME_BASE_URL_VARIABLE = "WATTTIME_BASE_URL"
+# (lowest, highest, what the number means) of each whole-number setting, for its error message.
+WHOLE_NUMBERS = {
+    "schedule_delay_minutes": (0, 14, "whole minutes after each interval closes"),
+    "alert_after_failures": (1, 100, "consecutive failed runs of a region before an alert"),
+    "gap_fill_hours": (1, 24 * 366, "hours searched for missing intervals"),
+    "gap_fill_max_runs": (1, 20, "gap-filling runs queued or running at once"),
+}
 
 # Settings production cannot run without. A missing one used to send the old service into a silent
 # "standby" that reported itself healthy; here the code location refuses to load instead.
 PRODUCTION_REQUIRED = (
     "WATTTIME_USERNAME",
-    "WATTTIME_PASSWORD",
+    WATTTIME_PASSWORD_VARIABLE,
     "INFLUXDB_HOST",
     "INFLUXDB_TOKEN",
     "INFLUXDB_DATABASE",
@@ -48,61 +67,174 @@ class ConfigurationError(ValueError):
     """A setting is missing or malformed; the message names the variable and what is expected."""
 
 
-@dataclass(frozen=True)
-class PipelineSettings:
-    """The load-time settings of one deployment."""
+def _default_partitions_start(fields: dict[str, Any]) -> Any:
+    """The deployment's default, as if its variable were set to it (it is parsed like one)."""
+    return DEFAULT_PARTITIONS_START[fields.get("deployment", "local")]
 
-    deployment: Deployment
-    regions: tuple[str, ...]
-    partitions_start: datetime
-    schedule_delay_minutes: int
-    alert_after_failures: int = DEFAULT_ALERT_AFTER_FAILURES
-    gap_fill_hours: int = DEFAULT_GAP_FILL_HOURS
-    gap_fill_max_runs: int = DEFAULT_GAP_FILL_MAX_RUNS
+
+class PipelineSettings(BaseModel):
+    """The load-time settings of one deployment; each field is read from the variable its alias names.
+
+    Tests and tools build one directly by field name; ``from_env`` reads one by variable name.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", validate_default=True, validate_by_name=True, validate_by_alias=True
+    )
+
+    deployment: Deployment = Field("local", validation_alias="DAGSTER_DEPLOYMENT")
+    regions: tuple[str, ...] = Field(DEFAULT_REGIONS, validation_alias="CARBON_REGIONS")
+    partitions_start: datetime = Field(
+        default_factory=_default_partitions_start, validation_alias="CARBON_PARTITIONS_START"
+    )
+    schedule_delay_minutes: int = Field(5, validation_alias="CARBON_SCHEDULE_DELAY_MINUTES")
+    alert_after_failures: int = Field(3, validation_alias="CARBON_ALERT_AFTER_FAILURES")
+    gap_fill_hours: int = Field(7 * 24, validation_alias="CARBON_GAP_FILL_HOURS")
+    gap_fill_max_runs: int = Field(2, validation_alias="CARBON_GAP_FILL_MAX_RUNS")
+    ui_url: str = Field(DEFAULT_UI_URL, validation_alias="CARBON_UI_URL")
+    # Presence only: the URL is a secret (Slack's embed a token), resolved by EnvVar when a sensor runs.
+    alert_webhook: bool = Field(False, validation_alias="ALERT_WEBHOOK_URL")
+    dagster_home: Path = Field(Path(DEFAULT_DAGSTER_HOME), validation_alias="DAGSTER_HOME")
+    line_protocol_dir: Path | None = Field(None, validation_alias="CARBON_LINE_PROTOCOL_DIR")
+    watttime_base_url: str = Field(WATTTIME_BASE_URL, validation_alias=WATTTIME_BASE_URL_VARIABLE)
+    influxdb_host: str = Field("", validation_alias="INFLUXDB_HOST")
+    influxdb_database: str = Field("", validation_alias="INFLUXDB_DATABASE")
+    influxdb_write_api: WriteApi = Field("v3", validation_alias="INFLUXDB_WRITE_API")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, now: datetime | None = None) -> PipelineSettings:
+        """The settings in ``environ`` (else the process environment); ``now`` places a rolling window."""
         env = os.environ if environ is None else environ
-        deployment = _deployment(env)
-        if deployment == "prod":
-            require_production_settings(env)
-        return cls(
-            deployment=deployment,
-            regions=_regions(env),
-            partitions_start=_partitions_start(env),
-            schedule_delay_minutes=_whole_number(
-                env,
-                "CARBON_SCHEDULE_DELAY_MINUTES",
-                DEFAULT_SCHEDULE_DELAY_MINUTES,
-                0,
-                14,
-                "whole minutes after each interval closes",
-            ),
-            alert_after_failures=_whole_number(
-                env,
-                "CARBON_ALERT_AFTER_FAILURES",
-                DEFAULT_ALERT_AFTER_FAILURES,
-                1,
-                100,
-                "consecutive failed runs of a region before an alert",
-            ),
-            gap_fill_hours=_whole_number(
-                env,
-                "CARBON_GAP_FILL_HOURS",
-                DEFAULT_GAP_FILL_HOURS,
-                1,
-                24 * 366,
-                "hours searched for missing intervals",
-            ),
-            gap_fill_max_runs=_whole_number(
-                env,
-                "CARBON_GAP_FILL_MAX_RUNS",
-                DEFAULT_GAP_FILL_MAX_RUNS,
-                1,
-                20,
-                "gap-filling runs queued or running at once",
-            ),
+        context = {"now": now or datetime.now(UTC)}
+        try:
+            settings = cls.model_validate(env, by_alias=True, by_name=False, context=context)
+        except ValidationError as error:
+            problems = _problems(error)
+        else:
+            if settings.deployment == "prod":
+                require_production_settings(env)
+            return settings
+        # Raised outside the handler so the pydantic error, which holds the raw values, is not chained to it.
+        raise ConfigurationError(problems)
+
+    @classmethod
+    def for_demo(cls, now: datetime | None = None) -> PipelineSettings:
+        """The local deployment whatever the shell says (the demo never touches real services); the rest as set."""
+        return cls.from_env({**os.environ, "DAGSTER_DEPLOYMENT": "local"}, now)
+
+    @property
+    def line_protocol_directory(self) -> Path:
+        """``CARBON_LINE_PROTOCOL_DIR``, else ``$DAGSTER_HOME/line_protocol``: next to the instance recording runs."""
+        return self.line_protocol_dir or self.dagster_home / "line_protocol"
+
+    @classmethod
+    def variable(cls, field_name: str) -> str:
+        """The environment variable a field is read from."""
+        alias = cls.model_fields[field_name].validation_alias
+        assert isinstance(alias, str)
+        return alias
+
+    @field_validator("deployment", mode="before")
+    @classmethod
+    def _deployment(cls, value: object) -> Deployment:
+        text = str(value).strip() or "local"
+        return one_of("DAGSTER_DEPLOYMENT", text, DEPLOYMENTS, " or ".join(DEPLOYMENTS))
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _regions(cls, value: object) -> tuple[str, ...]:
+        csv = value if isinstance(value, str) else ",".join(value)  # type: ignore[arg-type]
+        try:
+            return parse_regions(csv)
+        except ValueError as error:
+            raise ConfigurationError(f"CARBON_REGIONS: {error}") from None
+
+    @field_validator("partitions_start", mode="before")
+    @classmethod
+    def _partitions_start(cls, value: object, info: ValidationInfo) -> datetime:
+        now = (info.context or {}).get("now") or datetime.now(UTC)
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
+        return parse_partitions_start(str(value), now)
+
+    @field_validator(*WHOLE_NUMBERS, mode="before")
+    @classmethod
+    def _whole_number(cls, value: object, info: ValidationInfo) -> int:
+        assert info.field_name is not None
+        low, high, meaning = WHOLE_NUMBERS[info.field_name]
+        raw = str(value).strip()
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            raise ConfigurationError(
+                f"{cls.variable(info.field_name)}={raw!r}: expected {meaning}, a whole number from {low} to {high}."
+            )
+        return int(raw)
+
+    @field_validator("ui_url", "watttime_base_url", mode="before")
+    @classmethod
+    def _empty_means_default(cls, value: object, info: ValidationInfo) -> object:
+        assert info.field_name is not None
+        return value or cls.model_fields[info.field_name].default
+
+    @field_validator("alert_webhook", mode="before")
+    @classmethod
+    def _webhook_present(cls, value: object) -> bool:
+        if isinstance(value, bool):
+            return value
+        url = str(value).strip()
+        if url and not is_http_url(url):
+            raise ConfigurationError(
+                "ALERT_WEBHOOK_URL: expected an http:// or https:// URL (value not shown: it is a secret)."
+            )
+        return bool(url)
+
+    @field_validator("dagster_home", "line_protocol_dir", mode="before")
+    @classmethod
+    def _resolved_directory(cls, value: object, info: ValidationInfo) -> Path | None:
+        """Relative directories are taken from where the code location loads, as Dagster takes DAGSTER_HOME."""
+        assert info.field_name is not None
+        directory = value or cls.model_fields[info.field_name].default
+        return None if directory is None else Path(str(directory)).resolve()
+
+    @field_validator("influxdb_write_api", mode="before")
+    @classmethod
+    def _write_api(cls, value: object) -> WriteApi:
+        return one_of(
+            "INFLUXDB_WRITE_API",
+            str(value),
+            get_args(WriteApi),
+            "v3 (InfluxDB 3, /api/v3/write_lp) or v2 (InfluxDB 2.x, Cloud, 1.8+)",
         )
+
+
+def parse_partitions_start(raw: str, now: datetime) -> datetime:
+    """A UTC date, or ``<N>d``: the UTC midnight N days before ``now``'s, a window that rolls forward daily.
+
+    A rolling start is floored to a UTC day so every load on the same day agrees on the first key.
+    """
+    text = raw.strip()
+    if window := ROLLING_WINDOW.fullmatch(text):
+        return _rolling_start(raw, int(window["days"]), now)
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"CARBON_PARTITIONS_START={raw!r} is neither a date nor a number of days; expected YYYY-MM-DD (UTC), "
+            "e.g. 2025-01-01, or days before today, e.g. 28d."
+        ) from None
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if start > now:
+        raise ConfigurationError(f"CARBON_PARTITIONS_START={raw!r} is in the future.")
+    return start
+
+
+def _rolling_start(raw: str, days: int, now: datetime) -> datetime:
+    low, high = ROLLING_WINDOW_DAYS
+    if not low <= days <= high:
+        raise ConfigurationError(
+            f"CARBON_PARTITIONS_START={raw!r}: expected a rolling window of {low} to {high} days, e.g. 28d."
+        )
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days)
 
 
 def is_placeholder(value: str) -> bool:
@@ -129,35 +261,27 @@ def one_of(variable: str, value: str, choices: tuple[T, ...], expected: str) -> 
     raise ConfigurationError(f"{variable}={value!r}: expected {expected}.")
 
 
-def _deployment(env: Mapping[str, str]) -> Deployment:
-    value = env.get("DAGSTER_DEPLOYMENT", "local").strip() or "local"
-    return one_of("DAGSTER_DEPLOYMENT", value, DEPLOYMENTS, " or ".join(DEPLOYMENTS))
+def watttime_base_url_from_env() -> str:
+    """The WattTime API root for ``carbon-pipeline register``, which needs no other setting to be valid."""
+    return os.environ.get(WATTTIME_BASE_URL_VARIABLE) or WATTTIME_BASE_URL
 
 
-def _regions(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = env.get("CARBON_REGIONS", DEFAULT_REGIONS)
-    try:
-        return parse_regions(raw)
-    except ValueError as error:
-        raise ConfigurationError(f"CARBON_REGIONS: {error}") from error
+def watttime_password_from_env() -> str | None:
+    """The password ``carbon-pipeline register`` sends, for scripts; ``None`` when unset (people get a prompt)."""
+    return os.environ.get(WATTTIME_PASSWORD_VARIABLE)
 
 
-def _partitions_start(env: Mapping[str, str]) -> datetime:
-    raw = env.get("CARBON_PARTITIONS_START", DEFAULT_PARTITIONS_START).strip()
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError as error:
-        raise ConfigurationError(
-            f"CARBON_PARTITIONS_START={raw!r} is not a date; expected YYYY-MM-DD (UTC), e.g. 2025-01-01."
-        ) from error
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    if start > datetime.now(UTC):
-        raise ConfigurationError(f"CARBON_PARTITIONS_START={raw!r} is in the future.")
-    return start
-
-
-def _whole_number(env: Mapping[str, str], variable: str, default: int, low: int, high: int, meaning: str) -> int:
-    raw = env.get(variable, str(default)).strip()
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ConfigurationError(f"{variable}={raw!r}: expected {meaning}, a whole number from {low} to {high}.")
-    return int(raw)
+def _problems(error: ValidationError) -> str:
+    """Our validators' own messages; for anything else the variable and pydantic's reason, never the value."""
+    problems = []
+    for item in error.errors():
+        if item["type"] == "default_factory_not_called":
+            continue  # a default that depends on a field which failed, whose own error is reported
+        cause = (item.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigurationError):
+            problems.append(str(cause))
+        else:
+            field = str(item["loc"][0]) if item["loc"] else ""
+            name = PipelineSettings.variable(field) if field in PipelineSettings.model_fields else field
+            problems.append(f"{name}: {item['msg']}")
+    return "; ".join(problems)

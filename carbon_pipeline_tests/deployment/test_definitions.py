@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,8 +34,19 @@ PROD_ENV = {
 }
 
 
-def _defs(env: dict[str, str]) -> dg.Definitions:
-    return build_definitions(PipelineSettings.from_env(env), env)
+# Local tests that materialize fixed 2025 intervals say so: the local default is a rolling four weeks.
+LOCAL_2025 = {"CARBON_PARTITIONS_START": "2025-01-01"}
+
+
+def _defs(env: dict[str, str], now: datetime | None = None) -> dg.Definitions:
+    return build_definitions(PipelineSettings.from_env(env, now))
+
+
+def _interval_keys(defs: dg.Definitions, now: datetime) -> list[str]:
+    partitions = defs.resolve_assets_def("carbon_intensity").partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    with dg.partition_loading_context(effective_dt=now):
+        return partitions.get_partitions_def_for_dimension("time").get_partition_keys()
 
 
 def test_local_deployment_uses_the_simulator_and_files_and_says_so() -> None:
@@ -96,7 +110,7 @@ def test_schedule_delay_is_configurable(delay: str) -> None:
 
 
 def test_local_deployment_materializes_simulated_points_into_files(tmp_path: Path) -> None:
-    defs = _defs({"CARBON_LINE_PROTOCOL_DIR": str(tmp_path)})
+    defs = _defs(LOCAL_2025 | {"CARBON_LINE_PROTOCOL_DIR": str(tmp_path)})
     assert defs.resources["watttime"].password == ""  # the embedded simulator gets a random one per run
     job = defs.resolve_job_def(JOB_NAME)
     result = job.execute_in_process(partition_key="CAISO_NORTH|2025-01-01-00:00")
@@ -112,7 +126,7 @@ def test_local_deployment_materializes_simulated_points_into_files(tmp_path: Pat
 
 
 def test_rematerializing_locally_replaces_lines_instead_of_appending(tmp_path: Path) -> None:
-    job = _defs({"CARBON_LINE_PROTOCOL_DIR": str(tmp_path)}).resolve_job_def(JOB_NAME)
+    job = _defs(LOCAL_2025 | {"CARBON_LINE_PROTOCOL_DIR": str(tmp_path)}).resolve_job_def(JOB_NAME)
     for _ in range(2):
         assert job.execute_in_process(partition_key="CAISO_NORTH|2025-01-01-00:00").success
     assert job.execute_in_process(partition_key="CAISO_NORTH|2025-01-01-00:15").success
@@ -145,3 +159,33 @@ def test_prod_refuses_an_influxdb_host_that_is_not_a_url_naming_the_variable() -
     with pytest.raises(ConfigurationError, match=r"^INFLUXDB_HOST: ") as raised:
         _defs(PROD_ENV | {"INFLUXDB_HOST": "influxdb:8086"})
     assert "real-token" not in str(raised.value)
+
+
+def test_a_newcomer_sees_four_weeks_of_intervals_not_years() -> None:
+    now = datetime(2026, 12, 3, 8, 10, tzinfo=UTC)
+    keys = _interval_keys(_defs({}, now), now)
+    assert keys[0] == "2026-11-05-00:00"
+    assert keys[-1] == "2026-12-03-07:45"
+    assert len(keys) == 28 * 96 + 32  # four weeks and today's closed intervals, not 67,000
+
+
+def test_a_rolling_window_starts_at_utc_midnight_n_days_back() -> None:
+    now = datetime(2026, 3, 8, 23, 59, tzinfo=UTC)
+    keys = _interval_keys(_defs(PROD_ENV | {"CARBON_PARTITIONS_START": "400d"}, now), now)
+    assert keys[0] == "2025-02-01-00:00"
+    assert len(keys) == 400 * 96 + 95
+
+
+def test_importing_the_definitions_reads_no_environment(tmp_path: Path) -> None:
+    """Only loading them does: a broken environment fails ``defs()``, not the import of the module."""
+    script = (
+        "import carbon_pipeline.definitions as definitions\n"
+        "print('imported', definitions.JOB_NAME, flush=True)\n"
+        "definitions.defs()\n"
+    )
+    env = {"PATH": os.environ["PATH"], "CARBON_REGIONS": "caiso-north", "DAGSTER_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert done.stdout == f"imported {JOB_NAME}\n"
+    assert done.returncode != 0 and "ConfigurationError: CARBON_REGIONS: Invalid WattTime region" in done.stderr

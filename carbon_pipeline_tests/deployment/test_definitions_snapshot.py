@@ -35,7 +35,7 @@ SECRETS = ("S3cret-Pass!", "real-token", "secret-path")
 
 
 def _defs(env: dict[str, str]) -> dg.Definitions:
-    return build_definitions(PipelineSettings.from_env(env), env)
+    return build_definitions(PipelineSettings.from_env(env))
 
 
 def describe(defs: dg.Definitions) -> dict[str, Any]:

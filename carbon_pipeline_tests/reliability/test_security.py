@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import base64
-import importlib
 import os
 import selectors
 import signal
@@ -38,9 +37,10 @@ import pandas as pd
 import pytest
 import trustme
 
-from carbon_pipeline.definitions import JOB_NAME
+from carbon_pipeline.definitions import JOB_NAME, build_definitions
 from carbon_pipeline.deployments import production_resources
 from carbon_pipeline.partitions import region_range_tags
+from carbon_pipeline.settings import PipelineSettings
 from carbon_pipeline.sinks.influxdb import InfluxDBResource, InfluxDBWriteError
 from carbon_pipeline.sinks.line_protocol import LineProtocolError, carbon_intensity_lines
 from carbon_pipeline.watttime.client import WattTimeClient
@@ -192,11 +192,12 @@ def test_tls_verification_is_on_unless_explicitly_disabled() -> None:
     assert WattTimeResource.model_fields["verify_tls"].default is True
     assert InfluxDBResource.model_fields["verify_ssl"].default is True
     prod = production_resources(
-        {
-            "WATTTIME_BASE_URL": "https://api.watttime.org",
-            "INFLUXDB_HOST": "https://influx.internal:8181",
-            "INFLUXDB_DATABASE": "carbon",
-        }
+        PipelineSettings(
+            deployment="prod",
+            watttime_base_url="https://api.watttime.org",
+            influxdb_host="https://influx.internal:8181",
+            influxdb_database="carbon",
+        )
     )
     watttime, sink = prod["watttime"], prod["point_sink"]
     assert isinstance(watttime, WattTimeResource) and watttime.verify_tls is True
@@ -282,15 +283,10 @@ SMUGGLED = "carbon_intensity,region=EVIL"
 
 
 @pytest.mark.parametrize("region", HOSTILE_REGIONS.values(), ids=HOSTILE_REGIONS.keys())
-def test_hostile_regions_fail_the_load_without_echoing_control_characters(
-    region: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hostile_regions_fail_the_load_without_echoing_control_characters(region: str) -> None:
     """Regions become URL parameters, tags and partition keys; the message lands in logs, so it stays one line."""
-    monkeypatch.setenv("DAGSTER_DEPLOYMENT", "local")
-    monkeypatch.setenv("CARBON_REGIONS", region)
-    monkeypatch.delitem(sys.modules, "carbon_pipeline.definitions")  # restored after the test
     with pytest.raises(ValueError) as raised:
-        importlib.import_module("carbon_pipeline.definitions")
+        build_definitions(PipelineSettings.from_env({"DAGSTER_DEPLOYMENT": "local", "CARBON_REGIONS": region}))
     message = str(raised.value)
     assert message.startswith("CARBON_REGIONS: Invalid WattTime region"), message
     assert "expected upper-case letters, digits and underscores" in message

@@ -9,7 +9,7 @@ import pytest
 
 from carbon_pipeline.deployments import alert_notifier
 from carbon_pipeline.notifier import Alert, AlertEvent, AlertNotifier
-from carbon_pipeline.settings import ConfigurationError
+from carbon_pipeline.settings import ConfigurationError, PipelineSettings
 from carbon_pipeline_tests.support.webhook_receiver import WebhookReceiver
 
 ALERT = Alert(AlertEvent.ALERT, "InfluxDB writes failing for region IE", ("Last error: HTTP 503",), run_id="abc123")
@@ -68,12 +68,16 @@ def test_an_unreachable_webhook_is_logged_without_its_url(caplog: pytest.LogCapt
     assert "SECRETTOKEN" not in repr(notifier)
 
 
+def _notifier(env: dict[str, str]) -> AlertNotifier:
+    return alert_notifier(PipelineSettings.from_env(env))
+
+
 def test_the_webhook_is_taken_from_the_environment_by_name_only() -> None:
-    configured = alert_notifier({"ALERT_WEBHOOK_URL": "https://hooks.example.org/T/B/SECRET"})
+    configured = _notifier({"ALERT_WEBHOOK_URL": "https://hooks.example.org/T/B/SECRET"})
     assert "SECRET" not in repr(configured)
-    assert alert_notifier({}).webhook_url is None
+    assert _notifier({}).webhook_url is None
     with pytest.raises(ConfigurationError, match="CARBON_UI_URL"):
-        alert_notifier({"CARBON_UI_URL": "dagster.local:3000"})
+        _notifier({"CARBON_UI_URL": "dagster.local:3000"})
     with pytest.raises(ConfigurationError, match="ALERT_WEBHOOK_URL") as refused:
-        alert_notifier({"ALERT_WEBHOOK_URL": "hooks.example.org/T/B/SECRET"})
+        _notifier({"ALERT_WEBHOOK_URL": "hooks.example.org/T/B/SECRET"})
     assert "SECRET" not in str(refused.value)
