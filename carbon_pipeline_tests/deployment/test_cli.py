@@ -6,10 +6,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from carbon_pipeline.cli import demo_intervals
+from carbon_pipeline.definitions import JOB_NAME, build_definitions
+from carbon_pipeline.settings import PipelineSettings
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SimulatorServer
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.pipeline_harness import REPO
@@ -94,3 +98,20 @@ def test_make_demo_materializes_the_last_day_into_files(tmp_path: Path) -> None:
     lines = [line for path in files for line in path.read_text().splitlines()]
     assert len(lines) == 288
     assert all(",source=simulator " in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("partitions_start", "first"),
+    [
+        (None, datetime(2026, 3, 7, 10, 0, tzinfo=UTC)),  # the local default window holds the whole day
+        ("1d", datetime(2026, 3, 7, 10, 0, tzinfo=UTC)),
+        ("2026-03-08", datetime(2026, 3, 8, tzinfo=UTC)),  # a window opened today is covered from its start
+    ],
+)
+def test_the_demo_covers_the_last_day_inside_the_partition_window(
+    partitions_start: str | None, first: datetime
+) -> None:
+    now = datetime(2026, 3, 8, 10, 2, tzinfo=UTC)
+    env = {} if partitions_start is None else {"CARBON_PARTITIONS_START": partitions_start}
+    job = build_definitions(PipelineSettings.from_env(env, now)).resolve_job_def(JOB_NAME)
+    assert demo_intervals(job, now) == (first, datetime(2026, 3, 8, 9, 45, tzinfo=UTC))
