@@ -15,8 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 
 import dagster as dg
-from dagster._core.definitions.metadata import RawMetadataValue
 
+from carbon_pipeline.dagster_private import RawMetadataValue
 from carbon_pipeline.partitions import (
     INTERVAL,
     RANGE_END_TAG,

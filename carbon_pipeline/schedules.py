@@ -1,16 +1,12 @@
 """Materialize each 15-minute interval shortly after it closes, for every region in one run."""
 
-from typing import TYPE_CHECKING
-
 import dagster as dg
 
+from carbon_pipeline.dagster_private import UnresolvedAssetJobDefinition
 from carbon_pipeline.partitions import REGION_DIMENSION, TIME_DIMENSION, interval_range_tags, interval_start
 
 SCHEDULE_NAME = "carbon_intensity_every_15_minutes"
 INTERVAL_TAG = "carbon/interval"
-
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 
 def fifteen_minute_cron(delay_minutes: int) -> str:
@@ -23,7 +19,7 @@ def fifteen_minute_cron(delay_minutes: int) -> str:
 
 
 def build_carbon_intensity_schedule(
-    job: "UnresolvedAssetJobDefinition",
+    job: UnresolvedAssetJobDefinition,
     partitions_def: dg.MultiPartitionsDefinition,
     delay_minutes: int,
 ) -> dg.ScheduleDefinition:

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import dagster as dg
-from dagster._core.storage.event_log.base import RunStatusChangeRecordsFilter
 
 from carbon_pipeline.notifier import Alert, AlertEvent, AlertNotifier
 from carbon_pipeline.partitions import format_window
@@ -171,7 +170,7 @@ def finished_runs(
     """
     batches = [
         instance.fetch_run_status_changes(
-            RunStatusChangeRecordsFilter(event_type, after_storage_id=after_storage_id),
+            dg.RunStatusChangeRecordsFilter(event_type, after_storage_id=after_storage_id),
             limit=RUNS_PER_TICK,
             ascending=True,
         )
@@ -201,7 +200,7 @@ def _newest_storage_id(instance: dg.DagsterInstance) -> int:
     """Where a newly enabled sensor starts: old history is not re-alerted."""
     newest = 0
     for event_type in FINISHED:
-        batch = instance.fetch_run_status_changes(RunStatusChangeRecordsFilter(event_type), limit=1, ascending=False)
+        batch = instance.fetch_run_status_changes(dg.RunStatusChangeRecordsFilter(event_type), limit=1, ascending=False)
         newest = max([newest, *(record.storage_id for record in batch.records)])
     return newest
 

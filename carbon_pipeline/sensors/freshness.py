@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-from dagster._core.definitions.metadata import RawMetadataValue
 
 from carbon_pipeline.coverage import DueIntervals, due_intervals, materialized_starts, regions_of
+from carbon_pipeline.dagster_private import RawMetadataValue
 from carbon_pipeline.notifier import Alert, AlertEvent, AlertNotifier
 from carbon_pipeline.partitions import INTERVAL, format_window
 

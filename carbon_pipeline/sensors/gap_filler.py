@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-from dagster._core.execution.backfill import BulkActionStatus
 
 from carbon_pipeline.coverage import DueIntervals, due_intervals, materialized_starts, regions_of
+from carbon_pipeline.dagster_private import BulkActionStatus, UnresolvedAssetJobDefinition
 from carbon_pipeline.partitions import INTERVAL, RegionWindow, contiguous_windows, region_range_tags
 from carbon_pipeline.run_outcomes import RunOutcome, run_outcome, run_windows
 
@@ -48,7 +48,7 @@ class GapFillPlan:
 
 
 def build_gap_filler_sensor(
-    job: dg.UnresolvedAssetJobDefinition,
+    job: UnresolvedAssetJobDefinition,
     asset_key: dg.AssetKey,
     partitions_def: dg.MultiPartitionsDefinition,
     lookback: timedelta,

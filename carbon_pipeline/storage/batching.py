@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator, Sequence
 from itertools import groupby
 
 from dagster import DagsterEventType, EventLogEntry
-from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 from sqlalchemy.engine import Connection
+
+from carbon_pipeline.dagster_private import SqlEventLogStorage
 
 EVENT_BATCH_SIZE_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"
 DEFAULT_EVENT_BATCH_SIZE = 2000

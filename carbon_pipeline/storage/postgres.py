@@ -8,12 +8,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dagster import EventLogEntry
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
-from dagster._serdes import ConfigurableClassData
 from dagster_postgres import PostgresEventLogStorage
 from dagster_postgres.auth import PgTokenProvider
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 
+from carbon_pipeline.dagster_private import ConfigurableClassData, SqlEventLogStorageTable
 from carbon_pipeline.storage.batching import enable_event_batches, index_asset_events, store_in_bulk
 
 

@@ -23,6 +23,7 @@ import httpx
 from carbon_pipeline_tests.support.influxdb_server import free_loopback_port
 
 REPO = Path(__file__).resolve().parents[2]
+DAGSTER = Path(sys.executable).parent / "dagster"
 READY_TIMEOUT_SECONDS = 120
 STOP_TIMEOUT_SECONDS = 60
 FINISHED_BACKFILL = ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
@@ -131,12 +132,19 @@ class DagsterGraphQL:
 
 
 class DagsterDev(DagsterGraphQL):
-    """``dagster dev -w workspace.yaml`` in ``home`` (its DAGSTER_HOME) with ``env``, on a free loopback port."""
+    """``dagster dev -w workspace.yaml`` in ``home`` (its DAGSTER_HOME) with ``env``, on a free loopback port.
 
-    def __init__(self, home: Path, env: Mapping[str, str], log_path: Path) -> None:
+    ``command`` starts another form of it in ``home`` instead (plain ``dagster dev``, ``dg dev``);
+    the port option is appended to it.
+    """
+
+    def __init__(
+        self, home: Path, env: Mapping[str, str], log_path: Path, command: Sequence[str] | None = None
+    ) -> None:
         self._home = home
         self._env = dict(env)
         self._log_path = log_path
+        self._command = list(command or [str(DAGSTER), "dev", "-w", str(REPO / "workspace.yaml")])
         self._port = free_loopback_port()
         self._process: subprocess.Popen[bytes] | None = None
         super().__init__(f"http://127.0.0.1:{self._port}/graphql")
@@ -149,10 +157,9 @@ class DagsterDev(DagsterGraphQL):
         return self._process.pid
 
     def __enter__(self) -> DagsterDev:
-        command = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
         with self._log_path.open("w") as log:
             self._process = subprocess.Popen(
-                [*command, "-p", str(self._port)],
+                [*self._command, "-p", str(self._port)],
                 cwd=self._home,
                 env=self._env,
                 stdout=log,
@@ -171,10 +178,14 @@ class DagsterDev(DagsterGraphQL):
     ) -> None:
         self.stop()
 
-    def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
+    def stop(self) -> int | None:
+        """SIGTERM to the whole process group (every process `dagster dev` started); its exit code."""
+        if self._process is None:
+            return None
+        if self._process.poll() is None:
             os.killpg(self._process.pid, signal.SIGTERM)
             self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        return self._process.returncode
 
     def logs(self) -> str:
         return f"log: {self._log_path}"
