@@ -18,14 +18,10 @@ import dagster as dg
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
 from carbon_pipeline.deployments import DEFAULT_DAGSTER_HOME
 from carbon_pipeline.partitions import INTERVAL, TIME_DIMENSION, interval_key, interval_start, region_range_tags
-from carbon_pipeline.watttime.client import (
-    FREE_PLAN_REGION,
-    WATTTIME_BASE_URL,
-    WattTimeClient,
-    register_account,
-    validate_base_url,
-)
+from carbon_pipeline.watttime.client import WattTimeClient
+from carbon_pipeline.watttime.endpoints import FREE_PLAN_REGION, WATTTIME_BASE_URL, validate_base_url
 from carbon_pipeline.watttime.errors import WattTimeError
+from carbon_pipeline.watttime.registration import register_account
 from carbon_pipeline.watttime.simulator.server import main as simulator_main
 
 DEMO_HOURS = 24

@@ -18,7 +18,7 @@ from carbon_pipeline.notifier import DEFAULT_UI_URL, AlertNotifier, is_http_url
 from carbon_pipeline.settings import ConfigurationError, Deployment, one_of
 from carbon_pipeline.sinks.files import LineProtocolFileSink
 from carbon_pipeline.sinks.influxdb import InfluxDBResource, WriteApi
-from carbon_pipeline.watttime.client import WATTTIME_BASE_URL
+from carbon_pipeline.watttime.endpoints import WATTTIME_BASE_URL
 from carbon_pipeline.watttime.resource import WattTimeResource
 from carbon_pipeline.watttime.simulated import SimulatedWattTimeResource
 
