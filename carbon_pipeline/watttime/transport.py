@@ -122,12 +122,12 @@ class Transport:
         back that way would later leave together, faster than the limit. The slot is free again before the body
         is decoded, so parsing one reply never holds back another request.
         """
-        check_abort(abort)
+        _check_abort(abort)
         with self._in_flight:
             if call.path == LOGIN_PATH:
                 self._login_limiter.try_acquire("login")
             self._request_limiter.try_acquire("request")
-            check_abort(abort)  # the permits may have taken a while
+            _check_abort(abort)  # the permits may have taken a while
             try:
                 return self._http.get(call.path, **request)
             except TRANSIENT_TRANSPORT_ERRORS as exc:
@@ -161,7 +161,7 @@ class Transport:
         raise error from failure
 
 
-def check_abort(abort: threading.Event | None) -> None:
+def _check_abort(abort: threading.Event | None) -> None:
     """Send nothing more for a call another chunk of it already failed."""
     if abort is not None and abort.is_set():
         raise Abandoned
