@@ -31,7 +31,7 @@ from carbon_pipeline.partitions import RegionWindow
 from carbon_pipeline.sinks.influxdb import MAX_LINES_PER_REQUEST, PRECISION, InfluxDBResource
 from carbon_pipeline.sinks.line_protocol import carbon_intensity_lines
 from carbon_pipeline.validation import data_period, moer_frame, require_complete, validate_moer_frame
-from carbon_pipeline.watttime.client import HistoricalChunk
+from carbon_pipeline.watttime.replies import HistoricalChunk
 from carbon_pipeline.watttime.resource import WattTimeResource
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
@@ -91,13 +91,13 @@ def measure_data_path(days: int, latency_seconds: float) -> DataPathFigures:
     """One region, ``days`` days ending at the last midnight, through every stage, twice written."""
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     window = RegionWindow(REGION, end - timedelta(days=days), end)
-    resource = WattTimeResource(username=SIMULATOR_USERNAME, password=SIMULATOR_PASSWORD)
     with (
         simulator_process(latency_seconds) as base_url,
         InfluxDBServer() as influxdb,
         InfluxDBShim(influxdb.url, TOKEN) as shim,
     ):
-        with resource.new_client(base_url, logging.getLogger("benchmark")) as client:
+        resource = WattTimeResource(username=SIMULATOR_USERNAME, password=SIMULATOR_PASSWORD, base_url=base_url)
+        with resource.open_client(logging.getLogger("benchmark")) as client:
             cpu_before = process_time()
             chunks, fetch = _timed(lambda: client.historical(window.region, window.start, window.end))
             fetch_cpu = process_time() - cpu_before

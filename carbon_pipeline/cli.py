@@ -22,14 +22,10 @@ from carbon_pipeline.settings import (
     watttime_base_url_from_env,
     watttime_password_from_env,
 )
-from carbon_pipeline.watttime.client import (
-    FREE_PLAN_REGION,
-    WATTTIME_BASE_URL,
-    WattTimeClient,
-    register_account,
-    validate_base_url,
-)
+from carbon_pipeline.watttime.client import WattTimeClient
+from carbon_pipeline.watttime.endpoints import FREE_PLAN_REGION, WATTTIME_BASE_URL, validate_base_url
 from carbon_pipeline.watttime.errors import WattTimeError
+from carbon_pipeline.watttime.registration import register_account
 from carbon_pipeline.watttime.simulator.server import main as simulator_main
 
 DEMO_HOURS = 24

@@ -16,9 +16,12 @@ from typing import Any
 import dagster as dg
 import httpx
 from pydantic import Field, field_validator
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from carbon_pipeline.retry import RetryPolicy
 
 DEFAULT_UI_URL = "http://127.0.0.1:3000"
+# The first backoff window; later ones double up to ``backoff_max_seconds``.
+BACKOFF_BASE_SECONDS = 0.2
 
 
 def is_http_url(value: str) -> bool:
@@ -44,7 +47,9 @@ class Alert:
 class AlertNotifier(dg.ConfigurableResource):
     """Sends alerts to the Dagster log and, optionally, a webhook (JSON POST with a ``text`` field).
 
-    Subclass and extend ``deliver`` to add destinations (e-mail, PagerDuty) without touching sensors.
+    Webhook posts that fail with 429, 5xx or a network error are retried under the pipeline's retry policy
+    (``carbon_pipeline.retry``). Subclass and extend ``deliver`` to add destinations (e-mail, PagerDuty)
+    without touching sensors.
     """
 
     webhook_url: str | None = Field(
@@ -56,6 +61,12 @@ class AlertNotifier(dg.ConfigurableResource):
     timeout_seconds: float = Field(default=5.0, gt=0, description="Timeout of each webhook request.")
     max_attempts: int = Field(default=3, ge=1, description="Webhook attempts on 429, 5xx and network errors.")
     backoff_max_seconds: float = Field(default=2.0, ge=0, description="Longest pause between webhook attempts.")
+    max_retry_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="Time budget for delivering one alert, waits included; bounds a webhook's Retry-After so a "
+        "sensor tick never stalls on it.",
+    )
 
     @field_validator("ui_url")
     @classmethod
@@ -95,12 +106,8 @@ class AlertNotifier(dg.ConfigurableResource):
         return body
 
     def _post_with_retries(self, payload: dict[str, Any]) -> None:
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts),
-            wait=wait_exponential(multiplier=0.2, max=self.backoff_max_seconds),
-            retry=retry_if_exception(lambda error: isinstance(error, WebhookFailed) and error.retryable),
-            reraise=True,
-        )
+        policy = RetryPolicy(self.max_attempts, self.max_retry_seconds, BACKOFF_BASE_SECONDS, self.backoff_max_seconds)
+        retrying = policy.retrying(lambda error: isinstance(error, WebhookFailed) and error.retryable)
         retrying(self._post, payload)
 
     def _post(self, payload: dict[str, Any]) -> None:
@@ -113,12 +120,19 @@ class AlertNotifier(dg.ConfigurableResource):
             raise WebhookFailed(f"network error ({type(error).__name__})", retryable=True) from None
         if response.status_code >= 300:
             retryable = response.status_code == 429 or response.status_code >= 500
-            raise WebhookFailed(f"HTTP {response.status_code}", retryable=retryable)
+            raise WebhookFailed(
+                f"HTTP {response.status_code}", retryable=retryable, retry_after=response.headers.get("retry-after")
+            )
 
 
 class WebhookFailed(Exception):
-    """A webhook delivery failure described without the URL, which may embed a secret."""
+    """A webhook delivery failure described without the URL, which may embed a secret.
 
-    def __init__(self, reason: str, *, retryable: bool) -> None:
+    ``retry_after`` is the webhook's Retry-After header as sent (Slack sends one with its 429s); the retry
+    policy reads it.
+    """
+
+    def __init__(self, reason: str, *, retryable: bool, retry_after: str | None = None) -> None:
         super().__init__(reason)
         self.retryable = retryable
+        self.retry_after = retry_after

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from carbon_pipeline.notifier import DEFAULT_UI_URL, is_http_url
 from carbon_pipeline.regions import parse_regions
 from carbon_pipeline.sinks.influxdb import WriteApi
-from carbon_pipeline.watttime.client import WATTTIME_BASE_URL
+from carbon_pipeline.watttime.endpoints import WATTTIME_BASE_URL
 
 Deployment = Literal["local", "prod"]
 DEPLOYMENTS: tuple[Deployment, ...] = ("local", "prod")

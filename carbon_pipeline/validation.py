@@ -18,7 +18,7 @@ from pandera.typing import Series
 from carbon_pipeline.partitions import RegionWindow
 from carbon_pipeline.regions import REGION_PATTERN
 from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
-from carbon_pipeline.watttime.client import HistoricalChunk
+from carbon_pipeline.watttime.replies import HistoricalChunk
 
 EXPECTED_UNITS = "lbs_co2_per_mwh"
 # Physical ceiling for a marginal emission rate. The dirtiest fossil units on any grid, lignite and

@@ -11,8 +11,7 @@ import pandas as pd
 
 from carbon_pipeline.partitions import REGION_DIMENSION, RegionWindow, region_windows
 from carbon_pipeline.run_outcomes import FailureKind, RegionFailure, pipeline_failure
-from carbon_pipeline.sinks.base import PointSink, WriteReport
-from carbon_pipeline.sinks.influxdb import InfluxDBWriteError
+from carbon_pipeline.sinks.base import PointSink, SinkWriteError, WriteReport
 from carbon_pipeline.sinks.line_protocol import MEASUREMENT, LineProtocolError, carbon_intensity_lines
 from carbon_pipeline.validation import (
     MAX_MOER_LBS_PER_MWH,
@@ -25,7 +24,7 @@ from carbon_pipeline.validation import (
 )
 from carbon_pipeline.watttime.client import WattTimeClient
 from carbon_pipeline.watttime.errors import WattTimeError
-from carbon_pipeline.watttime.resource import WattTimeResource
+from carbon_pipeline.watttime.resource import WattTimeSource
 
 ASSET_NAME = "carbon_intensity"
 GROUP_NAME = "grid_carbon"
@@ -106,7 +105,7 @@ def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -
         metadata={"dagster/column_schema": POINT_SCHEMA, "influxdb_measurement": MEASUREMENT},
     )
     def carbon_intensity(
-        context: dg.AssetExecutionContext, watttime: WattTimeResource, point_sink: PointSink
+        context: dg.AssetExecutionContext, watttime: WattTimeSource, point_sink: PointSink
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         """Grid carbon intensity (WattTime co2_moer) per region and 15-minute UTC interval, stored in InfluxDB.
 
@@ -144,7 +143,7 @@ def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -
     return carbon_intensity
 
 
-def _prepare_regions(watttime: WattTimeResource, windows: Sequence[RegionWindow]) -> list[_Ready | _Failed]:
+def _prepare_regions(watttime: WattTimeSource, windows: Sequence[RegionWindow]) -> list[_Ready | _Failed]:
     """Every region of the run, a few at a time through the run's one client.
 
     A tick of a hundred regions is a hundred WattTime round trips; side by side they take seconds
@@ -160,7 +159,7 @@ def _prepare_regions(watttime: WattTimeResource, windows: Sequence[RegionWindow]
 
 
 def _prepare_region(
-    client: WattTimeClient, watttime: WattTimeResource, windows: Sequence[RegionWindow]
+    client: WattTimeClient, watttime: WattTimeSource, windows: Sequence[RegionWindow]
 ) -> _Ready | _Failed:
     """Fetch, validate and serialize one region's windows; the first problem fails the region, not the run."""
     fetched = []
@@ -204,7 +203,7 @@ def _write(sink: PointSink, ready: Sequence[_Ready], failed: Sequence[_Failed]) 
     """One write for every region that is ready; if it fails, none of them is stored for sure."""
     try:
         return sink.write_lines([line for region in ready for line in region.lines])
-    except InfluxDBWriteError as error:
+    except SinkWriteError as error:
         windows = [window for region in ready for window in region.windows]
         written = RegionFailure(
             tuple(region.region for region in ready),

@@ -18,6 +18,19 @@ class WriteReport:
     destination: str
 
 
+class SinkWriteError(Exception):
+    """Lines could not be stored, whatever the sink; ``retryable`` says whether the same write may succeed later.
+
+    The asset records every sink failure the same way (failure kind ``influxdb_write``), so a sink raises
+    this, or a subclass, for anything that went wrong at its destination; messages name the destination,
+    never a secret.
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
 class PointSink(dg.ConfigurableResource, ABC):
     """Receives line-protocol lines from the carbon-intensity asset.
 
@@ -27,7 +40,7 @@ class PointSink(dg.ConfigurableResource, ABC):
 
     @abstractmethod
     def write_lines(self, lines: Sequence[str]) -> WriteReport:
-        """Store every line or raise; a sink never drops lines silently."""
+        """Store every line or raise ``SinkWriteError``; a sink never drops lines silently."""
 
     @abstractmethod
     def destination(self) -> str:

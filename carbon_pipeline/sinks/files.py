@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import Field
 
-from carbon_pipeline.sinks.base import PointSink, WriteReport
+from carbon_pipeline.sinks.base import PointSink, SinkWriteError, WriteReport
 from carbon_pipeline.sinks.line_protocol import MEASUREMENT, line_series_key, line_timestamp
+
+# Refusals that may clear by themselves, so a re-run can succeed: a full disk or quota, a busy file system.
+# Anything else (no permission, a file where the folder should be) needs a person first.
+TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EAGAIN, errno.EBUSY, errno.EINTR})
 
 
 class LineProtocolFileSink(PointSink):
     """Writes points as InfluxDB line protocol under ``directory``, one file per UTC day.
 
-    Used by the local deployment. Re-materializing an interval replaces its lines instead of
+    Used by the local deployment. A folder or file it may not write fails the write with a
+    ``SinkWriteError`` naming it. Re-materializing an interval replaces its lines instead of
     appending them, so the files hold each point once and load cleanly with
     ``curl --data-binary @FILE 'http://HOST:8086/write?db=DB&precision=s'`` (or ``/api/v3/write_lp``).
     """
@@ -35,10 +42,25 @@ class LineProtocolFileSink(PointSink):
         for line in lines:
             by_day[_day(line_timestamp(line))].append(line)
         folder = self.measurement_directory()
-        folder.mkdir(parents=True, exist_ok=True)
+        with _refusals_named(folder):
+            folder.mkdir(parents=True, exist_ok=True)
         for day, day_lines in by_day.items():
-            _merge_into(folder / f"{day}.lp", day_lines)
+            path = folder / f"{day}.lp"
+            with _refusals_named(path):
+                _merge_into(path, day_lines)
         return WriteReport(lines=len(lines), requests=len(by_day), destination=self.destination())
+
+
+@contextmanager
+def _refusals_named(path: Path) -> Iterator[None]:
+    """The operating system's refusal as the sink's error, naming the file or folder it was about."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise SinkWriteError(
+            f"cannot write line-protocol file(s) at {path}: {reason}", retryable=error.errno in TRANSIENT_ERRNOS
+        ) from error
 
 
 def _day(epoch_seconds: int) -> str:

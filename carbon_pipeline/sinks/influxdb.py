@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -11,16 +11,10 @@ import urllib3
 from influxdb_client_3 import InfluxDBClient3
 from influxdb_client_3.exceptions import InfluxDBError, InfluxDBPartialWriteError
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_random_exponential,
-)
+from tenacity import RetryCallState
 
-from carbon_pipeline.sinks.base import PointSink, WriteReport
+from carbon_pipeline.retry import RetryPolicy
+from carbon_pipeline.sinks.base import PointSink, SinkWriteError, WriteReport
 from carbon_pipeline.sinks.line_protocol import PRECISION
 
 # InfluxDB 3 and 1.x both recommend 5,000-10,000 lines per request; 5,000 lines of this schema are
@@ -28,23 +22,25 @@ from carbon_pipeline.sinks.line_protocol import PRECISION
 MAX_LINES_PER_REQUEST = 5_000
 WriteApi = Literal["v3", "v2"]
 HOST_EXAMPLES = "http://influxdb:8086 or https://influxdb.example.com:8181"
+# The first backoff window; later ones double up to ``backoff_max_seconds``.
+BACKOFF_BASE_SECONDS = 0.5
 
 
-class InfluxDBWriteError(Exception):
-    """A batch could not be written. ``retryable`` says whether the same write may succeed later."""
+class InfluxDBWriteError(SinkWriteError):
+    """A batch could not be written; ``status`` is InfluxDB's HTTP status, when it answered."""
 
     def __init__(self, message: str, *, status: int | None, retryable: bool) -> None:
-        super().__init__(message)
+        super().__init__(message, retryable=retryable)
         self.status = status
-        self.retryable = retryable
 
 
 class InfluxDBResource(PointSink):
     """Writes points to InfluxDB 3 Core/Enterprise (``/api/v3/write_lp``) or InfluxDB 2.x, Cloud and
     1.8+ (``/api/v2/write``) with the synchronous influxdb3-python client.
 
-    That client retries nothing and lets urllib3 errors escape, so this resource adds bounded retries
-    with backoff (honouring ``Retry-After``) on 429, 5xx, timeouts and refused connections, and turns
+    That client retries nothing and lets urllib3 errors escape, so this resource retries 429, 5xx,
+    timeouts and refused connections under the pipeline's retry policy (``carbon_pipeline.retry``:
+    full-jitter backoff, ``Retry-After`` honoured within the budget), and turns
     every failure into an ``InfluxDBWriteError`` that names the database and the rejected lines.
     """
 
@@ -87,15 +83,8 @@ class InfluxDBResource(PointSink):
             self._client = None
 
     def _write_batch(self, batch: Sequence[str], offset: int) -> int:
-        attempts = Retrying(
-            retry=retry_if_exception(_is_retryable),
-            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_retry_seconds),
-            wait=_retry_after_or(
-                wait_random_exponential(multiplier=0.5, max=self.backoff_max_seconds), self.max_retry_seconds
-            ),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
+        policy = RetryPolicy(self.max_attempts, self.max_retry_seconds, BACKOFF_BASE_SECONDS, self.backoff_max_seconds)
+        attempts = policy.retrying(_is_retryable, before_sleep=self._log_retry)
         try:
             for attempt in attempts:
                 with attempt:
@@ -205,16 +194,3 @@ def _other_lines_stored(error: InfluxDBPartialWriteError) -> bool:
     (``accept_partial``, the default); "parsing failed" means it refused the whole request.
     """
     return str(error.message).lower().startswith("partial write of line protocol occurred")
-
-
-def _retry_after_or(fallback: wait_random_exponential, cap_seconds: float) -> Callable[[RetryCallState], float]:
-    """Wait as long as the server asks (``Retry-After`` seconds, within the budget), else back off with jitter."""
-
-    def wait(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after and str(retry_after).isdigit():
-            return min(float(retry_after), cap_seconds)
-        return fallback(state)
-
-    return wait

@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from carbon_pipeline.watttime.resource import WattTimeResource
+from carbon_pipeline.watttime.client import WattTimeClient
+from carbon_pipeline.watttime.resource import WattTimeSource
 from carbon_pipeline.watttime.simulator import SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
 
 SIMULATED_LABEL = "SIMULATED: embedded WattTime simulator (local deployment), not real grid data"
 
 
-class SimulatedWattTimeResource(WattTimeResource):
+class SimulatedWattTimeResource(WattTimeSource):
     """WattTime v3 simulated over loopback HTTP inside each run: no account, no internet.
 
     The production client code runs unchanged (login, tokens, retries, chunking); only the server is
     simulated, with deterministic realistic values and a publication lag. Points are tagged
-    ``source=simulator`` so they can never pass for WattTime's.
+    ``source=simulator`` so they can never pass for WattTime's. There is nothing to configure about the
+    account or the address: each run serves its own simulator on a free loopback port, with a random password.
     """
 
-    username: str = Field(default=SIMULATOR_USERNAME, description="The simulator's built-in account.")
-    password: str = Field(default="", repr=False, description="Unused: each run's simulator gets a random password.")
-    base_url: str = Field(default="http://127.0.0.1", description="Unused: each run serves its own simulator.")
     publication_lag_seconds: float = Field(
         default=120.0, ge=0, description="How long after a point's time the simulator publishes it."
     )
@@ -37,14 +37,15 @@ class SimulatedWattTimeResource(WattTimeResource):
     def data_source_label(self) -> str:
         return SIMULATED_LABEL
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+    def open_client(self, logger: logging.Logger | None) -> WattTimeClient:
+        """Start the run's simulator, stopped again at teardown, and a client for it."""
         # A fresh password per run: no credential, not even a simulated one, sits in config or the UI.
         password = secrets.token_urlsafe(24)
         config = SimulatorConfig(
-            accounts={self.username: password}, publication_lag_seconds=self.publication_lag_seconds
+            accounts={SIMULATOR_USERNAME: password}, publication_lag_seconds=self.publication_lag_seconds
         )
         self._server = SimulatorServer(config).start()
-        self._client = self.new_client(self._server.base_url, context.log, password=password)
+        return self._client_for(SIMULATOR_USERNAME, password, self._server.base_url, logger)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         super().teardown_after_execution(context)

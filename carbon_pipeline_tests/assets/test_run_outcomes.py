@@ -75,8 +75,9 @@ def test_a_single_partition_run_covers_its_interval_and_states_the_reason_the_as
 def test_a_crash_the_asset_did_not_declare_fails_every_region_it_covered_with_dagsters_error(
     instance: dg.DagsterInstance, simulator: SimulatorServer, tmp_path: Path
 ) -> None:
-    """A file where the sink's folder should be: the write raises an error no handler in the asset knows."""
-    (tmp_path / "carbon_intensity").write_text("in the way")
+    """A day file that is not line protocol: merging into it raises an error no handler in the asset knows."""
+    (tmp_path / "carbon_intensity").mkdir()
+    (tmp_path / "carbon_intensity" / "2025-01-01.lp").write_text("not line protocol\n")
     resources = {
         "watttime": watttime_resource(simulator.base_url),
         "point_sink": LineProtocolFileSink(directory=str(tmp_path)),

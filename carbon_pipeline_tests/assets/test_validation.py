@@ -15,7 +15,7 @@ from carbon_pipeline.validation import (
     require_complete,
     validate_moer_frame,
 )
-from carbon_pipeline.watttime.client import HistoricalChunk
+from carbon_pipeline.watttime.replies import HistoricalChunk
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 WINDOW = RegionWindow("CAISO_NORTH", START, START + timedelta(minutes=15))

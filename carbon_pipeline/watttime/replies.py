@@ -1,0 +1,245 @@
+"""WattTime's replies, read: signal data as typed frames, error bodies as one line, statuses as typed errors.
+
+Parsing never drops what WattTime sent: null or non-numeric values reach validation, which reports them.
+Error bodies arrive as FastAPI JSON, plain JSON or CloudFront HTML, and each status maps to the error type
+the operator acts on.
+"""
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from carbon_pipeline.watttime.endpoints import FREE_PLAN_REGION, MY_ACCESS_PATH, Call, request_id_of
+from carbon_pipeline.watttime.errors import (
+    WattTimeBadRequestError,
+    WattTimeError,
+    WattTimeForbiddenError,
+    WattTimePlanError,
+    WattTimeResponseError,
+    WattTimeUnknownRegionError,
+)
+
+MAX_QUOTED_ERROR_CHARS = 300
+
+# Only real JSON numbers become values; `bool` is a subclass of `int` and must not turn into 0/1.
+_JSON_NUMBER_TYPES = (int, float)
+_JSON_NUMBER_TYPE_SET = frozenset(_JSON_NUMBER_TYPES)
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing DataFrames element-wise has no single truth value
+class HistoricalChunk:
+    """One WattTime reply as a typed frame plus the metadata the InfluxDB writer needs as tags.
+
+    `frame` keeps every point WattTime sent, including null or non-numeric values (`value` NaN, original in
+    `raw_value`), so that downstream validation can report them instead of the client silently dropping them.
+    """
+
+    region: str
+    signal_type: str
+    start: datetime
+    end: datetime
+    units: str | None
+    period_seconds: int | None
+    model_date: str | None
+    warnings: tuple[str, ...]
+    request_id: str | None
+    frame: pd.DataFrame = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply the transport hands on: a 200 with its decoded JSON, or a status that was not worth retrying."""
+
+    response: httpx.Response
+    payload: Any  # decoded JSON of a 200 reply, None otherwise
+
+    @property
+    def request_id(self) -> str | None:
+        return request_id_of(self.response)
+
+
+def json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= MAX_QUOTED_ERROR_CHARS else text[:MAX_QUOTED_ERROR_CHARS] + "..."
+
+
+def _validation_item(item: object) -> str:
+    """One entry of FastAPI's `{"detail": [{"loc": [...], "msg": ...}]}` validation errors."""
+    if isinstance(item, Mapping):
+        location = ".".join(str(part) for part in item.get("loc", ()))
+        return f"{location}: {item.get('msg', '')}" if location else str(item.get("msg", ""))
+    return str(item)
+
+
+def error_text(body: object) -> str:
+    """WattTime's error bodies come in several shapes; flatten whichever arrived into one readable line."""
+    if isinstance(body, Mapping):
+        detail = body.get("detail")
+        if isinstance(detail, list):
+            return _truncate("; ".join(_validation_item(item) for item in detail))
+        parts = [str(body[key]) for key in ("error", "message", "msg", "detail") if body.get(key)]
+        if parts:
+            return _truncate(": ".join(parts))
+    return _truncate(json.dumps(body))
+
+
+def _mentions(text: str, word: str | None) -> bool:
+    return word is not None and re.search(rf"\b{re.escape(word)}\b", text) is not None
+
+
+def status_error(call: Call, response: httpx.Response) -> WattTimeError:
+    """Translate a non-retryable, non-200 data reply into the error type the operator can act on."""
+    status = response.status_code
+    request_id = request_id_of(response)
+    body = json_or_none(response)
+    if body is None:
+        if status == 403:
+            server = response.headers.get("server", "unknown")
+            return WattTimeForbiddenError(
+                f"{call.describe()}: HTTP 403 with a non-JSON body (Server: {server}); such replies come from "
+                "the CloudFront edge or a proxy in front of WattTime, not from the API's plan check",
+                request_id=request_id,
+            )
+        text = f"non-JSON body ({response.headers.get('content-type', 'no content-type')})"
+    else:
+        text = error_text(body)
+    if status == 403 and "invalid scope" in text.lower():
+        return WattTimePlanError(
+            f"{call.describe()}: this WattTime account's plan does not cover region {call.region}. Free accounts "
+            f"may only read {FREE_PLAN_REGION}; check GET {MY_ACCESS_PATH} for the regions this account can read. "
+            f"WattTime said: {text}",
+            request_id=request_id,
+        )
+    if status == 403:
+        return WattTimeForbiddenError(f"{call.describe()}: HTTP 403: {text}", request_id=request_id)
+    if status in (400, 404, 422) and _mentions(text, call.region):
+        return WattTimeUnknownRegionError(
+            f"{call.describe()}: WattTime does not accept region {call.region} (HTTP {status}): {text}",
+            request_id=request_id,
+        )
+    if 400 <= status < 500:
+        return WattTimeBadRequestError(f"{call.describe()}: HTTP {status}: {text}", request_id=request_id)
+    return WattTimeResponseError(f"{call.describe()}: unexpected HTTP {status}: {text}", request_id=request_id)
+
+
+def response_error(call: Call, request_id: str | None, problem: str) -> WattTimeResponseError:
+    return WattTimeResponseError(f"{call.describe()}: {problem}", request_id=request_id)
+
+
+def _optional(call: Call, request_id: str | None, container: Mapping[str, Any], key: str, kind: type[_T]) -> _T | None:
+    value = container.get(key)
+    if value is None or isinstance(value, kind):
+        return value
+    raise response_error(call, request_id, f"meta field {key!r} should be {kind.__name__}, got {value!r}")
+
+
+def _points_frame(call: Call, request_id: str | None, points: list[Any]) -> pd.DataFrame:
+    """Build the frame column-wise; a year of 5-minute points (105,120) parses in about 0.1 s."""
+    try:
+        times = [point["point_time"] for point in points]
+        raw_values = [point["value"] for point in points]
+        imputed_markers = [point.get("imputed_data_used") for point in points]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise response_error(
+            call, request_id, f"every data point must be an object with 'point_time' and 'value' ({exc!r})"
+        ) from exc
+    try:
+        point_time = pd.to_datetime(times, utc=True, format="ISO8601").as_unit("ns")
+    except (ValueError, TypeError) as exc:
+        first_line = str(exc).splitlines()[0]
+        raise response_error(call, request_id, f"unparseable point_time: {first_line}") from exc
+    if point_time.hasnans:
+        raise response_error(call, request_id, "a data point has a null point_time")
+    try:
+        imputed = _imputed_array(imputed_markers)
+    except (ValueError, TypeError) as exc:
+        raise response_error(call, request_id, f"imputed_data_used must be true/false: {exc}") from exc
+    return pd.DataFrame(
+        {
+            "point_time": point_time,
+            "value": _numeric_values(raw_values),
+            "raw_value": pd.array(raw_values, dtype=object),
+            "imputed": imputed,
+        }
+    )
+
+
+def _numeric_values(raw_values: list[Any]) -> np.ndarray:
+    """Real JSON numbers as floats, anything else NaN; a reply of numbers only, the usual one, converts at once."""
+    if set(map(type, raw_values)) <= _JSON_NUMBER_TYPE_SET:
+        return np.array(raw_values, dtype=np.float64)
+    return np.fromiter(
+        (value if type(value) in _JSON_NUMBER_TYPES else np.nan for value in raw_values),
+        dtype=np.float64,
+        count=len(raw_values),
+    )
+
+
+def _imputed_array(markers: list[Any]) -> pd.api.extensions.ExtensionArray:
+    """Nullable booleans; markers that are all true/false skip pandas' per-element inference."""
+    if set(map(type, markers)) <= {bool}:
+        return pd.arrays.BooleanArray(np.array(markers, dtype=bool), np.zeros(len(markers), dtype=bool))
+    return pd.array(markers, dtype="boolean")
+
+
+def _warning_texts(warnings: object) -> tuple[str, ...]:
+    if not isinstance(warnings, list):
+        return ()
+    return tuple(
+        f"{item.get('type', 'warning')}: {item.get('message', '')}" if isinstance(item, Mapping) else str(item)
+        for item in warnings
+    )
+
+
+def parse_signal(
+    call: Call, reply: Reply, *, region: str, signal_type: str, window: tuple[datetime, datetime] | None
+) -> HistoricalChunk:
+    """Parse a `{"data": [...], "meta": {...}}` reply; `window=None` derives it from the points (forecasts)."""
+    payload, request_id = reply.payload, reply.request_id
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("data"), list):
+        raise response_error(call, request_id, "expected a JSON object with a 'data' list")
+    meta = payload.get("meta")
+    if not isinstance(meta, Mapping):
+        raise response_error(call, request_id, "the reply has no 'meta' object")
+    frame = _points_frame(call, request_id, payload["data"])
+    period_seconds = _optional(call, request_id, meta, "data_point_period_seconds", int)
+    model = _optional(call, request_id, meta, "model", dict)
+    if window is None:
+        window = _covered_window(call, request_id, frame, period_seconds)
+    return HistoricalChunk(
+        region=region,
+        signal_type=signal_type,
+        start=window[0],
+        end=window[1],
+        units=_optional(call, request_id, meta, "units", str),
+        period_seconds=period_seconds,
+        model_date=None if model is None else _optional(call, request_id, model, "date", str),
+        warnings=_warning_texts(meta.get("warnings")),
+        request_id=request_id,
+        frame=frame,
+    )
+
+
+def _covered_window(
+    call: Call, request_id: str | None, frame: pd.DataFrame, period_seconds: int | None
+) -> tuple[datetime, datetime]:
+    """A forecast has no requested window: it covers its first point to the end of its last period."""
+    if frame.empty or period_seconds is None:
+        raise response_error(call, request_id, "a forecast needs data points and meta.data_point_period_seconds")
+    first, last = frame["point_time"].min(), frame["point_time"].max()
+    return first.to_pydatetime(), (last + pd.Timedelta(seconds=period_seconds)).to_pydatetime()
