@@ -27,7 +27,8 @@ import pytest
 import yaml
 
 from carbon_pipeline_tests.support.pipeline_harness import REPO
-from carbon_pipeline_tests.support.postgres_server import PostgresServer, free_loopback_port
+from carbon_pipeline_tests.support.postgres_server import PostgresServer
+from carbon_pipeline_tests.support.processes import free_loopback_port
 
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
