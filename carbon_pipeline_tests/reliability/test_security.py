@@ -579,6 +579,7 @@ def _scanner_finds_planted_sentinels(scanner: SecretScanner, sentinels: dict[str
     assert [finding.secret for finding in planted.findings()] == ["INFLUXDB_TOKEN"]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_secrets_appear_nowhere_dagster_stores_shows_or_prints(
     sentinel_env: dict[str, str],

@@ -236,6 +236,7 @@ def session(browser: Browser, dagster_ui: str, sentinels: dict[str, str], screen
 # ##### TESTS
 
 
+@pytest.mark.slow
 def test_a_user_materializes_one_interval_from_the_asset_page_and_sees_its_plots_and_check(
     session: UserSession,
     target_interval: datetime,
