@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup demo ui simulator test lint influxdb postgresql chromium bench lock clean
+.PHONY: setup demo ui simulator test test-fast lint influxdb postgresql chromium bench lock clean
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
@@ -59,6 +59,12 @@ bench: setup influxdb postgresql
 ## which fails below 90 % line and branch coverage of carbon_pipeline.
 test: setup influxdb postgresql chromium lint
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=90
+
+## The fast loop while coding: every test that needs no server process, browser or long wait
+## (partitions, validation, line protocol, settings, the client against the in-process simulator...).
+## Under a minute on 2 cores; `make test` still runs everything.
+test-fast: setup
+	$(BIN)/pytest -m "not integration and not browser and not slow"
 
 lint: setup
 	$(BIN)/ruff check carbon_pipeline carbon_pipeline_tests benchmarks

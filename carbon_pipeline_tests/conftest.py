@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
-from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer, free_loopback_port
+from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import REPO
+from carbon_pipeline_tests.support.processes import free_loopback_port
 
-pytest_plugins = ["carbon_pipeline_tests.support.fault_report"]
+pytest_plugins = ["carbon_pipeline_tests.support.fault_report", "carbon_pipeline_tests.support.markers", "pytester"]
 
 # Variables the project reads; tests start from an environment without them.
 OUR_PREFIXES = ("DAGSTER_", "CARBON_", "WATTTIME_", "INFLUXDB_")

@@ -109,6 +109,7 @@ def test_points_carry_the_schema_tags_and_provenance(
     assert all(isinstance(row["imputed"], bool) for row in rows)
 
 
+@pytest.mark.slow
 def test_month_backfill_is_one_run_two_watttime_calls_and_batched_writes(
     resources: dict[str, object],
     simulator: SimulatorServer,
@@ -212,6 +213,7 @@ def test_empty_reply_is_treated_as_not_yet_published(
     assert influxdb_shim.requests == []
 
 
+@pytest.mark.slow
 def test_token_rejected_mid_backfill_relogs_once_and_completes(
     resources: dict[str, object], simulator: SimulatorServer, influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:

@@ -40,6 +40,7 @@ def test_simulator_runs_as_its_own_process_and_stops_with_the_benchmark() -> Non
         httpx.get(f"{base_url}/_simulator/stats", timeout=5)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_the_full_benchmark_runs_a_day_through_every_scenario_and_prints_every_target() -> None:
     """The smoke version of `make bench`: real dagster dev, SQLite and PostgreSQL, two real ticks."""

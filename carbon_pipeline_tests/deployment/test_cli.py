@@ -45,6 +45,7 @@ def _count(server: InfluxDBServer, database: str) -> int:
 # ##### TESTS
 
 
+@pytest.mark.slow
 def test_cli_materializes_one_partition(
     prod_env: dict[str, str], influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:
@@ -55,6 +56,7 @@ def test_cli_materializes_one_partition(
     assert SIMULATOR_PASSWORD not in output and "test-token" not in output
 
 
+@pytest.mark.slow
 def test_cli_materializes_a_day_range_in_one_run_and_one_call(
     prod_env: dict[str, str], simulator: SimulatorServer, influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:
@@ -87,6 +89,7 @@ def test_prod_refuses_to_load_naming_the_bad_variable(variable: str, value: str,
     assert SIMULATOR_PASSWORD not in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_make_demo_materializes_the_last_day_into_files(tmp_path: Path) -> None:
     home = tmp_path / "demo_home"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DAGSTER_", "CARBON_", "MAKE"))}

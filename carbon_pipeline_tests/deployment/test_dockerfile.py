@@ -27,7 +27,8 @@ import pytest
 import yaml
 
 from carbon_pipeline_tests.support.pipeline_harness import REPO
-from carbon_pipeline_tests.support.postgres_server import PostgresServer, free_loopback_port
+from carbon_pipeline_tests.support.postgres_server import PostgresServer
+from carbon_pipeline_tests.support.processes import free_loopback_port
 
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
@@ -502,6 +503,7 @@ def _requirement_name(requirement: str) -> str:
     return _normalized(match.group())
 
 
+@pytest.mark.slow
 def test_installed_package_loads_its_definitions_without_the_repository(
     image: Image, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -535,6 +537,7 @@ def test_only_runtime_dependencies_are_installed_at_the_locked_versions(image: I
     assert not unpinned, f"installed versions that constraints.txt does not pin: {unpinned}"
 
 
+@pytest.mark.slow
 def test_image_command_serves_the_production_code_location_and_passes_the_healthcheck(
     image: Image, final: Stage
 ) -> None:

@@ -146,6 +146,7 @@ def recorded(instance: dg.DagsterInstance, run_id: str) -> RecordedBackfill:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("batch_size_restored")
 def test_sqlite_batches_record_the_same_week_as_the_stock_storage(simulator: SimulatorServer, tmp_path: Path) -> None:
     stock, stock_commits = backfill_a_week(instance_with(tmp_path / "stock", {}), simulator, tmp_path)
@@ -174,6 +175,7 @@ def test_sqlite_batches_keep_the_stock_file_layout_so_the_stock_storage_reads_th
     assert (home / "history" / "runs" / "index.db").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("batch_size_restored")
 def test_postgres_batches_record_the_same_week_as_the_stock_storage(
     postgres: PostgresServer, simulator: SimulatorServer, tmp_path: Path

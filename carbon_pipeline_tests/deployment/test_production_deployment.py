@@ -150,6 +150,7 @@ def deployment(tmp_path: Path, postgres: PostgresServer, prod_env: dict[str, str
 # ##### TESTS
 
 
+@pytest.mark.slow
 def test_backfill_schedule_tick_and_sensor_tick_run_on_the_split_deployment_and_land_in_postgres(
     deployment: Deployment,
     influxdb_server: InfluxDBServer,

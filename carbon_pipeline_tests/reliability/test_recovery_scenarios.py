@@ -103,6 +103,7 @@ def _due(scenario: Scenario) -> int:
     return int((floor_interval(datetime.now(UTC) - DELAY - timedelta(minutes=15)) - scenario.first) / INTERVAL)
 
 
+@pytest.mark.slow
 def test_influxdb_down_for_six_hours(scenario: Scenario) -> None:
     scenario.play(range(0, 4), succeeds=True)
     scenario.influxdb.stop()
@@ -119,6 +120,7 @@ def test_influxdb_down_for_six_hours(scenario: Scenario) -> None:
     assert len(scenario.receiver.payloads) == 2
 
 
+@pytest.mark.slow
 def test_daemon_down_for_two_hours(scenario: Scenario) -> None:
     scenario.play(range(0, 20), succeeds=True)
     scenario.play(range(20, 28), succeeds=None)
@@ -132,6 +134,7 @@ def test_daemon_down_for_two_hours(scenario: Scenario) -> None:
     assert scenario.receiver.payloads == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "outage",
     [

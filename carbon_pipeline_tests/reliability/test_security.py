@@ -47,7 +47,7 @@ from carbon_pipeline.watttime.client import WattTimeClient
 from carbon_pipeline.watttime.errors import WattTimeTLSError
 from carbon_pipeline.watttime.resource import WattTimeResource
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
-from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer, free_loopback_port
+from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import (
     REPO,
@@ -55,6 +55,7 @@ from carbon_pipeline_tests.support.pipeline_harness import (
     materialize,
     watttime_resource,
 )
+from carbon_pipeline_tests.support.processes import free_loopback_port
 from carbon_pipeline_tests.support.secret_scan import (
     Finding,
     ProcessTreeSampler,
@@ -574,6 +575,7 @@ def _scanner_finds_planted_sentinels(scanner: SecretScanner, sentinels: dict[str
     assert [finding.secret for finding in planted.findings()] == ["INFLUXDB_TOKEN"]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_secrets_appear_nowhere_dagster_stores_shows_or_prints(
     sentinel_env: dict[str, str],

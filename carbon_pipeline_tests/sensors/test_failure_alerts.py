@@ -78,6 +78,7 @@ def rig(simulator: SimulatorServer) -> Iterator[AlertRig]:
         yield rig
 
 
+@pytest.mark.slow
 def test_one_alert_after_the_third_write_failure_and_one_recovery_notice(rig: AlertRig) -> None:
     rig.influxdb.stop()
     for expected_alerts in (0, 0, 1, 1, 1):

@@ -82,6 +82,7 @@ def test_late_regions_are_recorded_alerted_once_and_announced_when_fresh_again(
         ]
 
 
+@pytest.mark.slow
 def test_the_check_runs_from_the_ui_as_an_ordinary_check_execution(
     instance: dg.DagsterInstance, resources: dict[str, object]
 ) -> None:

@@ -161,6 +161,7 @@ def test_an_influxdb_failure_fails_every_region_of_the_tick(tick: Tick) -> None:
     assert all(set(kinds) == {"influxdb_write"} for kinds in streaks.values())
 
 
+@pytest.mark.slow
 def test_a_region_that_is_only_late_is_filled_in_even_when_another_was_refused_in_the_same_run(tick: Tick) -> None:
     """Whichever replies the faults hit: one region rejected, one not yet published, one written."""
     tick.simulator.state.inject(Fault("out_of_range", path="/v3/historical"))

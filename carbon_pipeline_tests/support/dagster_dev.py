@@ -8,9 +8,7 @@ itself, for any deployment that serves it (``dagster dev`` here, the split deplo
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from carbon_pipeline_tests.support.influxdb_server import free_loopback_port
+from carbon_pipeline_tests.support.processes import ServerProcess, free_loopback_port
 
 REPO = Path(__file__).resolve().parents[2]
 DAGSTER = Path(sys.executable).parent / "dagster"
@@ -108,16 +106,12 @@ class DagsterGraphQL:
         )
         return runs[0]
 
-    def wait_until_answering(self, timeout_seconds: float) -> None:
-        """Return once the webserver answers a GraphQL query."""
-
-        def answers() -> bool:
-            try:
-                return httpx.post(self.url, json={"query": "{ version }"}, timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        self.poll(answers, bool, timeout_seconds, f"an answer from {self.url}")
+    def answers(self) -> bool:
+        """Whether the webserver answers a GraphQL query: the readiness probe of whatever serves the API."""
+        try:
+            return httpx.post(self.url, json={"query": "{ version }"}, timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def poll(self, read: Callable[[], T], done: Callable[[T], bool], timeout_seconds: float, what: str) -> T:
         """``read()`` every half second until ``done`` accepts its value; that value."""
@@ -146,7 +140,7 @@ class DagsterDev(DagsterGraphQL):
         self._log_path = log_path
         self._command = list(command or [str(DAGSTER), "dev", "-w", str(REPO / "workspace.yaml")])
         self._port = free_loopback_port()
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: ServerProcess | None = None
         super().__init__(f"http://127.0.0.1:{self._port}/graphql")
 
     @property
@@ -157,17 +151,17 @@ class DagsterDev(DagsterGraphQL):
         return self._process.pid
 
     def __enter__(self) -> DagsterDev:
-        with self._log_path.open("w") as log:
-            self._process = subprocess.Popen(
-                [*self._command, "-p", str(self._port)],
-                cwd=self._home,
-                env=self._env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._process = ServerProcess(
+            "dagster dev",
+            [*self._command, "-p", str(self._port)],
+            self._log_path,
+            owner=self,
+            stop_signals=((signal.SIGTERM, STOP_TIMEOUT_SECONDS),),
+            cwd=self._home,
+            env=self._env,
+        )
         try:
-            self.wait_until_answering(READY_TIMEOUT_SECONDS)
+            self._process.wait_until_ready(self.answers, READY_TIMEOUT_SECONDS, f"answer GraphQL at {self.url}")
         except BaseException:
             self.stop()
             raise
@@ -179,17 +173,19 @@ class DagsterDev(DagsterGraphQL):
         self.stop()
 
     def stop(self) -> int | None:
-        """SIGTERM to the whole process group (every process `dagster dev` started); its exit code."""
+        """SIGTERM to the process group (webserver, daemon, code server, run workers), SIGKILL after a
+        minute; the exit code of ``dagster dev``."""
         if self._process is None:
             return None
-        if self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGTERM)
-            self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        return self._process.returncode
+        self._process.stop()
+        return self._process.exit_code()
 
     def logs(self) -> str:
         return f"log: {self._log_path}"
 
     def require_running(self) -> None:
-        if self._process is None or self._process.poll() is not None:
-            raise AssertionError(f"dagster dev exited; log: {self._log_path}")
+        if self._process is None:
+            raise AssertionError("dagster dev is not running")
+        code = self._process.exit_code()
+        if code is not None:
+            raise AssertionError(self._process.failure(f"dagster dev exited with code {code}"))

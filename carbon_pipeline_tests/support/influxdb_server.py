@@ -13,20 +13,15 @@ import http.client
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import tempfile
-import time
 import weakref
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
-_LOOPBACK = "127.0.0.1"
-_POLL_INTERVAL_SECONDS = 0.02
-_STOP_GRACE_SECONDS = 10.0
+from carbon_pipeline_tests.support.processes import LOOPBACK, ServerProcess, free_loopback_port
+
 _HTTP_TIMEOUT_SECONDS = 30.0
 _PING_TIMEOUT_SECONDS = 0.25  # loopback answers in milliseconds; a port held by someone else never does
 
@@ -97,33 +92,10 @@ class InfluxQLError(RuntimeError):
     """An InfluxQL statement was rejected by the server."""
 
 
-def free_loopback_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now.
-
-    The port is released before it is used, so another process could take it in
-    between; on a test machine that is rare enough to accept, and the failure
-    is loud (influxd exits with "address already in use").
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((_LOOPBACK, 0))
-        return int(probe.getsockname()[1])
-
-
 def quote_identifier(name: str) -> str:
     """Quote an InfluxQL identifier so any database name is safe in a statement."""
     escaped = name.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM lets influxd close its shards and WAL cleanly; SIGKILL only if it hangs."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=_STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    process.wait()
 
 
 def _influxd_environment() -> dict[str, str]:
@@ -158,54 +130,48 @@ class InfluxDBServer:
         self._config_path = self._workdir / "influxdb.conf"
         self._config_path.write_text(
             _CONFIG_TEMPLATE.format(
-                loopback=_LOOPBACK,
+                loopback=LOOPBACK,
                 workdir=self._workdir,
                 http_port=self._http_port,
                 rpc_port=free_loopback_port(),
             )
         )
-        self._stop_process: weakref.finalize | None = None
+        self._process: ServerProcess | None = None
 
     @property
     def url(self) -> str:
         """Base URL of the HTTP API, e.g. ``http://127.0.0.1:40123``."""
-        return f"http://{_LOOPBACK}:{self._http_port}"
+        return f"http://{LOOPBACK}:{self._http_port}"
 
     @property
     def log_path(self) -> Path:
         """File receiving influxd's stdout and stderr across all (re)starts."""
         return self._workdir / "influxd.log"
 
-    def log_tail(self, lines: int = 40) -> str:
-        """Last lines of the server log, for failure messages."""
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
     def start(self) -> None:
         """Launch influxd and block until ``/ping`` answers 204."""
-        if self._stop_process is not None:
+        if self._process is not None:
             raise RuntimeError(f"influxd was already started at {self.url}; stop() it first")
-        with self.log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [self._executable, "run", "-config", str(self._config_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=_influxd_environment(),
-            )
-        self._stop_process = weakref.finalize(self, _terminate, process)
+        self._process = ServerProcess(
+            "influxd",
+            [self._executable, "run", "-config", str(self._config_path)],
+            self.log_path,
+            owner=self,
+            env=_influxd_environment(),
+        )
         try:
-            self._wait_until_ready(process)
+            self._process.wait_until_ready(self._ping, self._startup_timeout, f"answer /ping at {self.url}")
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        """SIGTERM influxd and wait for it (SIGKILL after 10 s). Data is kept for a restart."""
-        if self._stop_process is not None:
-            self._stop_process()
-            self._stop_process = None
+        """SIGTERM influxd, which closes its shards and WAL cleanly, and wait for it (SIGKILL after 10 s).
+
+        Data is kept for a restart."""
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
 
     def restart(self) -> None:
         """Stop and start again on the same port with the same data directory."""
@@ -264,7 +230,7 @@ class InfluxDBServer:
 
     def _post_query(self, influxql: str, params: dict[str, str]) -> tuple[int, bytes]:
         """POST to /query: POST is required for CREATE/DROP, and a form body has no URL length limit."""
-        connection = http.client.HTTPConnection(_LOOPBACK, self._http_port, timeout=_HTTP_TIMEOUT_SECONDS)
+        connection = http.client.HTTPConnection(LOOPBACK, self._http_port, timeout=_HTTP_TIMEOUT_SECONDS)
         try:
             connection.request(
                 "POST",
@@ -278,7 +244,7 @@ class InfluxDBServer:
             connection.close()
 
     def _ping(self) -> bool:
-        connection = http.client.HTTPConnection(_LOOPBACK, self._http_port, timeout=_PING_TIMEOUT_SECONDS)
+        connection = http.client.HTTPConnection(LOOPBACK, self._http_port, timeout=_PING_TIMEOUT_SECONDS)
         try:
             connection.request("GET", "/ping")
             return connection.getresponse().status == 204
@@ -286,18 +252,3 @@ class InfluxDBServer:
             return False
         finally:
             connection.close()
-
-    def _wait_until_ready(self, process: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + self._startup_timeout
-        while process.poll() is None:
-            if self._ping():
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    self._startup_failure(f"influxd did not answer /ping within {self._startup_timeout:g} s")
-                )
-            time.sleep(_POLL_INTERVAL_SECONDS)
-        raise RuntimeError(self._startup_failure(f"influxd exited with code {process.returncode}"))
-
-    def _startup_failure(self, reason: str) -> str:
-        return f"{reason} at {self.url} (config {self._config_path}); log tail:\n{self.log_tail()}"

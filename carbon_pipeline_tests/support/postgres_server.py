@@ -21,10 +21,8 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 import weakref
 from pathlib import Path
 from types import TracebackType
@@ -34,12 +32,15 @@ from urllib.parse import quote
 import psycopg2
 from psycopg2 import sql
 
-_LOOPBACK = "127.0.0.1"
+from carbon_pipeline_tests.support.processes import LOOPBACK, ServerProcess, free_loopback_port, log_tail
+
 _BINARIES_ROOT = Path("/usr/lib/postgresql")
 _UNPRIVILEGED_USER = "postgres"
-_POLL_INTERVAL_SECONDS = 0.02
-_FAST_SHUTDOWN_SECONDS = 10.0
-_IMMEDIATE_SHUTDOWN_SECONDS = 5.0
+# Fast shutdown, then immediate shutdown, then SIGKILL. For postgres, SIGTERM is a *smart*
+# shutdown that waits for every client to disconnect, which a connection pool never does.
+# SIGINT is the fast shutdown: it disconnects clients and exits cleanly. SIGQUIT stops without
+# a checkpoint, and SIGKILL is a last resort. The postmaster signals its backends itself.
+_STOP_SIGNALS = ((signal.SIGINT, 10.0), (signal.SIGQUIT, 5.0))
 _CONNECT_TIMEOUT_SECONDS = 2  # libpq's minimum; loopback refuses or answers in milliseconds
 _MAINTENANCE_DATABASE = "postgres"
 _SQLALCHEMY_SCHEME = "postgresql+psycopg2"
@@ -48,24 +49,12 @@ _SQLALCHEMY_SCHEME = "postgresql+psycopg2"
 # so commits do not wait for the disk: a crash may lose or corrupt data here,
 # which is fine for tests and never for a deployment.
 _SERVER_SETTINGS = {
-    "listen_addresses": _LOOPBACK,
+    "listen_addresses": LOOPBACK,
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
     "logging_collector": "off",
 }
-
-
-def free_loopback_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now.
-
-    The port is released before postgres binds it, so another process could take
-    it in between; that is rare on a test machine and the failure is loud
-    (postgres exits with "could not bind IPv4 address").
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((_LOOPBACK, 0))
-        return int(probe.getsockname()[1])
 
 
 def find_binaries(root: Path = _BINARIES_ROOT) -> Path:
@@ -82,30 +71,6 @@ def find_binaries(root: Path = _BINARIES_ROOT) -> Path:
             f"no PostgreSQL binaries under {root}/<version>/bin; install the 'postgresql' package (make postgresql)"
         )
     return max(candidates, key=lambda path: tuple(int(part) for part in path.parent.name.split(".")))
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    """Fast shutdown, then immediate shutdown, then SIGKILL.
-
-    For postgres, SIGTERM is a *smart* shutdown that waits for every client to
-    disconnect, which a connection pool never does. SIGINT is the fast shutdown:
-    it disconnects clients and exits cleanly. SIGQUIT stops without a
-    checkpoint, and SIGKILL is a last resort because it orphans the backends.
-    """
-    for stop_signal, grace in (
-        (signal.SIGINT, _FAST_SHUTDOWN_SECONDS),
-        (signal.SIGQUIT, _IMMEDIATE_SHUTDOWN_SECONDS),
-    ):
-        if process.poll() is not None:
-            break
-        process.send_signal(stop_signal)
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            continue
-    if process.poll() is None:
-        process.kill()
-    process.wait()
 
 
 def _server_environment() -> dict[str, str]:
@@ -157,16 +122,16 @@ class PostgresServer:
         if self._run_as is not None:
             os.chown(self._workdir, self._run_as.pw_uid, self._run_as.pw_gid)
         self._port = free_loopback_port()
-        self._stop_process: weakref.finalize | None = None
+        self._process: ServerProcess | None = None
         self._used = False
 
     def __repr__(self) -> str:
-        return f"PostgresServer(postgresql://{self._user}@{_LOOPBACK}:{self._port}/{self._database})"
+        return f"PostgresServer(postgresql://{self._user}@{LOOPBACK}:{self._port}/{self._database})"
 
     @property
     def host(self) -> str:
         """Always ``127.0.0.1``."""
-        return _LOOPBACK
+        return LOOPBACK
 
     @property
     def port(self) -> int:
@@ -198,12 +163,6 @@ class PostgresServer:
         """File receiving the output of initdb and postgres."""
         return self._workdir / "postgres.log"
 
-    def log_tail(self, lines: int = 40) -> str:
-        """Last lines of the server log, for failure messages."""
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
     def url(self, database: str | None = None) -> str:
         """``postgresql://user:password@127.0.0.1:port/database`` (default :attr:`database`), password included.
 
@@ -212,7 +171,7 @@ class PostgresServer:
         ``url().replace("postgresql://", "postgresql+psycopg2://", 1)``.
         """
         userinfo = f"{quote(self._user, safe='')}:{quote(self._password, safe='')}"
-        return f"postgresql://{userinfo}@{_LOOPBACK}:{self._port}/{quote(database or self._database, safe='')}"
+        return f"postgresql://{userinfo}@{LOOPBACK}:{self._port}/{quote(database or self._database, safe='')}"
 
     def dagster_storage(self, database: str | None = None) -> dict[str, Any]:
         """The ``storage:`` block of a dagster.yaml keeping runs, event logs and schedules in ``database``.
@@ -224,7 +183,7 @@ class PostgresServer:
         return {
             "postgres": {
                 "postgres_db": {
-                    "hostname": _LOOPBACK,
+                    "hostname": LOOPBACK,
                     "port": self._port,
                     "username": self._user,
                     "password": self._password,
@@ -259,9 +218,9 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Shut postgres down (fast shutdown, waited for) and delete the temporary directory."""
-        if self._stop_process is not None:
-            self._stop_process()
-            self._stop_process = None
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
         self._remove_workdir()
 
     def __enter__(self) -> PostgresServer:
@@ -337,7 +296,10 @@ class PostgresServer:
         finally:
             password_file.unlink(missing_ok=True)
         if completed.returncode != 0:
-            raise RuntimeError(self._startup_failure(f"initdb exited with code {completed.returncode}"))
+            raise RuntimeError(
+                f"initdb exited with code {completed.returncode}; {self!r} in {self._workdir}; "
+                f"log tail:\n{log_tail(self.log_path)}"
+            )
 
     def _launch(self) -> None:
         settings = {
@@ -348,22 +310,27 @@ class PostgresServer:
         command = [str(self._binaries / "postgres"), "-D", str(self._data_dir)]
         for name, value in settings.items():
             command += ["-c", f"{name}={value}"]
-        with self.log_path.open("ab") as log:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=_server_environment(),
-                cwd=self._workdir,
-                **self._privilege_options(),
-            )
-        self._stop_process = weakref.finalize(self, _terminate, process)
-        self._wait_until_ready(process)
+        self._process = ServerProcess(
+            "postgres",
+            command,
+            self.log_path,
+            owner=self,
+            stop_signals=_STOP_SIGNALS,
+            signal_group=False,
+            env=_server_environment(),
+            cwd=self._workdir,
+            **self._privilege_options(),
+        )
+        self._process.wait_until_ready(
+            self._accepts_connections,
+            self._startup_timeout,
+            "accept connections",
+            retry_on=(psycopg2.OperationalError,),
+        )
 
     def _connect(self, database: str) -> Any:
         return psycopg2.connect(
-            host=_LOOPBACK,
+            host=LOOPBACK,
             port=self._port,
             user=self._user,
             password=self._password,
@@ -372,24 +339,7 @@ class PostgresServer:
             sslmode="disable",
         )
 
-    def _wait_until_ready(self, process: subprocess.Popen[bytes]) -> None:
-        """Poll until a password-authenticated connection over TCP succeeds."""
-        deadline = time.monotonic() + self._startup_timeout
-        last_error = ""
-        while process.poll() is None:
-            try:
-                self._connect(_MAINTENANCE_DATABASE).close()
-                return
-            except psycopg2.OperationalError as error:
-                last_error = str(error).strip()
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    self._startup_failure(
-                        f"postgres did not accept connections within {self._startup_timeout:g} s ({last_error})"
-                    )
-                )
-            time.sleep(_POLL_INTERVAL_SECONDS)
-        raise RuntimeError(self._startup_failure(f"postgres exited with code {process.returncode}"))
-
-    def _startup_failure(self, reason: str) -> str:
-        return f"{reason}; {self!r} in {self._workdir}; log tail:\n{self.log_tail()}"
+    def _accepts_connections(self) -> bool:
+        """A password-authenticated connection over TCP succeeds, as every client will make."""
+        self._connect(_MAINTENANCE_DATABASE).close()
+        return True

@@ -10,14 +10,10 @@ the deployment as the Dagster UI does.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +23,19 @@ from typing import Any
 import yaml
 
 from carbon_pipeline_tests.support.dagster_dev import REPO, DagsterGraphQL
-from carbon_pipeline_tests.support.influxdb_server import free_loopback_port
+from carbon_pipeline_tests.support.processes import (
+    ServerProcess,
+    accepts_connections,
+    free_loopback_port,
+    log_tail,
+    stop_all,
+)
 
 LOCATION_NAME = "carbon_pipeline"
 INSTANCE_FILE = REPO / "deploy" / "dagster.yaml"
 READY_TIMEOUT_SECONDS = 120
-STOP_TIMEOUT_SECONDS = 30
-LOG_TAIL_LINES = 40
+# SIGTERM to each process group: the process and whatever it started (the code server's run workers).
+STOP_SIGNALS = ((signal.SIGTERM, 30.0),)
 # Variables a deployment reads: a process only gets those given to it, never the caller's own.
 DEPLOYMENT_PREFIXES = ("DAGSTER_", "CARBON_", "WATTTIME_", "INFLUXDB_")
 
@@ -54,71 +56,15 @@ WORKSPACE = """
 DAEMON_HEALTH = "{ instance { daemonHealth { allDaemonStatuses { daemonType required healthy } } } }"
 
 
-@dataclass
-class _Process:
+@dataclass(frozen=True)
+class _Launch:
+    """How one of the three processes is started."""
+
     name: str
     command: list[str]
     home: Path
     env: dict[str, str]
     log_path: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("wb") as log:
-            self.popen = subprocess.Popen(
-                self.command,
-                cwd=self.home,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def exit_code(self) -> int | None:
-        return None if self.popen is None else self.popen.poll()
-
-    def terminate(self) -> None:
-        """SIGTERM to the process group: the process and whatever it started (the code server's run workers)."""
-        if self.popen is not None:
-            _signal_group(self.popen.pid, signal.SIGTERM)
-
-    def reap(self, deadline: float) -> None:
-        """Wait for the process until ``deadline`` (monotonic), then SIGKILL whatever is left of its group."""
-        if self.popen is None:
-            return
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-        _signal_group(self.popen.pid, signal.SIGKILL)
-        self.popen.wait()
-
-    def tail(self) -> str:
-        if not self.log_path.exists():
-            return "(no log)"
-        lines = self.log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
-        return "\n".join(lines)
-
-
-def _signal_group(group: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signum)
-
-
-def _wait_for_port(port: int, process: _Process, timeout_seconds: float) -> None:
-    """Return once ``process`` accepts TCP connections on loopback ``port``.
-
-    ``dagster code-server start`` loads the definitions before it binds its port.
-    """
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if process.exit_code() is not None:
-            raise AssertionError(f"{process.name} exited with code {process.exit_code()}:\n{process.tail()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{process.name} did not listen on port {port} in {timeout_seconds:.0f} s:\n{process.tail()}")
 
 
 class SplitDeployment(DagsterGraphQL):
@@ -154,28 +100,33 @@ class SplitDeployment(DagsterGraphQL):
             "daemon": [str(bin_dir / "dagster-daemon"), "run", "-w", workspace],
         }
         inherited = {key: value for key, value in os.environ.items() if not key.startswith(DEPLOYMENT_PREFIXES)}
-        self._processes: dict[str, _Process] = {}
+        self._launches: dict[str, _Launch] = {}
         for name, command in commands.items():
             home = workdir / "homes" / name
             env = inherited | dict(instance_env) | {"DAGSTER_HOME": str(home)}
             if name == "code_server":
                 env |= dict(settings)
-            self._processes[name] = _Process(name, command, home, env, workdir / "logs" / f"{name}.log")
+            self._launches[name] = _Launch(name, command, home, env, workdir / "logs" / f"{name}.log")
+        self._processes: dict[str, ServerProcess] = {}
 
     def __enter__(self) -> SplitDeployment:
         (self.workdir / "logs").mkdir(parents=True)
-        for process in self._processes.values():
-            process.home.mkdir(parents=True)
-            shutil.copy(INSTANCE_FILE, process.home / "dagster.yaml")
+        for launch in self._launches.values():
+            launch.home.mkdir(parents=True)
+            shutil.copy(INSTANCE_FILE, launch.home / "dagster.yaml")
         grpc_server = {"host": "127.0.0.1", "port": self.code_server_port, "location_name": LOCATION_NAME}
         self.workspace_path.write_text(yaml.safe_dump({"load_from": [{"grpc_server": grpc_server}]}))
         try:
-            code_server = self._processes["code_server"]
-            code_server.start()
-            _wait_for_port(self.code_server_port, code_server, READY_TIMEOUT_SECONDS)
-            self._processes["webserver"].start()
-            self._processes["daemon"].start()
-            self.wait_until_answering(READY_TIMEOUT_SECONDS)
+            # `dagster code-server start` loads the definitions before it binds its port.
+            code_server = self._start("code_server")
+            code_server.wait_until_ready(
+                accepts_connections(self.code_server_port),
+                READY_TIMEOUT_SECONDS,
+                f"listen on port {self.code_server_port}",
+            )
+            webserver = self._start("webserver")
+            self._start("daemon")
+            webserver.wait_until_ready(self.answers, READY_TIMEOUT_SECONDS, f"answer GraphQL at {self.url}")
             self.poll(self._location_loaded, bool, READY_TIMEOUT_SECONDS, f"code location {LOCATION_NAME}")
             self.poll(self._daemon_healthy, bool, READY_TIMEOUT_SECONDS, "a healthy daemon")
         except BaseException:
@@ -196,9 +147,23 @@ class SplitDeployment(DagsterGraphQL):
 
     def logs(self) -> str:
         return "\n".join(
-            f"--- {process.name} ({process.log_path}), last lines:\n{process.tail()}"
-            for process in self._processes.values()
+            f"--- {launch.name} ({launch.log_path}), last lines:\n{log_tail(launch.log_path)}"
+            for launch in self._launches.values()
         )
+
+    def _start(self, name: str) -> ServerProcess:
+        launch = self._launches[name]
+        process = ServerProcess(
+            name,
+            launch.command,
+            launch.log_path,
+            owner=self,
+            stop_signals=STOP_SIGNALS,
+            cwd=launch.home,
+            env=launch.env,
+        )
+        self._processes[name] = process
+        return process
 
     def _location_loaded(self) -> bool:
         workspace = self.graphql(WORKSPACE)["workspaceOrError"]
@@ -219,11 +184,6 @@ class SplitDeployment(DagsterGraphQL):
 
     def _stop(self, failed: bool) -> None:
         """Stop the three at once (the daemon first, so it launches nothing more), each with its process group."""
-        order = [self._processes[name] for name in ("daemon", "webserver", "code_server")]
-        for process in order:
-            process.terminate()
-        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        for process in order:
-            process.reap(deadline)
+        stop_all(self._processes[name] for name in ("daemon", "webserver", "code_server") if name in self._processes)
         if failed:
             print(f"split deployment logs in {self.workdir / 'logs'}\n{self.logs()}")

@@ -29,6 +29,7 @@ def webserver(tmp_path: Path, dagster_home: Path, prod_env: dict[str, str]) -> I
 # ##### TESTS
 
 
+@pytest.mark.slow
 def test_month_backfill_is_one_run_with_two_watttime_calls_and_the_last_week_fills_itself(
     webserver: DagsterDev, simulator: SimulatorServer, influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:

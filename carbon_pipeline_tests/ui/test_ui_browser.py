@@ -42,8 +42,9 @@ from carbon_pipeline.partitions import INTERVAL, INTERVAL_KEY_FORMAT
 from carbon_pipeline.sinks.line_protocol import MEASUREMENT
 from carbon_pipeline.watttime.simulator import SimulatorServer
 from carbon_pipeline_tests.support.dagster_dev import REPO, DagsterDev
-from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer, free_loopback_port
+from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
+from carbon_pipeline_tests.support.processes import free_loopback_port
 from carbon_pipeline_tests.support.secret_scan import Finding, SecretScanner
 
 SCREENSHOTS = REPO / "test-artifacts" / "ui"
@@ -235,6 +236,7 @@ def session(browser: Browser, dagster_ui: str, sentinels: dict[str, str], screen
 # ##### TESTS
 
 
+@pytest.mark.slow
 def test_a_user_materializes_one_interval_from_the_asset_page_and_sees_its_plots_and_check(
     session: UserSession,
     target_interval: datetime,
