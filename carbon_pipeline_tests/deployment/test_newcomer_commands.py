@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -26,7 +27,6 @@ from carbon_pipeline_tests.support.dagster_dev import DAGSTER, REPO, DagsterDev
 
 DG = Path(sys.executable).parent / "dg"
 COMMAND_TIMEOUT_SECONDS = 300
-PARTITION = "CAISO_NORTH|2025-01-01-00:00"
 TEMPORARY_HOMES = ".tmp_dagster_home_*"
 ASSETS_BY_LOCATION = "{ assetNodes { assetKey { path } repository { location { name } } } }"
 
@@ -126,10 +126,13 @@ def test_dg_list_defs_lists_the_asset_its_job_schedule_and_sensors(clone: Path, 
 def test_dg_launch_materializes_one_interval_into_the_instance_and_its_files(
     clone: Path, newcomer_env: dict[str, str], dagster_home: Path
 ) -> None:
+    # As the README has it: an interval that closed an hour or two ago, inside the default window.
+    hour = (datetime.now(UTC) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    partition = f"CAISO_NORTH|{hour:%Y-%m-%d-%H}:00"
     env = newcomer_env | {"DAGSTER_HOME": str(dagster_home)}
-    run([DG, "launch", "--assets", "carbon_intensity", "--partition", PARTITION], clone, env)
+    run([DG, "launch", "--assets", "carbon_intensity", "--partition", partition], clone, env)
 
     instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home)))
-    assert set(instance.get_materialized_partitions(dg.AssetKey("carbon_intensity"))) == {PARTITION}
-    lines = (dagster_home / "line_protocol" / "carbon_intensity" / "2025-01-01.lp").read_text().splitlines()
+    assert set(instance.get_materialized_partitions(dg.AssetKey("carbon_intensity"))) == {partition}
+    lines = (dagster_home / "line_protocol" / "carbon_intensity" / f"{hour:%Y-%m-%d}.lp").read_text().splitlines()
     assert len(lines) == 3 and all("region=CAISO_NORTH" in line for line in lines)

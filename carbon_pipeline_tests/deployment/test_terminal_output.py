@@ -31,7 +31,11 @@ def test_a_range_run_prints_no_line_per_interval_and_a_failed_run_prints_its_err
 ) -> None:
     points = tmp_path / "line_protocol"
     inherited = {key: value for key, value in os.environ.items() if not key.startswith(OUR_PREFIXES)}
-    env = inherited | {"DAGSTER_HOME": str(dagster_home), "CARBON_LINE_PROTOCOL_DIR": str(points)}
+    env = inherited | {
+        "DAGSTER_HOME": str(dagster_home),
+        "CARBON_LINE_PROTOCOL_DIR": str(points),
+        "CARBON_PARTITIONS_START": "2025-01-01",
+    }
     output = tmp_path / "dagster_dev.log"
     next_days_file = points / "carbon_intensity" / "2025-01-02.lp"
     first_day = datetime(2025, 1, 1, tzinfo=UTC)
