@@ -2,40 +2,54 @@
 
 It is a plain class so that scripts and tests can use it without Dagster; `watttime/resource.py` wraps it.
 Everything WattTime documents as a trap is handled once, here or in the modules it builds on: the 30-minute
-token and the inclusive `start`/`end` bounds and 32-day window limit (here), the request and login limits and
-transient 429/5xx replies (`transport`), and error bodies that are sometimes JSON and sometimes CloudFront
-HTML (`replies`).
+token (here), the inclusive `start`/`end` bounds and the per-call window limits of `/v3/historical` (32 days)
+and `/v3/forecast/historical` (24 h) (`chunks`), the request and login limits and transient 429/5xx replies
+(`transport`), and error bodies that are sometimes JSON and sometimes CloudFront HTML (`replies`).
 """
 
 import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from carbon_pipeline.regions import validate_region
 from carbon_pipeline.retry import RetryPolicy
+from carbon_pipeline.watttime.chunks import Window, chunk_windows, fetch_concurrently, inclusive_bounds
 from carbon_pipeline.watttime.endpoints import (
     DEFAULT_SIGNAL_TYPE,
+    FORECAST_HISTORICAL_PATH,
+    FORECAST_HISTORY_CHUNK,
     FORECAST_PATH,
     HISTORICAL_PATH,
     LOGIN_PATH,
     MY_ACCESS_PATH,
+    REGION_FROM_LOC_PATH,
     WATTTIME_BASE_URL,
     Call,
     require,
+    require_coordinates,
+    require_horizon_hours,
     require_utc,
     validate_base_url,
 )
 from carbon_pipeline.watttime.errors import WattTimeAuthError, WattTimeError
-from carbon_pipeline.watttime.replies import HistoricalChunk, Reply, parse_signal, response_error, status_error
-from carbon_pipeline.watttime.transport import Abandoned, Transport
+from carbon_pipeline.watttime.forecasts import Forecast, parse_forecast, parse_historical_forecasts
+from carbon_pipeline.watttime.replies import (
+    HistoricalChunk,
+    RegionLocation,
+    Reply,
+    parse_region_location,
+    parse_signal,
+    response_error,
+    status_error,
+)
+from carbon_pipeline.watttime.transport import Transport
 
 # WattTime tokens live 30 minutes; the client tracks that on its own clock from the moment it asks for one.
 TOKEN_LIFETIME_SECONDS = 30 * 60
@@ -44,10 +58,8 @@ MAX_CHUNK = timedelta(days=30)
 # Requests one client keeps in flight, across all threads. WattTime's legacy docs capped connections at 10 per
 # IP, and at 10 requests/s a few in flight already hide the round trips of a long backfill.
 MAX_CONCURRENT_REQUESTS = 4
-# WattTime bounds are inclusive, so a half-open window [a, b) is requested as [a, b - 1 s]: adjacent
-# windows then never share an edge point.
-INCLUSIVE_END_TRIM = timedelta(seconds=1)
-MAX_FORECAST_HORIZON_HOURS = 72
+DEFAULT_FORECAST_HORIZON_HOURS = 24
+_Signal = TypeVar("_Signal", HistoricalChunk, Forecast)
 
 
 class WattTimeClient:
@@ -112,7 +124,7 @@ class WattTimeClient:
             verify=verify,
         )
         self._login_lock = threading.Lock()
-        self._max_concurrent_requests = max_concurrent_requests
+        self._max_concurrent = max_concurrent_requests
         self._token: str | None = None
         self._token_renew_at = 0.0
 
@@ -132,34 +144,70 @@ class WattTimeClient:
     # ----- public API -----
 
     def historical(self, region: str, start: datetime, end: datetime) -> list[HistoricalChunk]:
-        """Fetch the half-open window [start, end) in chunks WattTime accepts, in chronological order.
+        """Fetch the half-open window [start, end) of `point_time` in chunks WattTime accepts, in order.
 
-        The chunks of a long window are fetched concurrently, because one at a time a year costs a dozen round
-        trips end to end. A failed chunk fails the whole call with its own error, as a one-at-a-time fetch
-        would: the other chunks send no further request, and the call returns only once none is in flight.
+        The chunks of a long window are fetched concurrently (`chunks.fetch_concurrently`); a failed chunk
+        fails the whole call with its own error.
         """
         region = validate_region(region)
-        start, end = require_utc(start, "start"), require_utc(end, "end")
-        require(end > start, f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
-        windows = list(_chunk_windows(start, end))
+        windows = _windows(start, end, MAX_CHUNK)
         with self._errors_logged():
-            return self._fetch_all(windows, lambda window, abort: self._historical_chunk(region, *window, abort))
+            return fetch_concurrently(
+                windows, lambda window, abort: self._historical_chunk(region, window, abort), self._max_concurrent
+            )
 
-    def forecast(self, region: str, horizon_hours: int = 24) -> HistoricalChunk:
-        """Fetch the latest forecast; its window is the span its points cover."""
+    def forecast(
+        self, region: str, horizon_hours: int = DEFAULT_FORECAST_HORIZON_HOURS, *, model: str | None = None
+    ) -> Forecast:
+        """The newest forecast WattTime issued, `horizon_hours` ahead (1-72); `model` pins a model version.
+
+        Without `model` WattTime answers with its default, the newest model.
+        """
         region = validate_region(region)
-        require(
-            0 <= horizon_hours <= MAX_FORECAST_HORIZON_HOURS,
-            f"horizon_hours must be in [0, {MAX_FORECAST_HORIZON_HOURS}], got {horizon_hours}",
-        )
         call = Call(FORECAST_PATH, region)
-        params: dict[str, str | int] = {
-            "region": region,
-            "signal_type": self._signal_type,
-            "horizon_hours": horizon_hours,
-        }
+        params = self._forecast_params(region, horizon_hours, model)
         with self._errors_logged():
-            return self._log_warnings(self._parse_signal(call, self._get_data(call, params), None))
+            reply = self._get_data(call, params)
+            return self._log_warnings(parse_forecast(call, reply, region=region, signal_type=self._signal_type))
+
+    def historical_forecasts(
+        self,
+        region: str,
+        start: datetime,
+        end: datetime,
+        *,
+        horizon_hours: int = DEFAULT_FORECAST_HORIZON_HOURS,
+        model: str | None = None,
+    ) -> list[Forecast]:
+        """Every forecast WattTime issued with `generated_at` in [start, end), in issue order.
+
+        WattTime takes at most 24 h of `generated_at` per call, so a longer window is cut and fetched exactly as
+        `historical` cuts and fetches, with the same non-overlapping inclusive bounds. A window outside
+        WattTime's archive fails with `WattTimeArchiveError`.
+        """
+        region = validate_region(region)
+        params = self._forecast_params(region, horizon_hours, model)
+        windows = _windows(start, end, FORECAST_HISTORY_CHUNK)
+
+        def fetch(window: Window, abort: threading.Event) -> list[Forecast]:
+            return self._historical_forecast_chunk(region, window, params, abort)
+
+        with self._errors_logged():
+            chunks = fetch_concurrently(windows, fetch, self._max_concurrent)
+        return [forecast for chunk in chunks for forecast in chunk]
+
+    def region_from_location(self, latitude: float, longitude: float, signal_type: str | None = None) -> RegionLocation:
+        """The region serving a location (degrees), for `signal_type` (default: the client's signal type).
+
+        Regions depend on the signal type, which is why WattTime asks for it. A location no region covers fails
+        with `WattTimeNoCoverageError`.
+        """
+        location = require_coordinates(latitude, longitude)
+        signal = signal_type or self._signal_type
+        call = Call(REGION_FROM_LOC_PATH, location=location)
+        params = {"latitude": str(location[0]), "longitude": str(location[1]), "signal_type": signal}
+        with self._errors_logged():
+            return parse_region_location(call, self._get_data(call, params), signal_type=signal)
 
     def my_access(self) -> dict[str, Any]:
         """List the regions, signals and models this account may read (and how far back each goes)."""
@@ -186,63 +234,44 @@ class WattTimeClient:
 
     # ----- data requests -----
 
-    def _fetch_all(
-        self,
-        windows: list[tuple[datetime, datetime]],
-        fetch: Callable[[tuple[datetime, datetime], threading.Event], HistoricalChunk],
-    ) -> list[HistoricalChunk]:
-        """Run `fetch` for every window on a few threads; results in window order, or the first failure raised.
-
-        The first failure sets `abort`, which every later request, retry wait and login of this call checks, so
-        a doomed call stops sending requests while the chunks already in flight finish.
-        """
-        abort = threading.Event()
-        if len(windows) == 1:
-            return [fetch(windows[0], abort)]
-        failures: list[BaseException] = []
-
-        def fetch_or_abort(window: tuple[datetime, datetime]) -> HistoricalChunk:
-            try:
-                return fetch(window, abort)
-            except Abandoned:
-                raise
-            except BaseException as failure:
-                failures.append(failure)  # before `abort` is set, so failures[0] is the first one
-                abort.set()
-                raise
-
-        pool = ThreadPoolExecutor(
-            max_workers=min(self._max_concurrent_requests, len(windows)), thread_name_prefix="watttime-chunk"
-        )
-        futures: list[Future[HistoricalChunk]] = []
-        try:
-            futures.extend(pool.submit(fetch_or_abort, window) for window in windows)
-            wait(futures, return_when=FIRST_EXCEPTION)
-        finally:
-            abort.set()  # stops what is left after a failure, or when the caller is interrupted while it waits
-            pool.shutdown(wait=True, cancel_futures=True)
-        if failures:
-            raise failures[0]
-        return [future.result() for future in futures]
-
-    def _historical_chunk(
-        self, region: str, start: datetime, end: datetime, abort: threading.Event | None = None
-    ) -> HistoricalChunk:
-        call = Call(HISTORICAL_PATH, region, (start, end))
+    def _historical_chunk(self, region: str, window: Window, abort: threading.Event | None = None) -> HistoricalChunk:
+        call = Call(HISTORICAL_PATH, region, window)
+        start, end = inclusive_bounds(window)
         params = {
             "region": region,
             "signal_type": self._signal_type,
-            "start": start.isoformat(),
-            "end": max(start, end - INCLUSIVE_END_TRIM).isoformat(),
+            "start": start,
+            "end": end,
             "include_imputed_marker": "true",
         }
-        return self._log_warnings(self._parse_signal(call, self._get_data(call, params, abort), (start, end)))
+        reply = self._get_data(call, params, abort)
+        chunk = parse_signal(call, reply, region=region, signal_type=self._signal_type, window=window)
+        return self._log_warnings(chunk)
 
-    def _parse_signal(self, call: Call, reply: Reply, window: tuple[datetime, datetime] | None) -> HistoricalChunk:
-        assert call.region is not None, "signal endpoints always name a region"
-        return parse_signal(call, reply, region=call.region, signal_type=self._signal_type, window=window)
+    def _historical_forecast_chunk(
+        self, region: str, window: Window, params: Mapping[str, str | int], abort: threading.Event
+    ) -> list[Forecast]:
+        call = Call(FORECAST_HISTORICAL_PATH, region, window)
+        start, end = inclusive_bounds(window)
+        reply = self._get_data(call, {**params, "start": start, "end": end}, abort)
+        forecasts = parse_historical_forecasts(call, reply, region=region, signal_type=self._signal_type)
+        if forecasts:
+            self._log_warnings(forecasts[0])  # one reply, one meta: its warnings are logged once
+        return forecasts
 
-    def _log_warnings(self, chunk: HistoricalChunk) -> HistoricalChunk:
+    def _forecast_params(self, region: str, horizon_hours: int, model: str | None) -> dict[str, str | int]:
+        """What both forecast endpoints are asked; checked before anything is sent."""
+        params: dict[str, str | int] = {
+            "region": region,
+            "signal_type": self._signal_type,
+            "horizon_hours": require_horizon_hours(horizon_hours),
+        }
+        if model is not None:
+            require(bool(model.strip()), "model must be a model date such as 2023-03-01, or None for the newest")
+            params["model"] = model
+        return params
+
+    def _log_warnings(self, chunk: _Signal) -> _Signal:
         for warning in chunk.warnings:
             self._logger.warning(
                 "WattTime warning for %s %s (x-request-id: %s): %s",
@@ -312,12 +341,11 @@ class WattTimeClient:
         self._logger.info("Logged in to WattTime as %r", self._username)
 
 
-def _chunk_windows(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
-    chunk_start = start
-    while chunk_start < end:
-        chunk_end = min(chunk_start + MAX_CHUNK, end)
-        yield chunk_start, chunk_end
-        chunk_start = chunk_end
+def _windows(start: datetime, end: datetime, size: timedelta) -> list[Window]:
+    """Check a half-open window before any request, then cut it into chunks of at most `size`."""
+    start, end = require_utc(start, "start"), require_utc(end, "end")
+    require(end > start, f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+    return list(chunk_windows(start, end, size))
 
 
 def _bearer(token: str) -> dict[str, str]:

@@ -35,6 +35,17 @@ class WattTimeUnknownRegionError(WattTimeError):
     """WattTime does not know the region name we sent."""
 
 
+class WattTimeArchiveError(WattTimeError):
+    """/v3/forecast/historical has nothing for the window (HTTP 404): it lies outside WattTime's forecast archive.
+
+    Asking again cannot help; the forecasts of that window have to come from elsewhere or be given up.
+    """
+
+
+class WattTimeNoCoverageError(WattTimeError):
+    """/v3/region-from-loc knows no region serving the coordinates for that signal (HTTP 404)."""
+
+
 class WattTimeBadRequestError(WattTimeError):
     """WattTime rejected the query parameters for a reason other than the region."""
 

@@ -1,5 +1,7 @@
 """WattTime's replies, read: signal data as typed frames, error bodies as one line, statuses as typed errors.
 
+Forecast replies build on the same pieces in `watttime/forecasts.py`.
+
 Parsing never drops what WattTime sent: null or non-numeric values reach validation, which reports them.
 Error bodies arrive as FastAPI JSON, plain JSON or CloudFront HTML, and each status maps to the error type
 the operator acts on.
@@ -16,11 +18,22 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from carbon_pipeline.watttime.endpoints import FREE_PLAN_REGION, MY_ACCESS_PATH, Call, request_id_of
+from carbon_pipeline.regions import REGION_PATTERN
+from carbon_pipeline.watttime.endpoints import (
+    FORECAST_HISTORICAL_PATH,
+    FORECAST_PATHS,
+    FREE_PLAN_REGION,
+    MY_ACCESS_PATH,
+    REGION_FROM_LOC_PATH,
+    Call,
+    request_id_of,
+)
 from carbon_pipeline.watttime.errors import (
+    WattTimeArchiveError,
     WattTimeBadRequestError,
     WattTimeError,
     WattTimeForbiddenError,
+    WattTimeNoCoverageError,
     WattTimePlanError,
     WattTimeResponseError,
     WattTimeUnknownRegionError,
@@ -119,14 +132,25 @@ def status_error(call: Call, response: httpx.Response) -> WattTimeError:
     else:
         text = error_text(body)
     if status == 403 and "invalid scope" in text.lower():
+        covered = "forecasts for region" if call.path in FORECAST_PATHS else "region"
         return WattTimePlanError(
-            f"{call.describe()}: this WattTime account's plan does not cover region {call.region}. Free accounts "
-            f"may only read {FREE_PLAN_REGION}; check GET {MY_ACCESS_PATH} for the regions this account can read. "
-            f"WattTime said: {text}",
+            f"{call.describe()}: this WattTime account's plan does not cover {covered} {call.region}. Free "
+            f"accounts may only read {FREE_PLAN_REGION}; check GET {MY_ACCESS_PATH} for the regions and endpoints "
+            f"this account can read. WattTime said: {text}",
             request_id=request_id,
         )
     if status == 403:
         return WattTimeForbiddenError(f"{call.describe()}: HTTP 403: {text}", request_id=request_id)
+    if status == 404 and call.path == FORECAST_HISTORICAL_PATH:
+        return WattTimeArchiveError(
+            f"{call.describe()}: WattTime's historical-forecast archive holds no forecast of region {call.region} "
+            f"issued in this window (HTTP 404): {text}",
+            request_id=request_id,
+        )
+    if status == 404 and call.path == REGION_FROM_LOC_PATH:
+        return WattTimeNoCoverageError(
+            f"{call.describe()}: no WattTime region covers this location (HTTP 404): {text}", request_id=request_id
+        )
     if status in (400, 404, 422) and _mentions(text, call.region):
         return WattTimeUnknownRegionError(
             f"{call.describe()}: WattTime does not accept region {call.region} (HTTP {status}): {text}",
@@ -141,14 +165,17 @@ def response_error(call: Call, request_id: str | None, problem: str) -> WattTime
     return WattTimeResponseError(f"{call.describe()}: {problem}", request_id=request_id)
 
 
-def _optional(call: Call, request_id: str | None, container: Mapping[str, Any], key: str, kind: type[_T]) -> _T | None:
+def optional_field(
+    call: Call, request_id: str | None, container: Mapping[str, Any], key: str, kind: type[_T]
+) -> _T | None:
+    """A field that may be absent or null, but when present must have the type WattTime documents."""
     value = container.get(key)
     if value is None or isinstance(value, kind):
         return value
     raise response_error(call, request_id, f"meta field {key!r} should be {kind.__name__}, got {value!r}")
 
 
-def _points_frame(call: Call, request_id: str | None, points: list[Any]) -> pd.DataFrame:
+def points_frame(call: Call, request_id: str | None, points: list[Any]) -> pd.DataFrame:
     """Build the frame column-wise; a year of 5-minute points (105,120) parses in about 0.1 s."""
     try:
         times = [point["point_time"] for point in points]
@@ -206,40 +233,74 @@ def _warning_texts(warnings: object) -> tuple[str, ...]:
     )
 
 
-def parse_signal(
-    call: Call, reply: Reply, *, region: str, signal_type: str, window: tuple[datetime, datetime] | None
-) -> HistoricalChunk:
-    """Parse a `{"data": [...], "meta": {...}}` reply; `window=None` derives it from the points (forecasts)."""
+@dataclass(frozen=True)
+class SignalMeta:
+    """What every signal reply's `meta` says about its points: the tags the writer stores with them."""
+
+    units: str | None
+    period_seconds: int | None
+    model_date: str | None
+    warnings: tuple[str, ...]
+
+
+def signal_document(call: Call, reply: Reply) -> tuple[list[Any], Mapping[str, Any], SignalMeta]:
+    """The `data` list, the raw `meta` object and its parsed fields of a `{"data": [...], "meta": {...}}` reply."""
     payload, request_id = reply.payload, reply.request_id
     if not isinstance(payload, Mapping) or not isinstance(payload.get("data"), list):
         raise response_error(call, request_id, "expected a JSON object with a 'data' list")
     meta = payload.get("meta")
     if not isinstance(meta, Mapping):
         raise response_error(call, request_id, "the reply has no 'meta' object")
-    frame = _points_frame(call, request_id, payload["data"])
-    period_seconds = _optional(call, request_id, meta, "data_point_period_seconds", int)
-    model = _optional(call, request_id, meta, "model", dict)
-    if window is None:
-        window = _covered_window(call, request_id, frame, period_seconds)
+    model = optional_field(call, request_id, meta, "model", dict)
+    parsed = SignalMeta(
+        units=optional_field(call, request_id, meta, "units", str),
+        period_seconds=optional_field(call, request_id, meta, "data_point_period_seconds", int),
+        model_date=None if model is None else optional_field(call, request_id, model, "date", str),
+        warnings=_warning_texts(meta.get("warnings")),
+    )
+    return payload["data"], meta, parsed
+
+
+def parse_signal(
+    call: Call, reply: Reply, *, region: str, signal_type: str, window: tuple[datetime, datetime]
+) -> HistoricalChunk:
+    """Parse a `/v3/historical` reply for the window it was asked for."""
+    data, _, meta = signal_document(call, reply)
     return HistoricalChunk(
         region=region,
         signal_type=signal_type,
         start=window[0],
         end=window[1],
-        units=_optional(call, request_id, meta, "units", str),
-        period_seconds=period_seconds,
-        model_date=None if model is None else _optional(call, request_id, model, "date", str),
-        warnings=_warning_texts(meta.get("warnings")),
-        request_id=request_id,
-        frame=frame,
+        units=meta.units,
+        period_seconds=meta.period_seconds,
+        model_date=meta.model_date,
+        warnings=meta.warnings,
+        request_id=reply.request_id,
+        frame=points_frame(call, reply.request_id, data),
     )
 
 
-def _covered_window(
-    call: Call, request_id: str | None, frame: pd.DataFrame, period_seconds: int | None
-) -> tuple[datetime, datetime]:
-    """A forecast has no requested window: it covers its first point to the end of its last period."""
-    if frame.empty or period_seconds is None:
-        raise response_error(call, request_id, "a forecast needs data points and meta.data_point_period_seconds")
-    first, last = frame["point_time"].min(), frame["point_time"].max()
-    return first.to_pydatetime(), (last + pd.Timedelta(seconds=period_seconds)).to_pydatetime()
+@dataclass(frozen=True)
+class RegionLocation:
+    """The WattTime region serving a location for one signal type: the code to put in CARBON_REGIONS."""
+
+    region: str
+    full_name: str
+    signal_type: str
+    request_id: str | None
+
+
+def parse_region_location(call: Call, reply: Reply, *, signal_type: str) -> RegionLocation:
+    """Read `{"region", "region_full_name", "signal_type"}`; a region code that could not be used is refused."""
+    payload, request_id = reply.payload, reply.request_id
+    if not isinstance(payload, Mapping):
+        raise response_error(call, request_id, "expected a JSON object")
+    region, full_name = payload.get("region"), payload.get("region_full_name")
+    if not isinstance(region, str) or not REGION_PATTERN.match(region):
+        raise response_error(call, request_id, f"'region' should be a region code, got {region!r}")
+    if not isinstance(full_name, str) or not full_name.strip():
+        raise response_error(call, request_id, f"'region_full_name' should be a name, got {full_name!r}")
+    answered_signal = payload.get("signal_type", signal_type)
+    if answered_signal != signal_type:
+        raise response_error(call, request_id, f"asked for {signal_type}, the reply is for {answered_signal!r}")
+    return RegionLocation(region, full_name.strip(), signal_type, request_id)
