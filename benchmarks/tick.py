@@ -22,7 +22,7 @@ from benchmarks.data_path import REGION, simulator_counts, simulator_stats, tabl
 from benchmarks.stack import dagster_home, deployment_env, services, stop_sensor
 from carbon_pipeline.partitions import INTERVAL
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
-from carbon_pipeline.watttime.simulator.signal import synthetic_regions
+from carbon_pipeline.watttime.simulator.catalogue import synthetic_regions
 from carbon_pipeline_tests.support.dagster_dev import DagsterDev
 
 # Time for the sensor CLI and `dagster dev` to start before the tick the benchmark waits for.

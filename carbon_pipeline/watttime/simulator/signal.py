@@ -1,8 +1,10 @@
-"""Deterministic, realistic MOER values for the simulated WattTime regions.
+"""Deterministic, realistic values of every simulated WattTime signal, per model version.
 
-Values depend only on (region, point time), so a replayed request returns the same
-numbers in every process and every test run, while still looking like a grid:
-a midday solar dip, an evening peak, a multi-day weather swing and point-to-point noise.
+Values depend only on (signal type, region, model, point time), so a replayed request returns the same
+numbers in every process and every test run, while still looking like a grid: a midday solar dip, an
+evening peak, a multi-day weather swing and point-to-point noise. Each signal has its own shape and seeds,
+so co2_aoer and health_damage are series of their own, not MOER relabelled; an older model version is a
+slowly drifting few percent off the newest, so which model answered is visible in the numbers.
 """
 
 from __future__ import annotations
@@ -13,6 +15,16 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import NamedTuple
 
+from carbon_pipeline.watttime.simulator.catalogue import (
+    AOER,
+    HEALTH_DAMAGE,
+    MOER,
+    REGIONS,
+    Region,
+    synthetic_regions,
+    utc_offset_seconds,
+)
+
 MIN_VALUE = 200.0
 MAX_VALUE = 1600.0
 DATA_START = datetime(2018, 1, 1, tzinfo=UTC)
@@ -20,49 +32,45 @@ DATA_START = datetime(2018, 1, 1, tzinfo=UTC)
 
 _NOISE_PERIOD_SECONDS = 300
 _DAY_SECONDS = 86_400
+# An older model is at most this far off the newest per version of age, drifting over about a fortnight.
+_MODEL_DRIFT = 0.04
+_MODEL_DRIFT_PERIOD_SECONDS = _DAY_SECONDS * 13.7
+
+__all__ = ["DATA_START", "REGIONS", "Region", "is_imputed", "moer_at", "moer_value", "signal_at", "synthetic_regions"]
 
 
-class Region(NamedTuple):
-    """A catalogue entry; `utc_offset_hours` only moves the daily shape towards local solar time."""
+class Shape(NamedTuple):
+    """How one signal moves: its regional levels, the weight of each daily and weather term, its bounds."""
 
-    full_name: str
-    period_seconds: int
-    parent: str
-    utc_offset_hours: int
+    base: float  # the lowest regional level
+    spread: int  # regional levels fall in [base, base + spread)
+    solar_dip: float
+    evening_peak: float
+    weather: float
+    noise: float
+    low: float
+    high: float
+    decimals: int
 
 
-REGIONS: dict[str, Region] = {
-    "CAISO_NORTH": Region("California ISO Northern", 300, "CAISO", -8),
-    "PJM_DC": Region("PJM DC", 300, "PJM", -5),
-    "PJM_NJ": Region("PJM New Jersey", 300, "PJM", -5),
-    "ERCOT_EASTTX": Region("ERCOT East Texas", 300, "ERCOT", -6),
-    "MISO_INDIANAPOLIS": Region("MISO Indianapolis", 300, "MISO", -5),
-    "NYISO_NYC": Region("NYISO New York City", 300, "NYISO", -5),
-    "ISONE_WCMA": Region("ISONE Western/Central Massachusetts", 300, "ISONE", -5),
-    "SPP_WESTNE": Region("SPP Western Nebraska", 300, "SPP", -6),
-    "PSCO": Region("Public Service Co of Colorado", 300, "PSCO", -7),
-    "PACW": Region("PacifiCorp West", 300, "PACW", -8),
-    "DE": Region("Germany", 300, "DE", 1),
-    "FR": Region("France", 300, "FR", 1),
-    "UK": Region("United Kingdom", 300, "UK", 0),
-    "IE": Region("Ireland", 3600, "IE", 0),
+SHAPES: dict[str, Shape] = {
+    MOER: Shape(450.0, 700, 0.28, 0.18, 0.07, 0.06, MIN_VALUE, MAX_VALUE, 1),
+    # The average mix gains more from midday solar and less from the evening peaker than the marginal unit.
+    AOER: Shape(250.0, 450, 0.40, 0.10, 0.12, 0.02, 50.0, 1200.0, 1),
+    # Dollars of health damage per MWh, driven by evening fossil generation near people.
+    HEALTH_DAMAGE: Shape(8.0, 40, 0.20, 0.30, 0.10, 0.08, 1.0, 120.0, 2),
 }
-
-SYNTHETIC_REGION_PREFIX = "SYNTH_"
-
-
-def synthetic_regions(count: int) -> dict[str, Region]:
-    """Made-up 5-minute regions for load tests; their values come from the same generator as the real ones."""
-    return {f"{SYNTHETIC_REGION_PREFIX}{n:03d}": Region(f"Synthetic region {n}", 300, "SYNTH", 0) for n in range(count)}
 
 
 @cache
-def _profile(region: str) -> tuple[float, int, int]:
-    """Per-region level, UTC offset and seed; crc32 keeps them stable across processes."""
-    seed = zlib.crc32(region.encode())
-    known = REGIONS.get(region)
-    offset_seconds = known.utc_offset_hours * 3600 if known else 0
-    return 450.0 + seed % 700, offset_seconds, seed
+def _profile(signal_type: str, region: str) -> tuple[Shape, float, int, int]:
+    """Shape, regional level, UTC offset and seed; crc32 keeps them stable across processes.
+
+    MOER's seed is the region's alone, so its values are the ones this simulator always served.
+    """
+    shape = SHAPES[signal_type]
+    seed = zlib.crc32(region.encode() if signal_type == MOER else f"{signal_type}:{region}".encode())
+    return shape, shape.base + seed % shape.spread, utc_offset_seconds(region), seed
 
 
 def _unit_hash(seed: int, slot: int) -> float:
@@ -74,16 +82,29 @@ def _unit_hash(seed: int, slot: int) -> float:
     return x / 4_294_967_296
 
 
-def moer_at(region: str, epoch: int) -> float:
-    """MOER in lbs_co2_per_mwh at a Unix time; the hot path behind every data reply."""
-    level, offset_seconds, seed = _profile(region)
+def signal_at(signal_type: str, region: str, epoch: int, model_age: int = 0) -> float:
+    """The value at a Unix time of model `model_age` (0 = the newest, 1 = the one before...); the hot path."""
+    shape, level, offset_seconds, seed = _profile(signal_type, region)
     hour = ((epoch + offset_seconds) % _DAY_SECONDS) / 3600
     solar_dip = math.exp(-((hour - 13.0) ** 2) / 8.0)
     evening_peak = math.exp(-((hour - 19.5) ** 2) / 4.5)
     weather = math.sin(epoch / (_DAY_SECONDS * 6.3) * math.tau + seed % 628 / 100)
     noise = _unit_hash(seed, epoch // _NOISE_PERIOD_SECONDS) - 0.5
-    value = level * (1 - 0.28 * solar_dip + 0.18 * evening_peak + 0.07 * weather + 0.06 * noise)
-    return round(min(MAX_VALUE, max(MIN_VALUE, value)), 1)
+    value = level * (
+        1
+        - shape.solar_dip * solar_dip
+        + shape.evening_peak * evening_peak
+        + shape.weather * weather
+        + shape.noise * noise
+    )
+    if model_age:
+        value *= 1 + _MODEL_DRIFT * model_age * math.sin(epoch / _MODEL_DRIFT_PERIOD_SECONDS * math.tau + seed % 97)
+    return round(min(shape.high, max(shape.low, value)), shape.decimals)
+
+
+def moer_at(region: str, epoch: int) -> float:
+    """MOER in lbs_co2_per_mwh of the newest model at a Unix time."""
+    return signal_at(MOER, region, epoch)
 
 
 def moer_value(region: str, point_time: datetime) -> float:
@@ -95,7 +116,7 @@ def moer_value(region: str, point_time: datetime) -> float:
 
 def is_imputed(region: str, epoch: int) -> bool:
     """Marks roughly 2% of points as imputed, so `include_imputed_marker` has something to show."""
-    return _unit_hash(_profile(region)[2] ^ 0x5BD1E995, epoch // _NOISE_PERIOD_SECONDS) < 0.02
+    return _unit_hash(_profile(MOER, region)[3] ^ 0x5BD1E995, epoch // _NOISE_PERIOD_SECONDS) < 0.02
 
 
 def point_epochs(period_seconds: int, start: datetime, end: datetime) -> range:

@@ -14,13 +14,16 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from carbon_pipeline.watttime.simulator.catalogue import REGIONS, SIGNAL_REGIONS, Region, synthetic_regions
 from carbon_pipeline.watttime.simulator.faults import Fault
-from carbon_pipeline.watttime.simulator.signal import REGIONS, Region, synthetic_regions
 
 SIMULATOR_USERNAME = "simulator"
 SIMULATOR_PASSWORD = "simulator-password"
 FREE_PLAN_REGIONS = frozenset({"CAISO_NORTH"})
 RATE_WINDOW_SECONDS = 300.0
+FORECAST_ARCHIVE_START = datetime(2020, 1, 1, tzinfo=UTC)
+# The query parameters of every call to these paths are kept, so tests can check chunk bounds.
+RECORDED_QUERIES = {"/v3/historical": "historical_queries", "/v3/forecast/historical": "forecast_historical_queries"}
 
 
 def _utc_now() -> datetime:
@@ -33,7 +36,13 @@ def _default_accounts() -> Mapping[str, str]:
 
 @dataclass(frozen=True)
 class SimulatorConfig:
-    """Knobs of the simulated account and API; `clock` lets tests freeze or advance time."""
+    """Knobs of the simulated account and API; `clock` lets tests freeze or advance time.
+
+    `model_date` is the newest model, the one served when a request names none; `older_model_dates` are the
+    earlier versions a request may pin with `model=`. `forecast_regions` limits which regions the account may
+    read forecasts for (None: all it may read at all), and `forecast_archive_start` is the oldest
+    `generated_at` /v3/forecast/historical keeps.
+    """
 
     accounts: Mapping[str, str] = field(default_factory=_default_accounts)
     plan_regions: frozenset[str] | None = None
@@ -41,6 +50,9 @@ class SimulatorConfig:
     publication_lag_seconds: float = 120
     latency_seconds: float = 0.0
     model_date: str = "2023-03-01"
+    older_model_dates: tuple[str, ...] = ("2022-10-01",)
+    forecast_regions: frozenset[str] | None = None
+    forecast_archive_start: datetime = FORECAST_ARCHIVE_START
     data_rate_limit: int = 3000
     login_rate_limit: int = 100
     # Extra regions SYNTH_000, SYNTH_001, ... beside the real catalogue, for load tests with many regions.
@@ -53,9 +65,12 @@ class SimulatorState:
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.config = config or SimulatorConfig()
-        self.regions: Mapping[str, Region] = MappingProxyType(
-            REGIONS | synthetic_regions(self.config.synthetic_regions)
-        )
+        synthetic = synthetic_regions(self.config.synthetic_regions)
+        self._signal_regions = {
+            signal: MappingProxyType(catalogue | synthetic) for signal, catalogue in SIGNAL_REGIONS.items()
+        }
+        self.regions: Mapping[str, Region] = MappingProxyType(REGIONS | synthetic)
+        self.models: tuple[str, ...] = (self.config.model_date, *self.config.older_model_dates)
         self._lock = threading.Lock()
         self._passwords = dict(self.config.accounts)
         self._registered: set[str] = set()
@@ -67,6 +82,14 @@ class SimulatorState:
 
     def now(self) -> datetime:
         return self.config.clock()
+
+    def signal_regions(self, signal_type: str) -> Mapping[str, Region]:
+        """The regions served for a signal type; `regions` is co2_moer's."""
+        return self._signal_regions[signal_type]
+
+    def has_forecast_access(self, region: str) -> bool:
+        forecast_regions = self.config.forecast_regions
+        return forecast_regions is None or region in forecast_regions
 
     def register(self, username: str, password: str) -> bool:
         """False when the username is taken; new accounts get the free plan, like real sign-ups."""
@@ -129,11 +152,11 @@ class SimulatorState:
         with self._lock:
             self._faults.clear()
 
-    def take_fault(self, path: str, *, data_level: bool) -> Fault | None:
+    def take_fault(self, path: str, *, data_level: bool, region: str | None = None) -> Fault | None:
         """Consumes one use of the oldest matching fault of the requested level."""
         with self._lock:
             for index, fault in enumerate(self._faults):
-                if fault.data_level == data_level and fault.matches(path):
+                if fault.data_level == data_level and fault.matches(path, region):
                     if fault.count == 1:
                         del self._faults[index]
                     else:
@@ -148,8 +171,8 @@ class SimulatorState:
         with self._lock:
             self._stats["requests"][path] += 1
             self._stats["arrivals"][path].append(time.monotonic())
-            if path == "/v3/historical":
-                self._stats["historical_queries"].append(dict(params))
+            if path in RECORDED_QUERIES:
+                self._stats[RECORDED_QUERIES[path]].append(dict(params))
             self._in_flight += 1
             self._stats["in_flight_peak"] = max(self._stats["in_flight_peak"], self._in_flight)
         try:
@@ -166,7 +189,8 @@ class SimulatorState:
         """A copy of the counters, so tests can assert what a client really sent.
 
         Keys: logins, requests (per path), statuses (int keys; strings once sent as JSON), faults_applied
-        (per kind), historical_queries (the params of every /v3/historical call, to check chunk bounds),
+        (per kind), historical_queries and forecast_historical_queries (the params of every /v3/historical
+        and /v3/forecast/historical call, to check chunk bounds),
         arrivals (per path, the `time.monotonic()` of each request as it arrived, real time even when the
         simulated clock is frozen, to count requests per second) and in_flight_peak (the most API requests
         served at once).
@@ -186,6 +210,7 @@ class SimulatorState:
             "statuses": Counter(),
             "faults_applied": Counter(),
             "historical_queries": [],
+            "forecast_historical_queries": [],
             "arrivals": defaultdict(list),
             "in_flight_peak": 0,
         }
