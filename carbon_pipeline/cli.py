@@ -1,4 +1,5 @@
-"""``carbon-pipeline``: the demo run, the standalone WattTime simulator and WattTime account registration."""
+"""``carbon-pipeline``: the demo run, the standalone WattTime simulator, WattTime account registration and the
+region of a location."""
 
 from __future__ import annotations
 
@@ -17,13 +18,23 @@ from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
 from carbon_pipeline.definitions import JOB_NAME, build_definitions
 from carbon_pipeline.partitions import INTERVAL, TIME_DIMENSION, interval_key, interval_start, region_range_tags
 from carbon_pipeline.settings import (
+    WATTTIME_BASE_URL_VARIABLE,
     WATTTIME_PASSWORD_VARIABLE,
+    WATTTIME_USERNAME_VARIABLE,
     PipelineSettings,
     watttime_base_url_from_env,
     watttime_password_from_env,
+    watttime_username_from_env,
 )
 from carbon_pipeline.watttime.client import WattTimeClient
-from carbon_pipeline.watttime.endpoints import FREE_PLAN_REGION, WATTTIME_BASE_URL, validate_base_url
+from carbon_pipeline.watttime.endpoints import (
+    DEFAULT_SIGNAL_TYPE,
+    FREE_PLAN_REGION,
+    SIGNAL_TYPES,
+    WATTTIME_BASE_URL,
+    require_coordinates,
+    validate_base_url,
+)
 from carbon_pipeline.watttime.errors import WattTimeError
 from carbon_pipeline.watttime.registration import register_account
 from carbon_pipeline.watttime.simulator.server import main as simulator_main
@@ -35,6 +46,9 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 PASSWORD_VARIABLE = WATTTIME_PASSWORD_VARIABLE
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# A person waits at the terminal: a shorter retry budget than a run's, which may wait out a long outage.
+INTERACTIVE_MAX_ATTEMPTS = 3
+INTERACTIVE_MAX_RETRY_SECONDS = 20.0
 
 
 class _InputError(Exception):
@@ -49,12 +63,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "simulator", help="serve the WattTime simulator (pass --help after it for options)", add_help=False
     )
     register_parser = _add_register_parser(commands)
+    region_parser = _add_region_parser(commands)
     args, rest = parser.parse_known_args(argv)
     if args.command == "simulator":
         return simulator_main(rest)
     if args.command == "register":
         _refuse_extra_arguments(register_parser, rest)
         return register(args)
+    if args.command == "region":
+        _refuse_extra_arguments(region_parser, rest)
+        return region(args)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return demo()
@@ -132,12 +150,17 @@ def _add_register_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
     register_parser.add_argument("--username", required=True, help="the account name to create")
     register_parser.add_argument("--email", required=True, help="where WattTime sends password-reset links")
     register_parser.add_argument("--org", help="organisation (optional)")
-    register_parser.add_argument(
+    _add_base_url_option(register_parser)
+    return register_parser
+
+
+def _add_base_url_option(parser: argparse.ArgumentParser) -> None:
+    """Point a command at the simulator (`carbon-pipeline simulator`) as easily as at WattTime."""
+    parser.add_argument(
         "--base-url",
         default=watttime_base_url_from_env(),
-        help=f"WattTime API root (default: $WATTTIME_BASE_URL, else {WATTTIME_BASE_URL})",
+        help=f"WattTime API root (default: ${WATTTIME_BASE_URL_VARIABLE}, else {WATTTIME_BASE_URL})",
     )
-    return register_parser
 
 
 def _refuse_extra_arguments(parser: argparse.ArgumentParser, rest: Sequence[str]) -> None:
@@ -154,16 +177,17 @@ def register(args: argparse.Namespace) -> int:
     """Create the account, then log in once with it, so that success means the credentials really work."""
     try:
         base_url = validate_base_url(args.base_url)
-        password = _read_password()
+        password = _read_password(confirm=True)
         register_account(args.username, password, args.email, org=args.org, base_url=base_url)
     except (_InputError, ValueError) as problem:
-        return _fail(str(problem), EXIT_USAGE)
+        return _fail("register", str(problem), EXIT_USAGE)
     except WattTimeError as error:
-        return _fail(str(error), EXIT_FAILED)
+        return _fail("register", str(error), EXIT_FAILED)
     try:
         _log_in_once(args.username, password, base_url)
     except WattTimeError as error:
-        return _fail(f"account {args.username!r} was created, but logging in with it failed: {error}", EXIT_FAILED)
+        message = f"account {args.username!r} was created, but logging in with it failed: {error}"
+        return _fail("register", message, EXIT_FAILED)
     print(
         f"Registered WattTime account {args.username!r} and logged in with it; it is on the free plan, "
         f"which may read {FREE_PLAN_REGION} only."
@@ -171,19 +195,22 @@ def register(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_password() -> str:
-    """The environment serves scripts, a prompt serves people; an empty password is refused before any request."""
+def _read_password(*, confirm: bool) -> str:
+    """The environment serves scripts, a prompt serves people; an empty password is refused before any request.
+
+    `confirm` asks a person twice, for a password being chosen, where nobody would notice a typo.
+    """
     from_environment = watttime_password_from_env()
-    password = _ask_password() if from_environment is None else from_environment
+    password = _ask_password(confirm) if from_environment is None else from_environment
     if not password:
         source = PASSWORD_VARIABLE if from_environment is not None else "the prompt"
         raise _InputError(f"the password from {source} is empty; nothing was sent to WattTime")
     return password
 
 
-def _ask_password() -> str:
-    """getpass keeps the password off the screen; a person types it twice, since nobody sees a typo."""
-    interactive = _on_terminal()
+def _ask_password(confirm: bool) -> str:
+    """getpass keeps the password off the screen; with `confirm` a person types it twice."""
+    interactive = confirm and _on_terminal()
     try:
         with warnings.catch_warnings():
             # Without a terminal getpass reads stdin and prints its own notice; the warning would only repeat it.
@@ -214,17 +241,75 @@ def _log_in_once(username: str, password: str, base_url: str) -> None:
 
 def _silent_logger() -> logging.Logger:
     """The command reports its outcome in one line; the client's own error log would print it a second time."""
-    logger = logging.getLogger(f"{__name__}.register")
+    logger = logging.getLogger(f"{__name__}.commands")
     logger.propagate = False
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
     return logger
 
 
-def _fail(message: str, exit_code: int) -> int:
+def _fail(command: str, message: str, exit_code: int) -> int:
     """One line on stderr and no traceback: a taken username or an unreachable host is an answer, not a crash."""
-    print(f"carbon-pipeline register: error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"carbon-pipeline {command}: error: {' '.join(message.split())}", file=sys.stderr)
     return exit_code
+
+
+# ##### region
+
+
+def _add_region_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Credentials come from the environment, as the pipeline's own do; see PASSWORD_VARIABLE."""
+    region_parser = commands.add_parser(
+        "region",
+        help="print the WattTime region serving a location (run it before setting CARBON_REGIONS)",
+        description=(
+            "Ask WattTime (GET /v3/region-from-loc) which region serves a location and print its code and full "
+            f"name. Logs in as --username (default ${WATTTIME_USERNAME_VARIABLE}) with the password from "
+            f"{PASSWORD_VARIABLE} when set, otherwise asked for without echo."
+        ),
+    )
+    region_parser.add_argument("--latitude", type=float, required=True, help="degrees north, -90 to 90")
+    region_parser.add_argument("--longitude", type=float, required=True, help="degrees east, -180 to 180")
+    region_parser.add_argument(
+        "--signal-type",
+        choices=SIGNAL_TYPES,
+        default=DEFAULT_SIGNAL_TYPE,
+        help=f"regions depend on the signal (default: {DEFAULT_SIGNAL_TYPE}, the one the pipeline records)",
+    )
+    region_parser.add_argument(
+        "--username",
+        default=watttime_username_from_env(),
+        help=f"WattTime account (default: ${WATTTIME_USERNAME_VARIABLE})",
+    )
+    _add_base_url_option(region_parser)
+    return region_parser
+
+
+def region(args: argparse.Namespace) -> int:
+    """Print `<region code><TAB><full name>`: the code is what CARBON_REGIONS takes, the name says it is right."""
+    try:
+        base_url = validate_base_url(args.base_url)
+        latitude, longitude = require_coordinates(args.latitude, args.longitude)
+        if not args.username:
+            raise _InputError(f"no WattTime account: set {WATTTIME_USERNAME_VARIABLE} or pass --username")
+        password = _read_password(confirm=False)
+    except (_InputError, ValueError) as problem:
+        return _fail("region", str(problem), EXIT_USAGE)
+    try:
+        with WattTimeClient(
+            args.username,
+            password,
+            base_url,
+            signal_type=args.signal_type,
+            logger=_silent_logger(),
+            max_attempts=INTERACTIVE_MAX_ATTEMPTS,
+            max_retry_seconds=INTERACTIVE_MAX_RETRY_SECONDS,
+        ) as client:
+            found = client.region_from_location(latitude, longitude)
+    except WattTimeError as error:
+        return _fail("region", str(error), EXIT_FAILED)
+    print(f"{found.region}\t{found.full_name}")
+    return 0
 
 
 if __name__ == "__main__":

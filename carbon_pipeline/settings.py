@@ -37,8 +37,12 @@ DEFAULT_PARTITIONS_START: dict[Deployment, str] = {"local": "28d", "prod": "2025
 ROLLING_WINDOW = re.compile(r"(?P<days>[0-9]+)d")
 ROLLING_WINDOW_DAYS = (1, 3660)
 DEFAULT_DAGSTER_HOME = ".dagster_home"
+WATTTIME_USERNAME_VARIABLE = "WATTTIME_USERNAME"
 WATTTIME_PASSWORD_VARIABLE = "WATTTIME_PASSWORD"
 WATTTIME_BASE_URL_VARIABLE = "WATTTIME_BASE_URL"
+# The standalone simulator's account; names of their own, so that starting it never takes a real password.
+SIMULATOR_USERNAME_VARIABLE = "WATTTIME_SIMULATOR_USERNAME"
+SIMULATOR_PASSWORD_VARIABLE = "WATTTIME_SIMULATOR_PASSWORD"
 # (lowest, highest, what the number means) of each whole-number setting, for its error message.
 WHOLE_NUMBERS = {
     "schedule_delay_minutes": (0, 14, "whole minutes after each interval closes"),
@@ -50,7 +54,7 @@ WHOLE_NUMBERS = {
 # Settings production cannot run without. A missing one used to send the old service into a silent
 # "standby" that reported itself healthy; here the code location refuses to load instead.
 PRODUCTION_REQUIRED = (
-    "WATTTIME_USERNAME",
+    WATTTIME_USERNAME_VARIABLE,
     WATTTIME_PASSWORD_VARIABLE,
     "INFLUXDB_HOST",
     "INFLUXDB_TOKEN",
@@ -262,13 +266,28 @@ def one_of(variable: str, value: str, choices: tuple[T, ...], expected: str) -> 
 
 
 def watttime_base_url_from_env() -> str:
-    """The WattTime API root for ``carbon-pipeline register``, which needs no other setting to be valid."""
+    """The WattTime API root for ``carbon-pipeline register`` and ``region``, which need no other setting."""
     return os.environ.get(WATTTIME_BASE_URL_VARIABLE) or WATTTIME_BASE_URL
 
 
+def watttime_username_from_env() -> str | None:
+    """The account ``carbon-pipeline region`` logs in with; ``None`` when unset or empty."""
+    return os.environ.get(WATTTIME_USERNAME_VARIABLE) or None
+
+
 def watttime_password_from_env() -> str | None:
-    """The password ``carbon-pipeline register`` sends, for scripts; ``None`` when unset (people get a prompt)."""
+    """The password ``carbon-pipeline register`` and ``region`` send, for scripts; ``None`` when unset."""
     return os.environ.get(WATTTIME_PASSWORD_VARIABLE)
+
+
+def simulator_username_from_env() -> str | None:
+    """The standalone simulator's account name, when set and not empty."""
+    return os.environ.get(SIMULATOR_USERNAME_VARIABLE) or None
+
+
+def simulator_password_from_env() -> str | None:
+    """The standalone simulator's password, when set and not empty; it is never printed."""
+    return os.environ.get(SIMULATOR_PASSWORD_VARIABLE) or None
 
 
 def _problems(error: ValidationError) -> str:

@@ -11,6 +11,7 @@ from types import TracebackType
 from carbon_pipeline.watttime.simulator.app import SimulatorHTTPServer
 from carbon_pipeline.watttime.simulator.state import (
     FREE_PLAN_REGIONS,
+    SIMULATOR_PASSWORD,
     SIMULATOR_USERNAME,
     SimulatorConfig,
     SimulatorState,
@@ -69,10 +70,29 @@ class SimulatorServer:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Imported here: the settings import Dagster, which an embedded simulator has no use for.
+    from carbon_pipeline.settings import (
+        SIMULATOR_PASSWORD_VARIABLE,
+        SIMULATOR_USERNAME_VARIABLE,
+        simulator_password_from_env,
+        simulator_username_from_env,
+    )
+
     parser = argparse.ArgumentParser(prog="python -m carbon_pipeline.watttime.simulator", description=__doc__)
     defaults = SimulatorConfig()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument(
+        "--username",
+        default=simulator_username_from_env() or SIMULATOR_USERNAME,
+        help=f"the account that may log in (default: ${SIMULATOR_USERNAME_VARIABLE}, else {SIMULATOR_USERNAME})",
+    )
+    parser.add_argument(
+        "--password",
+        default=simulator_password_from_env(),
+        help=f"its password; prefer ${SIMULATOR_PASSWORD_VARIABLE}, which other local users cannot read in the "
+        "process list (default: that variable, else the built-in SIMULATOR_PASSWORD)",
+    )
     parser.add_argument("--lag-seconds", type=float, default=defaults.publication_lag_seconds)
     parser.add_argument("--latency-seconds", type=float, default=defaults.latency_seconds)
     parser.add_argument("--token-ttl-seconds", type=float, default=defaults.token_ttl_seconds)
@@ -92,17 +112,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _banner(base_url: str) -> str:
+def _banner(base_url: str, username: str, password_source: str) -> str:
     return "\n".join(
         [
             f"WattTime v3 simulator at {base_url}",
-            f"username: {SIMULATOR_USERNAME}",
-            "password: see SIMULATOR_PASSWORD in carbon_pipeline/watttime/simulator/state.py",
+            f"username: {username}",
+            f"password: {password_source}",
             "try:",
-            f'  TOKEN=$(curl -s -u "{SIMULATOR_USERNAME}:$PASSWORD" {base_url}/login | python -c '
+            f'  TOKEN=$(curl -s -u "{username}:$PASSWORD" {base_url}/login | python -c '
             "'import json,sys; print(json.load(sys.stdin)[\"token\"])')",
             f'  curl -s -H "Authorization: Bearer $TOKEN" "{base_url}/v3/forecast?region=CAISO_NORTH'
             '&signal_type=co2_moer&horizon_hours=1"',
+            f'  curl -s -H "Authorization: Bearer $TOKEN" "{base_url}/v3/region-from-loc?latitude=42.372'
+            '&longitude=-72.519&signal_type=co2_moer"',
             f'  curl -s -X POST {base_url}/_simulator/faults -d \'{{"kind": "status", "status": 503}}\'',
             f"  curl -s {base_url}/_simulator/stats",
             "Ctrl-C stops.",
@@ -110,9 +132,18 @@ def _banner(base_url: str) -> str:
     )
 
 
+def _password(given: str | None) -> tuple[str, str]:
+    """The account's password and, for the banner, where it came from: the banner never shows a given one."""
+    if given is None:
+        return SIMULATOR_PASSWORD, "the built-in SIMULATOR_PASSWORD in carbon_pipeline/watttime/simulator/state.py"
+    return given, "the one given with --password or $WATTTIME_SIMULATOR_PASSWORD (not shown)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    password, password_source = _password(args.password)
     config = SimulatorConfig(
+        accounts={args.username: password},
         plan_regions=FREE_PLAN_REGIONS if args.free_plan else None,
         token_ttl_seconds=args.token_ttl_seconds,
         publication_lag_seconds=args.lag_seconds,
@@ -123,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with SimulatorServer(config, args.host, args.port) as server:
-        print(_banner(server.base_url), flush=True)
+        print(_banner(server.base_url, args.username, password_source), flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
     return 0
