@@ -8,10 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,64 +23,9 @@ from carbon_pipeline.watttime.simulator import (
     SIMULATOR_PASSWORD,
     SIMULATOR_USERNAME,
     Fault,
-    SimulatorConfig,
-    SimulatorServer,
     moer_value,
 )
-
-NOW = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
-DAY_START = "2025-01-01T00:00:00+00:00"
-
-
-class FakeClock:
-    """A clock the tests move by hand, so expiry, lag and rate windows need no sleeping."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@dataclass
-class Sim:
-    server: SimulatorServer
-    client: httpx.Client
-    clock: FakeClock
-    token: str | None = field(default=None)
-
-    def login(self, username: str = SIMULATOR_USERNAME, password: str = SIMULATOR_PASSWORD) -> httpx.Response:
-        return self.client.get("/login", auth=(username, password))
-
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        """An authenticated GET; logs in on first use."""
-        if self.token is None:
-            self.token = self.login().json()["token"]
-        return self.client.get(path, params=params, headers={"Authorization": f"Bearer {self.token}"})
-
-    def historical(
-        self, start: str = DAY_START, end: str = "2025-01-01T00:20:00+00:00", region: str = "CAISO_NORTH", **params: Any
-    ) -> httpx.Response:
-        return self.get("/v3/historical", region=region, signal_type="co2_moer", start=start, end=end, **params)
-
-    def forecast(self, region: str = "CAISO_NORTH", **params: Any) -> httpx.Response:
-        return self.get("/v3/forecast", region=region, signal_type="co2_moer", **params)
-
-
-@pytest.fixture
-def make_sim() -> Iterator[Callable[..., Sim]]:
-    with ExitStack() as stack:
-
-        def make(**config: Any) -> Sim:
-            clock = FakeClock()
-            server = stack.enter_context(SimulatorServer(SimulatorConfig(clock=clock, **config)))
-            client = stack.enter_context(httpx.Client(base_url=server.base_url, timeout=5))
-            return Sim(server, client, clock)
-
-        yield make
+from carbon_pipeline_tests.support.simulator_session import DAY_START, NOW, Sim
 
 
 @pytest.fixture

@@ -9,18 +9,14 @@ from __future__ import annotations
 import bisect
 import email.utils
 import itertools
-import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 import dagster as dg
 import pandas as pd
@@ -46,6 +42,7 @@ from carbon_pipeline.watttime.simulator import (
     SimulatorConfig,
     SimulatorServer,
 )
+from carbon_pipeline_tests.support.scripted_watttime import SCRIPTED_TOKEN, ScriptedReply, scripted_server
 
 HISTORICAL = "/v3/historical"
 DAY_START = datetime(2024, 3, 1, tzinfo=UTC)
@@ -59,7 +56,6 @@ FAST = {
     "max_retry_seconds": 10.0,
     "requests_per_second": 1000.0,
 }
-SCRIPTED_TOKEN = "tok-0f9e8d7c6b5a-never-log-me"
 SCRIPTED_PASSWORD = "pw-4a5b6c-never-log-me"
 
 
@@ -99,64 +95,6 @@ def requests_to(sim: SimulatorServer, path: str) -> int:
 def one_hour(client: WattTimeClient, region: str = "CAISO_NORTH") -> pd.DataFrame:
     (chunk,) = client.historical(region, *HOUR)
     return chunk.frame
-
-
-LOOPBACK = "127.0.0.1"
-Reply = tuple[int, dict[str, str], Any]  # status, extra headers, JSON-able body
-
-
-class ScriptedServer(ThreadingHTTPServer):
-    """Answers /login with a fixed token and every other GET with the next scripted reply."""
-
-    daemon_threads = True
-
-    def __init__(self, replies: list[Reply]) -> None:
-        super().__init__((LOOPBACK, 0), _ScriptedHandler)
-        self.replies = deque(replies)
-        self.served = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.server_port}"
-
-
-class _ScriptedHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: ScriptedServer
-
-    def do_GET(self) -> None:
-        self.server.served += 1
-        status, headers, body = (
-            (200, {}, {"token": SCRIPTED_TOKEN})
-            if urlsplit(self.path).path == "/login"
-            else self.server.replies.popleft()
-        )
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        for name, value in {
-            "Content-Length": str(len(raw)),
-            "x-request-id": f"req-{self.server.served}",
-            **headers,
-        }.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default stderr access log."""
-
-
-@contextmanager
-def scripted_server(*replies: Reply) -> Iterator[ScriptedServer]:
-    server = ScriptedServer(list(replies))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def signal_body(points: list[dict[str, Any]], **meta: Any) -> dict[str, Any]:
@@ -766,7 +704,7 @@ def test_secrets_never_reach_logs_errors_or_reprs(
     make_client: Callable[..., WattTimeClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    replies: list[Reply] = [
+    replies: list[ScriptedReply] = [
         (401, {}, {"error": "Unauthorized"}),  # forces a second login
         (500, {}, {"error": "Internal Server Error"}),  # a logged retry
         (200, {}, GOOD_BODY),
