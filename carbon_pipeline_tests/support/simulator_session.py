@@ -44,12 +44,17 @@ class Sim:
         return self.client.get(path, params=params, headers={"Authorization": f"Bearer {self.token}"})
 
     def historical(
-        self, start: str = DAY_START, end: str = "2025-01-01T00:20:00+00:00", region: str = "CAISO_NORTH", **params: Any
+        self,
+        start: str = DAY_START,
+        end: str = "2025-01-01T00:20:00+00:00",
+        region: str = "CAISO_NORTH",
+        signal_type: str = "co2_moer",
+        **params: Any,
     ) -> httpx.Response:
-        return self.get("/v3/historical", region=region, signal_type="co2_moer", start=start, end=end, **params)
+        return self.get("/v3/historical", region=region, signal_type=signal_type, start=start, end=end, **params)
 
-    def forecast(self, region: str = "CAISO_NORTH", **params: Any) -> httpx.Response:
-        return self.get("/v3/forecast", region=region, signal_type="co2_moer", **params)
+    def forecast(self, region: str = "CAISO_NORTH", signal_type: str = "co2_moer", **params: Any) -> httpx.Response:
+        return self.get("/v3/forecast", region=region, signal_type=signal_type, **params)
 
     def historical_forecast(
         self, start: str, end: str, region: str = "CAISO_NORTH", signal_type: str = "co2_moer", **params: Any
