@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from carbon_pipeline.watttime.client import WattTimeClient
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorServer
 
 NOW = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
 DAY_START = "2025-01-01T00:00:00+00:00"
+# Short backoffs and a generous request rate keep the suite fast; tests that measure limits override them.
+FAST = {
+    "timeout_seconds": 2.0,
+    "backoff_base_seconds": 0.01,
+    "backoff_max_seconds": 0.05,
+    "max_retry_seconds": 10.0,
+    "requests_per_second": 1000.0,
+}
+ClientFactory = Callable[..., WattTimeClient]
 
 
 class FakeClock:

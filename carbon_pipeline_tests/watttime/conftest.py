@@ -9,8 +9,22 @@ from typing import Any
 import httpx
 import pytest
 
-from carbon_pipeline.watttime.simulator import SimulatorConfig, SimulatorServer
-from carbon_pipeline_tests.support.simulator_session import FakeClock, Sim
+from carbon_pipeline.watttime.client import WattTimeClient
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
+from carbon_pipeline_tests.support.simulator_session import FAST, ClientFactory, FakeClock, Sim
+
+
+@pytest.fixture
+def client_factory() -> Iterator[ClientFactory]:
+    """Build clients for a base URL with FAST settings (overridable), as the simulator's account; closed after."""
+    with ExitStack() as stack:
+
+        def make(base_url: str, **overrides: Any) -> WattTimeClient:
+            settings = {"username": SIMULATOR_USERNAME, "password": SIMULATOR_PASSWORD, **FAST, **overrides}
+            username, password = settings.pop("username"), settings.pop("password")
+            return stack.enter_context(WattTimeClient(username, password, base_url, **settings))
+
+        yield make
 
 
 @pytest.fixture

@@ -43,19 +43,12 @@ from carbon_pipeline.watttime.simulator import (
     SimulatorServer,
 )
 from carbon_pipeline_tests.support.scripted_watttime import SCRIPTED_TOKEN, ScriptedReply, scripted_server
+from carbon_pipeline_tests.support.simulator_session import ClientFactory
 
 HISTORICAL = "/v3/historical"
 DAY_START = datetime(2024, 3, 1, tzinfo=UTC)
 HOUR = (DAY_START, DAY_START + timedelta(hours=1))
 POINTS_PER_HOUR = 12
-# Short backoffs and a generous request rate keep the suite fast; tests that measure limits override them.
-FAST = {
-    "timeout_seconds": 2.0,
-    "backoff_base_seconds": 0.01,
-    "backoff_max_seconds": 0.05,
-    "max_retry_seconds": 10.0,
-    "requests_per_second": 1000.0,
-}
 SCRIPTED_PASSWORD = "pw-4a5b6c-never-log-me"
 
 
@@ -75,16 +68,9 @@ def sim(start_simulator: Callable[..., SimulatorServer]) -> SimulatorServer:
 
 
 @pytest.fixture
-def make_client(sim: SimulatorServer) -> Iterator[Callable[..., WattTimeClient]]:
+def make_client(sim: SimulatorServer, client_factory: ClientFactory) -> Callable[..., WattTimeClient]:
     """Build clients against `sim` (or another base URL) with FAST settings; all are closed after the test."""
-    with ExitStack() as stack:
-
-        def make(base_url: str | None = None, **overrides: Any) -> WattTimeClient:
-            settings = {"username": SIMULATOR_USERNAME, "password": SIMULATOR_PASSWORD, **FAST, **overrides}
-            username, password = settings.pop("username"), settings.pop("password")
-            return stack.enter_context(WattTimeClient(username, password, base_url or sim.base_url, **settings))
-
-        yield make
+    return lambda base_url=None, **overrides: client_factory(base_url or sim.base_url, **overrides)
 
 
 def requests_to(sim: SimulatorServer, path: str) -> int:
