@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from time import perf_counter
 from types import ModuleType
+from typing import Any
 
 import pandas as pd
 
@@ -70,19 +71,29 @@ def official_client_history(base_url: str, region: str, start: datetime, end: da
         raise ValueError("start and end must be timezone-aware")
     if end <= start:
         raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
-    api = _watttime_api()
-    with _credential_variables_restored():
-        # The constructor writes the credentials into WATTTIME_USER / WATTTIME_PASSWORD and every login reads
-        # them from there; the context manager puts both variables back as they were once the download ends.
-        client = api.WattTimeHistorical(username=SIMULATOR_USERNAME, password=SIMULATOR_PASSWORD)
-        # `url_base` is a class attribute read from WATTTIME_API_URL once, when watttime.api is imported, so an
-        # environment variable set around this call would come too late. Setting it on the instance before the
-        # first request sends every request, login included, to the simulator.
-        client.url_base = base_url
+    with official_client("WattTimeHistorical", base_url) as client:
         frame: pd.DataFrame = client.get_historical_pandas(
             start, end - INCLUSIVE_END_TRIM, region, signal_type="co2_moer"
         )
     return frame
+
+
+@contextmanager
+def official_client(kind: str, base_url: str) -> Iterator[Any]:
+    """An instance of the SDK's ``watttime.api.<kind>`` (``WattTimeForecast``...) that sends every request to
+    ``base_url`` as the simulator's account; use it inside the block only.
+
+    The constructor writes the credentials into WATTTIME_USER / WATTTIME_PASSWORD and every login reads them from
+    there, so both variables are put back as they were only when the block ends. ``url_base`` is a class
+    attribute read from WATTTIME_API_URL once, when watttime.api is imported, so an environment variable set
+    around this call would come too late; setting it on the instance before the first request sends every
+    request, login included, to ``base_url``.
+    """
+    api = _watttime_api()
+    with _credential_variables_restored():
+        client = getattr(api, kind)(username=SIMULATOR_USERNAME, password=SIMULATOR_PASSWORD)
+        client.url_base = base_url
+        yield client
 
 
 def _watttime_api() -> ModuleType:
