@@ -62,11 +62,14 @@ def parse_forecast(call: Call, reply: Reply, *, region: str, signal_type: str) -
     return _forecast(region, signal_type, generated_at, parsed, reply.request_id, frame)
 
 
-def parse_historical_forecasts(call: Call, reply: Reply, *, region: str, signal_type: str) -> list[Forecast]:
-    """Read a `/v3/forecast/historical` reply: `data` is `[{"generated_at", "forecast": [points]}]`, in its order.
+def parse_historical_forecasts(
+    call: Call, reply: Reply, *, region: str, signal_type: str, issue_interval: timedelta | None = None
+) -> list[Forecast]:
+    """Read a `/v3/forecast/historical` reply: `data` is `[{"generated_at", "forecast": [points]}]`.
 
-    The points of every forecast are parsed in one pass and then split: a day of issues is 288 forecasts of
-    288 points, and parsing each forecast on its own would cost a DataFrame construction per issue.
+    With `issue_interval`, only the first forecast issued in each interval (`first_issues`) is parsed and kept.
+    The points of the forecasts kept are parsed in one pass and then split: a day of issues is 288 forecasts
+    of 288 points, and parsing each forecast on its own would cost a DataFrame construction per issue.
     """
     data, _, parsed = signal_document(call, reply)
     issues: list[datetime] = []
@@ -77,12 +80,29 @@ def parse_historical_forecasts(call: Call, reply: Reply, *, region: str, signal_
             raise response_error(call, reply.request_id, f"{where} should be an object with a 'forecast' list")
         issues.append(_generated_at(call, reply.request_id, item.get("generated_at"), f"{where}.generated_at"))
         point_lists.append(item["forecast"])
+    kept = range(len(issues)) if issue_interval is None else first_issues(issues, issue_interval)
+    issues, point_lists = [issues[index] for index in kept], [point_lists[index] for index in kept]
     frame = points_frame(call, reply.request_id, [point for points in point_lists for point in points])
     bounds = np.cumsum([0, *map(len, point_lists)])
     return [
         _forecast(region, signal_type, issue, parsed, reply.request_id, frame.iloc[first:last].reset_index(drop=True))
         for issue, first, last in zip(issues, bounds[:-1], bounds[1:], strict=True)
     ]
+
+
+def first_issues(issues: list[datetime], interval: timedelta) -> list[int]:
+    """Positions of the earliest issue in each `interval` (counted from the Unix epoch, so from UTC midnight).
+
+    WattTime issues a forecast every 5 minutes; a pipeline that stores one per 15-minute interval needs a
+    third of them, and parsing the others would only cost time and memory. The positions come in issue order.
+    """
+    seconds = interval.total_seconds()
+    earliest: dict[int, int] = {}
+    for position, issue in enumerate(issues):
+        slot = int(issue.timestamp() // seconds)
+        if slot not in earliest or issue < issues[earliest[slot]]:
+            earliest[slot] = position
+    return sorted(earliest.values(), key=lambda position: issues[position])
 
 
 def _forecast(

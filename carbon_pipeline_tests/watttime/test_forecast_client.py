@@ -23,6 +23,7 @@ from carbon_pipeline.watttime.errors import (
     WattTimeUnavailableError,
     WattTimeUnknownRegionError,
 )
+from carbon_pipeline.watttime.forecasts import first_issues
 from carbon_pipeline.watttime.simulator import Fault
 from carbon_pipeline_tests.support.scripted_watttime import scripted_server
 from carbon_pipeline_tests.support.simulator_session import NOW, ClientFactory, Sim
@@ -32,6 +33,7 @@ FORECAST_HISTORICAL = "/v3/forecast/historical"
 REGION_FROM_LOC = "/v3/region-from-loc"
 DAY = timedelta(days=1)
 FIVE_MINUTES = timedelta(minutes=5)
+QUARTER = timedelta(minutes=15)
 FIRST_DAY = datetime(2025, 1, 5, tzinfo=UTC)
 
 
@@ -152,6 +154,31 @@ def test_a_quarter_hour_is_one_call_for_its_three_issues(sim: Sim, client: WattT
     assert (query["start"], query["end"]) == ("2025-01-09T12:00:00+00:00", "2025-01-09T12:14:59+00:00")
     assert [forecast.generated_at.strftime("%H:%M") for forecast in forecasts] == ["12:00", "12:05", "12:10"]
     assert [len(forecast.frame) for forecast in forecasts] == [12, 12, 12]
+
+
+def test_one_issue_per_interval_keeps_the_first_of_each(client: WattTimeClient) -> None:
+    forecasts = client.historical_forecasts("CAISO_NORTH", FIRST_DAY, FIRST_DAY + DAY, issue_interval=QUARTER)
+    assert [forecast.generated_at for forecast in forecasts] == [FIRST_DAY + n * QUARTER for n in range(96)]
+    assert all(len(forecast.frame) == 288 for forecast in forecasts)
+
+
+def test_an_interval_straddling_two_calls_keeps_its_earliest_issue(sim: Sim, client: WattTimeClient) -> None:
+    start = FIRST_DAY + FIVE_MINUTES
+    forecasts = client.historical_forecasts("CAISO_NORTH", start, start + 2 * DAY, issue_interval=QUARTER)
+    assert len(sim.server.state.stats()["forecast_historical_queries"]) == 2
+    expected = [start] + [FIRST_DAY + n * QUARTER for n in range(1, 2 * 96 + 1)]
+    assert [forecast.generated_at for forecast in forecasts] == expected
+
+
+def test_the_first_issues_are_found_in_any_order() -> None:
+    issues = [datetime(2025, 1, 5, 12, minute, tzinfo=UTC) for minute in (10, 5, 20, 15, 30)]
+    assert first_issues(issues, QUARTER) == [1, 3, 4]
+
+
+def test_an_empty_issue_interval_is_refused_before_any_request(sim: Sim, client: WattTimeClient) -> None:
+    with pytest.raises(ValueError, match="issue_interval"):
+        client.historical_forecasts("CAISO_NORTH", FIRST_DAY, FIRST_DAY + DAY, issue_interval=timedelta(0))
+    assert sim.server.state.stats()["logins"] == 0
 
 
 def test_the_archive_gives_back_the_live_forecast(client: WattTimeClient) -> None:
