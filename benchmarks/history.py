@@ -6,9 +6,10 @@ embedded SQLite instance (see ``history_seed``), then measures what runs every f
 every range run, against the WattTime simulator and a real InfluxDB on loopback:
 
 - the freshness check inside a one-day range run of one region (the run selects the asset with its
-  checks, as the CLI's ``--select carbon_intensity`` does): the check step's own duration;
+  checks, as the CLI's ``--select carbon_intensity`` does): the check step's own duration, best of
+  three runs;
 - a gap-filling sensor tick and a freshness sensor tick, evaluated as the daemon evaluates them
-  (best of three);
+  (best of three: the first lookups of a large SQLite file wait for the disk);
 - the CLI's one-day range step: ``dagster asset materialize --select carbon_intensity
   --partition-range`` for one region's day, start to exit.
 
@@ -53,7 +54,7 @@ HISTORY_DAYS = (28, 730)
 HISTORY_REGIONS = 20
 FLAT_FACTOR = 2.0
 FLOOR_SECONDS = 0.5
-TICK_REPEATS = 3
+REPEATS = 3
 CLI_TIMEOUT_SECONDS = 600
 
 
@@ -164,7 +165,7 @@ def measure_history_costs(days: int, regions: int) -> HistoryCosts:
             seeded = seed_history(instance, ASSET_KEY, names, settings.partitions_start, floor_interval(now))
             gap_filler = best_tick_seconds(definitions.resolve_sensor_def(GAP_FILLER), instance, resources)
             freshness = best_tick_seconds(definitions.resolve_sensor_def(FRESHNESS), instance, resources)
-            check = check_in_range_run_seconds(definitions, instance, tags)
+            check = min(check_in_range_run_seconds(definitions, instance, tags) for _ in range(REPEATS))
         cli = cli_range_step_seconds(env, tags)
     return HistoryCosts(days, seeded.events, seeded.seconds, check, gap_filler, freshness, cli)
 
@@ -186,7 +187,7 @@ def best_tick_seconds(sensor: dg.SensorDefinition, instance: dg.DagsterInstance,
         with dg.build_sensor_context(instance=instance, resources=resources) as context:
             sensor(context)
 
-    return min(_seconds(tick) for _ in range(TICK_REPEATS))
+    return min(_seconds(tick) for _ in range(REPEATS))
 
 
 def check_in_range_run_seconds(

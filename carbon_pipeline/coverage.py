@@ -24,6 +24,7 @@ from carbon_pipeline.partitions import (
     INTERVAL,
     REGION_DIMENSION,
     TIME_DIMENSION,
+    interval_key,
     interval_starts,
     partition_key_text,
 )
@@ -75,10 +76,11 @@ def materialized_starts(
     Only the window's region x interval keys are looked up, ``KEYS_PER_QUERY`` at a time, so the cost
     follows the window and the number of regions, not how long the asset has been materialized.
     """
+    intervals = {interval_key(start): start for start in interval_starts(first, end)}
     wanted = {
-        partition_key_text(region, start): (region, start)
+        partition_key_text(region, interval): (region, start)
         for region in regions
-        for start in interval_starts(first, end)
+        for interval, start in intervals.items()
     }
     starts: dict[str, set[datetime]] = {}
     for batch in batches(list(wanted), KEYS_PER_QUERY):

@@ -98,14 +98,14 @@ def region_partition_key(region: str, start: datetime) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({REGION_DIMENSION: region, TIME_DIMENSION: interval_key(start)})
 
 
-def partition_key_text(region: str, start: datetime) -> str:
-    """``str(region_partition_key(region, start))``, as the event log stores it, without building the key.
+def partition_key_text(region: str, interval: str) -> str:
+    """The key of ``region`` at the interval keyed ``interval``, as the event log stores it.
 
-    Dagster joins a multi-partition key's dimension keys with "|" in the order of the dimension
-    names, region before time. The sensors look up thousands of keys per tick, and building each
-    ``MultiPartitionKey`` costs more than the query that finds them.
+    The same as ``str(region_partition_key(...))``: Dagster joins a multi-partition key's dimension
+    keys with "|" in the order of the dimension names, region before time. The sensors look up
+    thousands of keys per tick, and building each ``MultiPartitionKey`` costs more than the query.
     """
-    return f"{region}|{interval_key(start)}"
+    return f"{region}|{interval}"
 
 
 def interval_start(key: str) -> datetime:

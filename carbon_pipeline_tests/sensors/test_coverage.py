@@ -16,7 +16,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from carbon_pipeline.coverage import KEYS_PER_QUERY, batches, materialized_starts
-from carbon_pipeline.partitions import INTERVAL, interval_starts, partition_key_text, region_partition_key
+from carbon_pipeline.partitions import (
+    INTERVAL,
+    interval_key,
+    interval_starts,
+    partition_key_text,
+    region_partition_key,
+)
 from carbon_pipeline_tests.support.pipeline_harness import ASSET, REGIONS
 
 FIRST = datetime(2025, 3, 1, tzinfo=UTC)
@@ -84,7 +90,7 @@ def test_a_key_stored_again_counts_once_and_an_empty_window_sends_no_query(insta
 def test_keys_are_spelled_as_dagster_stores_them() -> None:
     for region in REGIONS:
         for start in interval_starts(FIRST, FIRST + 3 * INTERVAL):
-            assert partition_key_text(region, start) == str(region_partition_key(region, start))
+            assert partition_key_text(region, interval_key(start)) == str(region_partition_key(region, start))
 
 
 def test_batches_keep_order_and_cut_at_the_size() -> None:
