@@ -1,7 +1,7 @@
 """Every benchmark in one run, printed as the table of targets with the baselines measured beside them.
 
-python -m benchmarks                      # a year, simulator latency 200 ms (make bench)
-python -m benchmarks --days 1 --regions 3 # the smoke version the test suite runs
+python -m benchmarks                                          # a year, 200 ms latency (make bench)
+python -m benchmarks --days 1 --regions 3 --history-days 8 10 # the smoke version the test suite runs
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from benchmarks.backfill import FIRST_INTERVAL, BackfillFigures, measure_run_per_interval, measure_ui_backfill
 from benchmarks.data_path import REGION, DataPathFigures, measure_data_path, simulator_process
+from benchmarks.history import HISTORY_DAYS, HistoryFigures, measure_history
 from benchmarks.official_client import OfficialClientFigures, measure_official_client
 from benchmarks.tick import TickFigures, measure_tick
 
@@ -39,6 +40,7 @@ class Results:
     postgres: BackfillFigures
     one_region_tick: TickFigures
     many_regions_tick: TickFigures
+    history: HistoryFigures
 
     def targets(self) -> list[Target]:
         year = self.days == 365
@@ -75,7 +77,9 @@ def _seconds(measure: str, limit: float, seconds: float, applies: bool) -> Targe
     return Target(measure, f"<= {limit:g} s", f"{seconds:.1f} s", seconds <= limit or not applies)
 
 
-def run(days: int, regions: int, latency_ms: float) -> tuple[Results, list[tuple[str, str]]]:
+def run(
+    days: int, regions: int, latency_ms: float, history_days: Sequence[int] = HISTORY_DAYS
+) -> tuple[Results, list[tuple[str, str]]]:
     latency = latency_ms / 1000
     results = Results(
         days=days,
@@ -86,6 +90,7 @@ def run(days: int, regions: int, latency_ms: float) -> tuple[Results, list[tuple
         postgres=measure_ui_backfill("postgres", days, latency),
         one_region_tick=measure_tick(1, latency),
         many_regions_tick=measure_tick(regions, latency),
+        history=measure_history(history_days),
     )
     return results, baselines(days, latency, results)
 
@@ -134,6 +139,9 @@ def render(results: Results, baseline_rows: Sequence[tuple[str, str]]) -> str:
     lines += [
         "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[3]]) for row in rows
     ]
+    history = results.history
+    lines += ["", f"history costs, {history.regions} regions, embedded SQLite: {history.target}"]
+    lines += [f"  {line}" for line in history.lines()]
     lines += ["", "baselines"]
     lines += [f"  {name}: {value}" for name, value in baseline_rows]
     lines += ["", "details"]
@@ -152,7 +160,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365, help="span of one region to backfill (default 365)")
     parser.add_argument("--regions", type=int, default=100, help="regions in the many-region tick (default 100)")
     parser.add_argument("--latency-ms", type=float, default=200.0, help="simulator latency per call (default 200)")
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        nargs=2,
+        default=HISTORY_DAYS,
+        metavar=("SHORT", "LONG"),
+        help="history lengths the history costs compare, in days (default 28 730)",
+    )
     args = parser.parse_args(argv)
-    results, baseline_rows = run(args.days, args.regions, args.latency_ms)
+    results, baseline_rows = run(args.days, args.regions, args.latency_ms, args.history_days)
     print(render(results, baseline_rows))
     return 0

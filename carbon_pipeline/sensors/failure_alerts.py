@@ -5,12 +5,14 @@ advances nor resets the count of InfluxDB write failures; each kind gets its own
 every region of its interval, and when it fails only the regions its failure names have failed,
 each for its own reason: the others were stored, which ends their streaks as a successful run
 would. Everything the sensor knows lives in its cursor: a daemon restart neither repeats an alert
-nor forgets a streak.
+nor forgets a streak. Each tick logs the runs it read, the alerts it sent, and the failures it did
+not alert (yet) and why.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -20,6 +22,7 @@ import dagster as dg
 from carbon_pipeline.notifier import Alert, AlertEvent, AlertNotifier
 from carbon_pipeline.partitions import format_window
 from carbon_pipeline.run_outcomes import FailureKind, RunOutcome, run_outcome
+from carbon_pipeline.sensors.tick_log import listed, skipped
 
 SENSOR_NAME = "carbon_intensity_failure_alerts"
 CURSOR_VERSION = 1
@@ -89,6 +92,20 @@ class AlertState:
                 alerts.append(failure_alert(region, streak))
         return alerts
 
+    def unalerted(self, outcome: RunOutcome, alerts: list[Alert], threshold: int) -> list[str]:
+        """Regions ``outcome`` failed that ``alerts`` leave out, and why: below the threshold, or alerted already."""
+        alerted_now = {alert.fields["region"] for alert in alerts if alert.event == AlertEvent.ALERT}
+        notes = []
+        for region in sorted(outcome.failed_regions - alerted_now):
+            kind = outcome.failed[region].kind
+            streak = self.streaks[region][kind]
+            if streak.alerted:
+                notes.append(f"{region} ({kind.label}): already alerted, {streak.failures} failed run(s) in a row")
+            else:
+                limit = alert_threshold(kind, threshold)
+                notes.append(f"{region} ({kind.label}): {streak.failures} of {limit} failed run(s) before an alert")
+        return notes
+
 
 def alert_threshold(kind: FailureKind, threshold: int) -> int:
     """Rejected data does not heal by retrying: say so at once. Everything else may be a blip."""
@@ -146,15 +163,30 @@ def build_failure_alert_sensor(
         else:
             state = AlertState(after_storage_id=_newest_storage_id(instance))
         outcomes, state.after_storage_id = finished_runs(instance, state.after_storage_id, asset_key, partitions_def)
-        sent = 0
-        for outcome in outcomes:
-            for alert in state.track(outcome, alert_after_failures):
-                alert_notifier.send(alert, context.log)
-                sent += 1
-        skip = None if sent else f"{len(outcomes)} finished run(s) read, nothing to report"
-        return dg.SensorResult(cursor=state.to_cursor(), skip_reason=skip)
+        failed = sum(1 for outcome in outcomes if outcome.failed_regions)
+        context.log.info("Read %d finished run(s) of the asset, %d with failed region(s)", len(outcomes), failed)
+        sent, held = _alert(state, outcomes, alert_after_failures, alert_notifier, context.log)
+        if held:
+            context.log.info("Not alerted: %s", listed(held))
+        reported = f"{sent} alert(s) and recovery notice(s) sent" if sent else "nothing to report"
+        return skipped(context.log, f"{len(outcomes)} finished run(s) read, {reported}", state.to_cursor())
 
     return carbon_intensity_failure_alerts
+
+
+def _alert(
+    state: AlertState, outcomes: list[RunOutcome], threshold: int, notifier: AlertNotifier, log: logging.Logger
+) -> tuple[int, list[str]]:
+    """Track every outcome and send what it triggers; how many were sent, and the failures held back."""
+    sent = 0
+    held: list[str] = []
+    for outcome in outcomes:
+        alerts = state.track(outcome, threshold)
+        for alert in alerts:
+            notifier.send(alert, log)
+        sent += len(alerts)
+        held += state.unalerted(outcome, alerts, threshold)
+    return sent, held
 
 
 def finished_runs(

@@ -5,19 +5,29 @@ region x time grid, so the check is ours: an interval is due once its scheduled 
 margin have passed (see ``coverage``). The sensor records the check's result on the asset without
 launching a run, each time a new interval falls due or the result changes, and alerts through the
 notifier once when a region goes stale and once when it is fresh again. The check can also be
-executed by hand from the asset's Checks tab.
+executed by hand from the asset's Checks tab, or runs inside a range run that selects the asset with
+its checks (``dagster asset materialize --select carbon_intensity``).
+
+Whatever the history, the check costs the same: it looks up a day of keys per region, and it hands
+Dagster its evaluation ready-made. Returned as an ``AssetCheckResult``, Dagster would complete the
+result with the asset's data version, which for an unpartitioned check of this partitioned asset
+means listing every partition key of the region x interval grid (seconds per region and growing by
+the day) before it gives up and uses the latest materialization, which the check looks up itself.
 """
 
 import json
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from carbon_pipeline.coverage import DueIntervals, due_intervals, materialized_starts, regions_of
-from carbon_pipeline.dagster_private import RawMetadataValue
+from carbon_pipeline.dagster_private import AssetCheckEvaluationTargetMaterializationData, RawMetadataValue
 from carbon_pipeline.notifier import Alert, AlertEvent, AlertNotifier
 from carbon_pipeline.partitions import INTERVAL, format_window
+from carbon_pipeline.sensors.tick_log import listed, skipped
 
 CHECK_NAME = "newest_interval_fresh"
 SENSOR_NAME = "carbon_intensity_freshness"
@@ -51,6 +61,18 @@ class Freshness:
             return f"Every region has its newest due interval, {interval}."
         return f"Late: interval {interval} is missing for region(s) {', '.join(self.stale_regions)}."
 
+    def summary(self) -> str:
+        """What the tick found, for its log: how many regions lack the newest due interval, and which."""
+        expected = self.due.newest
+        if expected is None:
+            return "No interval is due yet."
+        interval = format_window(expected, expected + INTERVAL)
+        regions = len(self.newest_stored)
+        if self.passed:
+            return f"Newest due interval {interval}: stored for all {regions} region(s)."
+        stale = self.stale_regions
+        return f"Newest due interval {interval}: missing for {len(stale)} of {regions} region(s): {listed(stale)}."
+
     def metadata(self, now: datetime) -> dict[str, RawMetadataValue]:
         lag = {region: _lag_minutes(now, newest) for region, newest in self.newest_stored.items()}
         return {
@@ -62,6 +84,24 @@ class Freshness:
             "lag_minutes_by_region": dg.MetadataValue.json(lag),
         }
 
+    def evaluation(
+        self,
+        asset_key: dg.AssetKey,
+        now: datetime,
+        target: AssetCheckEvaluationTargetMaterializationData | None = None,
+    ) -> dg.AssetCheckEvaluation:
+        """The check's result as Dagster records it; ``target`` is the materialization it was evaluated on."""
+        return dg.AssetCheckEvaluation(
+            asset_key=asset_key,
+            check_name=CHECK_NAME,
+            passed=self.passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=self.description(),
+            metadata=self.metadata(now),
+            target_materialization_data=target,
+            blocking=False,
+        )
+
 
 def measure_freshness(
     instance: dg.DagsterInstance,
@@ -71,14 +111,31 @@ def measure_freshness(
     schedule_delay: timedelta,
 ) -> Freshness:
     due = due_intervals(partitions_def, now, LOOKBACK, schedule_delay)
-    stored = materialized_starts(instance, asset_key, due.first)
-    return Freshness(due, {region: max(stored.get(region, ()), default=None) for region in regions_of(partitions_def)})
+    regions = regions_of(partitions_def)
+    # Up to now, not only to the newest due interval: a run may already have stored a newer one.
+    stored = materialized_starts(instance, asset_key, regions, due.first, now)
+    return Freshness(due, {region: max(stored.get(region, ()), default=None) for region in regions})
+
+
+def latest_materialization(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The asset's newest materialization, any partition: what the check's result is attached to in the UI."""
+    records = instance.fetch_materializations(asset_key, limit=1).records
+    if not records:
+        return None
+    (record,) = records
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+    )
 
 
 def build_freshness_check(
     asset_key: dg.AssetKey, partitions_def: dg.MultiPartitionsDefinition, schedule_delay: timedelta
 ) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
+    # Dagster types a check function as returning an AssetCheckResult; its executor takes Output and
+    # AssetCheckEvaluation events from any op, checks included (see the module docstring for why).
+    @dg.asset_check(  # type: ignore[arg-type]
         asset=asset_key,
         name=CHECK_NAME,
         description=(
@@ -86,15 +143,13 @@ def build_freshness_check(
             "have passed. Kept current by the carbon_intensity_freshness sensor."
         ),
     )
-    def newest_interval_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    def newest_interval_fresh(
+        context: dg.AssetCheckExecutionContext,
+    ) -> Iterator[dg.Output[None] | dg.AssetCheckEvaluation]:
         now = datetime.now(UTC)
         freshness = measure_freshness(context.instance, asset_key, partitions_def, now, schedule_delay)
-        return dg.AssetCheckResult(
-            passed=freshness.passed,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=freshness.description(),
-            metadata=freshness.metadata(now),
-        )
+        yield dg.Output(None)
+        yield freshness.evaluation(asset_key, now, latest_materialization(context.instance, asset_key))
 
     return newest_interval_fresh
 
@@ -113,27 +168,34 @@ def build_freshness_sensor(
     ) -> dg.SensorResult:
         now = datetime.now(UTC)
         freshness = measure_freshness(context.instance, asset_key, partitions_def, now, schedule_delay)
+        context.log.info(freshness.summary())
         previous = json.loads(context.cursor) if context.cursor else {"stale": [], "due": None}
-        alerted, stale = set(previous["stale"]), set(freshness.stale_regions)
-        for region in sorted(stale - alerted):
-            alert_notifier.send(_late_alert(region, freshness, now), context.log)
-        for region in sorted(alerted - stale):
-            alert_notifier.send(_fresh_again_alert(region, freshness), context.log)
+        context.log.info(_send_alerts(freshness, set(previous["stale"]), alert_notifier, context.log, now))
         due = freshness.due.newest.isoformat() if freshness.due.newest else None
-        cursor = json.dumps({"stale": sorted(stale), "due": due})
-        if previous == {"stale": sorted(stale), "due": due}:
-            return dg.SensorResult(cursor=cursor, skip_reason=f"unchanged: {freshness.description()}")
-        evaluation = dg.AssetCheckEvaluation(
-            asset_key=asset_key,
-            check_name=CHECK_NAME,
-            passed=freshness.passed,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=freshness.description(),
-            metadata=freshness.metadata(now),
-        )
-        return dg.SensorResult(asset_events=[evaluation], cursor=cursor)
+        current = {"stale": freshness.stale_regions, "due": due}
+        if previous == current:
+            return skipped(context.log, f"unchanged: {freshness.description()}", json.dumps(current))
+        outcome = "passed" if freshness.passed else "failed (WARN)"
+        recorded = f"recorded the {CHECK_NAME} check, {outcome}: {freshness.description()}"
+        return skipped(context.log, recorded, json.dumps(current), [freshness.evaluation(asset_key, now)])
 
     return carbon_intensity_freshness
+
+
+def _send_alerts(
+    freshness: Freshness, alerted: set[str], notifier: AlertNotifier, log: logging.Logger, now: datetime
+) -> str:
+    """Alert the regions that went late and announce those fresh again; what was sent and what was held back."""
+    stale = set(freshness.stale_regions)
+    late, fresh_again, still_late = sorted(stale - alerted), sorted(alerted - stale), sorted(stale & alerted)
+    for region in late:
+        notifier.send(_late_alert(region, freshness, now), log)
+    for region in fresh_again:
+        notifier.send(_fresh_again_alert(region, freshness), log)
+    sent = [f"late alert for {listed(late)}"] if late else []
+    sent += [f"up-to-date notice for {listed(fresh_again)}"] if fresh_again else []
+    held = f"; not alerted again, still late: {listed(still_late)}" if still_late else ""
+    return f"Alerts sent: {', '.join(sent) or 'none'}{held}"
 
 
 def _late_alert(region: str, freshness: Freshness, now: datetime) -> Alert:

@@ -7,12 +7,13 @@ interval a queued or running run already covers, keeps at most ``max_runs`` of i
 so neither the run queue nor WattTime's limits are flooded, stands aside while a backfill of the
 asset is running, and does not keep hammering an interval whose data was refused: refused ranges are
 retried one interval at a time, so one bad point cannot hold back its neighbours, and a refused
-single interval waits ``REFUSED_RETRY_AFTER`` before it is tried again.
+single interval waits ``REFUSED_RETRY_AFTER`` before it is tried again. Each tick logs what was
+missing, per region, and what it requested or why it requested nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,8 +21,9 @@ import dagster as dg
 
 from carbon_pipeline.coverage import DueIntervals, due_intervals, materialized_starts, regions_of
 from carbon_pipeline.dagster_private import BulkActionStatus, UnresolvedAssetJobDefinition
-from carbon_pipeline.partitions import INTERVAL, RegionWindow, contiguous_windows, region_range_tags
+from carbon_pipeline.partitions import INTERVAL, RegionWindow, contiguous_windows, format_window, region_range_tags
 from carbon_pipeline.run_outcomes import RunOutcome, run_outcome, run_windows
+from carbon_pipeline.sensors.tick_log import listed, skipped
 
 SENSOR_NAME = "carbon_intensity_gap_filler"
 TRIGGER_TAG = "carbon/trigger"
@@ -42,9 +44,34 @@ class GapFillPlan:
     """What one tick requests, and why it requested nothing more."""
 
     windows: tuple[RegionWindow, ...]
-    missing_intervals: int
+    missing_by_region: Mapping[str, int]
     held_back_intervals: int
     reason: str
+    windows_left_waiting: int = 0
+
+    @property
+    def missing_intervals(self) -> int:
+        return sum(self.missing_by_region.values())
+
+    def found(self, due: DueIntervals, regions: int) -> str:
+        """What the tick found missing, per region when few have gaps, for its log."""
+        if not due.starts():
+            return "No interval is due yet."
+        window = f"{format_window(due.first, due.end)} ({len(due.starts())} interval(s) per region)"
+        if not self.missing_intervals:
+            return f"Window {window}: nothing missing in {regions} region(s)."
+        gaps = [f"{region} {count}" for region, count in self.missing_by_region.items() if count]
+        return (
+            f"Window {window}: {self.missing_intervals} interval(s) missing in {len(gaps)} of {regions} "
+            f"region(s): {listed(gaps)}."
+        )
+
+    def requested(self) -> str:
+        """What the tick requested, for its log; the rest waits for runs in flight to finish."""
+        runs = "; ".join(window.describe() for window in self.windows)
+        left = self.windows_left_waiting
+        waiting = f"; {left} more window(s) wait for gap-filling runs in flight to finish" if left else ""
+        return f"Requesting {len(self.windows)} run(s): {runs}{waiting}"
 
 
 def build_gap_filler_sensor(
@@ -68,24 +95,22 @@ def build_gap_filler_sensor(
     def carbon_intensity_gap_filler(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         instance = context.instance
         if _backfill_running(instance, asset_key):
-            return dg.SensorResult(skip_reason="a backfill of the asset is in progress; it fills its own range")
+            return skipped(context.log, "a backfill of the asset is in progress; it fills its own range")
         due = due_intervals(partitions_def, datetime.now(UTC), lookback, schedule_delay)
+        regions = regions_of(partitions_def)
         waiting = _waiting_runs(instance, partitions_def)
         plan = plan_gap_fill(
             due,
-            regions_of(partitions_def),
-            materialized_starts(instance, asset_key, due.first),
+            regions,
+            materialized_starts(instance, asset_key, regions, due.first, due.end),
             in_flight=[window for run in waiting for window in run[1]],
             refused=_recently_refused(instance, asset_key, partitions_def, datetime.now(UTC)),
             room=max_runs - sum(1 for tags, _ in waiting if tags.get(TRIGGER_TAG) == TRIGGER),
         )
+        context.log.info(plan.found(due, len(regions)))
         if not plan.windows:
-            return dg.SensorResult(skip_reason=plan.reason)
-        context.log.info(
-            "%d interval(s) missing; requesting %s",
-            plan.missing_intervals,
-            "; ".join(w.describe() for w in plan.windows),
-        )
+            return skipped(context.log, plan.reason)
+        context.log.info(plan.requested())
         return dg.SensorResult(run_requests=[gap_fill_request(window) for window in plan.windows])
 
     return carbon_intensity_gap_filler
@@ -103,11 +128,12 @@ def plan_gap_fill(
     busy = _starts_by_region(in_flight)
     refused_alone, refused_in_range = _refused_starts(refused)
     candidates: list[RegionWindow] = []
-    missing = held_back = 0
+    missing: dict[str, int] = {}
+    held_back = 0
     for region in regions:
         stored, in_flight_now = materialized.get(region, set()), busy.get(region, set())
         absent = [start for start in due.starts() if start not in stored]
-        missing += len(absent)
+        missing[region] = len(absent)
         held = refused_alone.get(region, set())
         held_back += sum(1 for start in absent if start in held and start not in in_flight_now)
         isolate = refused_in_range.get(region, set())
@@ -115,7 +141,8 @@ def plan_gap_fill(
         candidates += _windows_to_request(region, wanted, isolate)
     candidates.sort(key=lambda window: window.end, reverse=True)
     chosen = tuple(candidates[: max(room, 0)])
-    return GapFillPlan(chosen, missing, held_back, _reason(missing, held_back, room, candidates))
+    reason = _reason(sum(missing.values()), held_back, room - len(chosen), candidates[len(chosen) :])
+    return GapFillPlan(chosen, missing, held_back, reason, len(candidates) - len(chosen))
 
 
 def _windows_to_request(region: str, wanted: list[datetime], isolate: set[datetime]) -> list[RegionWindow]:

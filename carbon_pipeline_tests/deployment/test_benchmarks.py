@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from benchmarks.data_path import main, measure_data_path, rate_limit_floor_seconds, simulator_process
+from benchmarks.history import HistoryCosts, HistoryFigures
 from benchmarks.report import render, run
 
 
@@ -41,10 +42,11 @@ def test_simulator_runs_as_its_own_process_and_stops_with_the_benchmark() -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(1500)
 def test_the_full_benchmark_runs_a_day_through_every_scenario_and_prints_every_target() -> None:
-    """The smoke version of `make bench`: real dagster dev, SQLite and PostgreSQL, two real ticks."""
-    results, baseline_rows = run(days=1, regions=3, latency_ms=0.0)
+    """The smoke version of `make bench`: real dagster dev, SQLite and PostgreSQL, two real ticks,
+    and the history costs with 8 and 10 days of 20 regions."""
+    results, baseline_rows = run(days=1, regions=3, latency_ms=0.0, history_days=(8, 10))
 
     for backfill in (results.sqlite, results.postgres):
         assert (backfill.intervals, backfill.points, backfill.watttime_calls) == (96, 288, 1)
@@ -57,3 +59,23 @@ def test_the_full_benchmark_runs_a_day_through_every_scenario_and_prints_every_t
     for measure in [target.measure for target in results.targets()] + [name for name, _ in baseline_rows]:
         assert measure in printed
     assert len(results.targets()) == 8 and len(baseline_rows) == 4
+    history = results.history
+    assert (history.regions, history.short.days, history.long.days) == (20, 8, 10)
+    assert 20 * 8 * 96 < history.short.events < history.long.events <= 20 * 11 * 96
+    for flat in history.comparisons():
+        assert min(flat.short_seconds, flat.long_seconds) > 0
+        assert flat.measure in printed
+
+
+def test_the_history_table_compares_each_measure_with_twice_the_shorter_history_plus_a_floor() -> None:
+    short = HistoryCosts(28, 53_760, 3.0, 0.10, 0.30, 0.10, 6.0)
+    long = HistoryCosts(730, 1_401_600, 60.0, 0.30, 9.00, 0.65, 12.6)
+    figures = HistoryFigures(20, short, long)
+    # Limits: 0.7, 1.1, 0.7 and 12.5 s.
+    assert [flat.met for flat in figures.comparisons()] == [True, False, True, False]
+    header, seeding, check, gap_filler, *_ = figures.lines()
+    assert header.split()[:5] == ["measure", "28", "days", "730", "days"]
+    assert "53,760 in 3.0" in seeding and "1,401,600 in 60.0" in seeding
+    assert check.startswith("freshness check inside a one-day range run (s)") and check.endswith("met")
+    assert gap_filler.split()[-5:] == ["0.30", "9.00", "<=", "1.10", "MISSED"]
+    assert figures.target == "730 d <= 2x 28 d + 0.5 s"

@@ -27,9 +27,11 @@ from carbon_pipeline_tests.support.pipeline_harness import (
     REGIONS,
     materialize,
 )
+from carbon_pipeline_tests.support.tick_logs import evaluate_logged
 from carbon_pipeline_tests.support.webhook_receiver import WebhookReceiver
 
 REGION = "CAISO_NORTH"
+SKIP_NOTHING = "0 finished run(s) read, nothing to report"
 FIRST = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
 
 
@@ -42,6 +44,7 @@ class AlertRig:
     sensor: dg.SensorDefinition = field(default_factory=lambda: build_failure_alert_sensor(ASSET.key, PARTITIONS, 3))
     cursor: str | None = None
     runs: int = 0
+    log: list[str] = field(default_factory=list)
 
     @property
     def influxdb(self) -> InfluxDBServer:
@@ -57,13 +60,11 @@ class AlertRig:
         return materialize(self.outage.resources, REGION, start, instance=self.outage.instance)
 
     def evaluate(self) -> dg.SensorResult:
-        context = dg.build_sensor_context(
-            instance=self.outage.instance, cursor=self.cursor, resources={"alert_notifier": self.outage.notifier}
-        )
-        result = self.sensor(context)
-        assert isinstance(result, dg.SensorResult)
-        self.cursor = result.cursor
-        return result
+        """One tick with the kept cursor; its log lines, as "View logs" shows them, are kept in ``log``."""
+        tick = evaluate_logged(self.sensor, self.outage.instance, self.cursor, {"alert_notifier": self.outage.notifier})
+        self.cursor = tick.result.cursor
+        self.log = tick.messages
+        return tick.result
 
     def run_and_evaluate(self, *, succeeds: bool) -> None:
         assert self.run_next_interval().success is succeeds
@@ -115,6 +116,24 @@ def test_a_restarted_evaluation_neither_repeats_nor_forgets_the_streak(rig: Aler
     rig.influxdb.start()
     rig.run_and_evaluate(succeeds=True)
     assert [payload["event"] for payload in rig.receiver.payloads] == ["alert", "recovery"]
+
+
+def test_each_tick_logs_the_runs_it_read_what_it_held_back_and_what_it_sent(rig: AlertRig) -> None:
+    assert rig.log == ["Read 0 finished run(s) of the asset, 0 with failed region(s)", f"Skipped: {SKIP_NOTHING}"]
+    rig.influxdb.stop()
+    rig.run_and_evaluate(succeeds=False)
+    assert rig.log == [
+        "Read 1 finished run(s) of the asset, 1 with failed region(s)",
+        f"Not alerted: {REGION} (InfluxDB writes failing): 1 of 3 failed run(s) before an alert",
+        "Skipped: 1 finished run(s) read, nothing to report",
+    ]
+    rig.run_and_evaluate(succeeds=False)
+    rig.run_and_evaluate(succeeds=False)
+    assert rig.log[0] == "Read 1 finished run(s) of the asset, 1 with failed region(s)"
+    assert f"ALERT: InfluxDB writes failing for region {REGION} (3 failed run(s) in a row)" in rig.log[1]
+    assert rig.log[2:] == ["Skipped: 1 finished run(s) read, 1 alert(s) and recovery notice(s) sent"]
+    rig.run_and_evaluate(succeeds=False)
+    assert f"Not alerted: {REGION} (InfluxDB writes failing): already alerted, 4 failed run(s) in a row" in rig.log
 
 
 def test_watttime_outages_neither_advance_nor_reset_the_write_failure_count(rig: AlertRig) -> None:
@@ -193,3 +212,16 @@ def test_each_region_of_a_failed_run_counts_for_its_own_reason_and_stored_region
     assert [(alert.event, alert.fields["region"]) for alert in second] == [(AlertEvent.RECOVERY, "PJM_DC")]
     assert set(state.streaks) == {"IE"} and state.streaks["IE"]["data_incomplete"].failures == 2
     assert state.streaks["IE"]["data_incomplete"].last_error == "region IE, interval ...: WattTime data incomplete"
+
+
+def test_failures_below_the_threshold_or_already_alerted_are_named_with_why_they_were_not_alerted() -> None:
+    state = AlertState(after_storage_id=0)
+    first = _tick_outcome(0, {"PJM_DC": FailureKind.DATA_REJECTED, "IE": FailureKind.DATA_INCOMPLETE})
+    alerts = state.track(first, threshold=3)
+    assert state.unalerted(first, alerts, threshold=3) == [
+        "IE (WattTime data incomplete): 1 of 3 failed run(s) before an alert"
+    ]
+    again = _tick_outcome(1, {"PJM_DC": FailureKind.DATA_REJECTED})
+    assert state.unalerted(again, state.track(again, threshold=3), threshold=3) == [
+        "PJM_DC (WattTime data rejected by validation): already alerted, 2 failed run(s) in a row"
+    ]

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
 
+from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
 from carbon_pipeline.coverage import due_intervals
 from carbon_pipeline.notifier import AlertNotifier
-from carbon_pipeline.partitions import INTERVAL, build_interval_partitions
+from carbon_pipeline.partitions import (
+    INTERVAL,
+    build_interval_partitions,
+    format_window,
+    region_partition_key,
+    region_range_tags,
+)
 from carbon_pipeline.sensors.freshness import (
     CHECK_NAME,
     build_freshness_check,
@@ -20,7 +28,15 @@ from carbon_pipeline.sensors.freshness import (
 )
 from carbon_pipeline.sinks.files import LineProtocolFileSink
 from carbon_pipeline.watttime.simulator import SimulatorServer
-from carbon_pipeline_tests.support.pipeline_harness import ASSET, PARTITIONS, REGIONS, materialize, watttime_resource
+from carbon_pipeline_tests.support.pipeline_harness import (
+    ASSET,
+    PARTITIONS,
+    PARTITIONS_START,
+    REGIONS,
+    materialize,
+    watttime_resource,
+)
+from carbon_pipeline_tests.support.tick_logs import evaluate_logged
 from carbon_pipeline_tests.support.webhook_receiver import WebhookReceiver
 
 DELAY = timedelta(minutes=5)
@@ -109,3 +125,65 @@ def test_before_the_first_interval_is_due_nothing_is_late(instance: dg.DagsterIn
     assert freshness.passed and freshness.stale_regions == []
     assert freshness.description() == "No interval is due yet."
     assert freshness.metadata(start)["newest_due_interval"] == ""
+
+
+def test_a_tick_logs_which_regions_are_late_the_alerts_and_why_it_then_records_nothing(
+    instance: dg.DagsterInstance,
+) -> None:
+    newest = due_intervals(PARTITIONS, datetime.now(UTC), timedelta(days=1), DELAY).newest
+    assert newest is not None
+    for start in (newest, newest + INTERVAL):
+        key = str(region_partition_key("CAISO_NORTH", start))
+        instance.report_runless_asset_event(dg.AssetMaterialization(ASSET.key, partition=key))
+    sensor = build_freshness_sensor(ASSET.key, PARTITIONS, DELAY)
+    resources = {"alert_notifier": AlertNotifier()}
+    interval = format_window(newest, newest + INTERVAL)
+
+    first = evaluate_logged(sensor, instance, resources=resources)
+    assert f"Newest due interval {interval}: missing for 2 of 3 region(s): IE, PJM_DC." in first.messages
+    assert "Alerts sent: late alert for IE, PJM_DC" in first.messages
+    late = f"Late: interval {interval} is missing for region(s) IE, PJM_DC."
+    assert first.skip_message == f"recorded the {CHECK_NAME} check, failed (WARN): {late}"
+    assert first.lines_starting("Skipped: ") == [f"Skipped: {first.skip_message}"]
+    assert len(first.result.asset_events) == 1
+
+    again = evaluate_logged(sensor, instance, first.result.cursor, resources)
+    assert "Alerts sent: none; not alerted again, still late: IE, PJM_DC" in again.messages
+    assert again.skip_message == f"unchanged: {late}" and again.result.asset_events == []
+    assert again.lines_starting("Skipped: ") == [f"Skipped: {again.skip_message}"]
+
+
+class ListedPartitions(dg.MultiPartitionsDefinition):
+    """The harness's region x interval grid, counting the times something lists all of its keys."""
+
+    listings = 0
+
+    def get_partition_keys(self, *args: Any, **kwargs: Any) -> Sequence[dg.MultiPartitionKey]:
+        type(self).listings += 1
+        return super().get_partition_keys(*args, **kwargs)
+
+
+def test_the_check_in_a_range_run_lists_no_partition_keys_and_names_its_materialization(
+    instance: dg.DagsterInstance, resources: dict[str, object]
+) -> None:
+    """Selected with the asset (as ``--select carbon_intensity`` does), the check runs inside the range run.
+
+    Listing every key of the grid costs seconds per region and grows with every interval; the check
+    must not make Dagster do it, and its result still points at the materialization it saw.
+    """
+    partitions = ListedPartitions(
+        {"region": dg.StaticPartitionsDefinition(list(REGIONS)), "time": build_interval_partitions(PARTITIONS_START)}
+    )
+    asset = build_carbon_intensity_asset(partitions)
+    check = build_freshness_check(asset.key, partitions, DELAY)
+    first = PARTITIONS_START
+    tags = region_range_tags("PJM_DC", first, first + 3 * INTERVAL)
+    ListedPartitions.listings = 0
+    result = dg.materialize([asset, check], resources=resources, tags=tags, instance=instance)
+
+    assert result.success and ListedPartitions.listings == 0
+    (evaluation,) = [item for item in result.get_asset_check_evaluations() if item.check_name == CHECK_NAME]
+    assert not evaluation.passed and evaluation.metadata["stale_regions"].value == "CAISO_NORTH, IE, PJM_DC"
+    newest = instance.fetch_materializations(asset.key, limit=1).records[0]
+    target = evaluation.target_materialization_data
+    assert target is not None and (target.storage_id, target.run_id) == (newest.storage_id, result.run_id)

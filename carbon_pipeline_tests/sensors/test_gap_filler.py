@@ -10,7 +10,15 @@ import pytest
 from dagster._core.utils import make_new_run_id
 
 from carbon_pipeline.coverage import DueIntervals, due_intervals, floor_interval
-from carbon_pipeline.partitions import INTERVAL, RegionWindow, interval_range_tags, interval_start, region_range_tags
+from carbon_pipeline.partitions import (
+    INTERVAL,
+    RegionWindow,
+    format_window,
+    interval_range_tags,
+    interval_start,
+    region_partition_key,
+    region_range_tags,
+)
 from carbon_pipeline.run_outcomes import RANGE_END_TAG, RANGE_START_TAG
 from carbon_pipeline.sensors.gap_filler import (
     MAX_RUN_INTERVALS,
@@ -22,6 +30,7 @@ from carbon_pipeline.sensors.gap_filler import (
 from carbon_pipeline.sinks.files import LineProtocolFileSink
 from carbon_pipeline.watttime.simulator import SimulatorServer
 from carbon_pipeline_tests.support.pipeline_harness import ASSET, PARTITIONS, REGIONS, materialize, watttime_resource
+from carbon_pipeline_tests.support.tick_logs import evaluate_logged
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 DUE = DueIntervals(T0, T0 + 8 * INTERVAL)
@@ -154,3 +163,41 @@ def test_a_scheduled_run_in_flight_holds_back_its_interval_for_every_region(inst
     ]
     assert {start[0] for start, _ in requested} == set(REGIONS)
     assert all(not interval_start(start[1]) <= newest <= interval_start(end[1]) for start, end in requested)
+
+
+def test_a_tick_logs_what_is_missing_what_it_requests_and_why_it_then_requests_nothing(
+    instance: dg.DagsterInstance,
+) -> None:
+    """What "View logs" on the tick shows: the window, the missing count per region, the requested ranges."""
+    sensor = build_gap_filler_sensor(
+        dg.define_asset_job("carbon_intensity_job", selection=[ASSET]),
+        ASSET.key,
+        PARTITIONS,
+        lookback=timedelta(hours=2),
+        schedule_delay=timedelta(minutes=5),
+        max_runs=1,
+    )
+    due = due_intervals(PARTITIONS, datetime.now(UTC), timedelta(hours=2), timedelta(minutes=5))
+    starts = due.starts()
+    for region, stored in (("CAISO_NORTH", starts[:-2]), ("IE", starts)):
+        for start in stored:
+            key = str(region_partition_key(region, start))
+            instance.report_runless_asset_event(dg.AssetMaterialization(ASSET.key, partition=key))
+
+    tick = evaluate_logged(sensor, instance)
+    assert tick.messages[:2] == [
+        f"Window {format_window(due.first, due.end)} ({len(starts)} interval(s) per region): "
+        f"{2 + len(starts)} interval(s) missing in 2 of 3 region(s): CAISO_NORTH 2, PJM_DC {len(starts)}.",
+        f"Requesting 1 run(s): region CAISO_NORTH, interval {format_window(due.end - 2 * INTERVAL, due.end)}; "
+        "1 more window(s) wait for gap-filling runs in flight to finish",
+    ]
+    (request,) = tick.result.run_requests or []
+    assert request.tags[RANGE_START_TAG] == str(region_partition_key("CAISO_NORTH", due.end - 2 * INTERVAL))
+    assert tick.skip_message is None and not tick.lines_starting("Skipped: ")
+
+    start_run(instance, region_range_tags("CAISO_NORTH", due.end - 2 * INTERVAL, due.end - INTERVAL))
+    start_run(instance, region_range_tags("PJM_DC", due.first, due.end - INTERVAL))
+    idle = evaluate_logged(sensor, instance)
+    assert not idle.result.run_requests
+    assert idle.skip_message == f"{2 + len(starts)} interval(s) missing, all already queued or running"
+    assert idle.lines_starting("Skipped: ") == [f"Skipped: {idle.skip_message}"]

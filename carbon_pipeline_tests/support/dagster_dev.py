@@ -50,6 +50,18 @@ query ($key: String!, $value: String!) {
   }
 }"""
 
+# A sensor's latest ticks with what the UI shows of each: status, skip reason, runs, "View logs".
+SENSOR_TICKS = """
+query ($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    ... on Sensor {
+      sensorState { ticks(limit: 10) { status skipReason runIds logEvents { events { message } } } }
+    }
+  }
+}"""
+LOCATION = "carbon_pipeline"  # workspace.yaml
+REPOSITORY = "__repository__"  # Dagster's name for the repository of a module's Definitions
+
 
 class DagsterGraphQL:
     """The GraphQL API of a Dagster webserver at ``url``, called as the Dagster UI calls it.
@@ -105,6 +117,13 @@ class DagsterGraphQL:
             f"a finished run tagged {key}={value}",
         )
         return runs[0]
+
+    def sensor_ticks(self, sensor: str) -> list[dict[str, Any]]:
+        """The sensor's latest ticks, newest first, each with its log lines as ``messages``."""
+        selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "sensorName": sensor}
+        found = self.graphql(SENSOR_TICKS, {"selector": selector})["sensorOrError"]
+        ticks: list[dict[str, Any]] = found["sensorState"]["ticks"] if "sensorState" in found else []
+        return [tick | {"messages": [event["message"] for event in tick["logEvents"]["events"]]} for tick in ticks]
 
     def answers(self) -> bool:
         """Whether the webserver answers a GraphQL query: the readiness probe of whatever serves the API."""
