@@ -1,9 +1,15 @@
-"""Every private Dagster name (``dagster._...``) the package uses, each with why no public API serves.
+"""Every private Dagster name (``dagster._...``) the package uses, each with why no public API serves,
+and the one function that reaches into a step's context (``materializations_in_batches``).
 
 One import site makes a Dagster upgrade's breakage show up in one module, and its event-log
 storage tests (carbon_pipeline_tests/deployment/test_event_log_storage.py) check the private
 methods the batching storages call on top of these names.
 """
+
+from collections.abc import Iterable, Iterator
+from uuid import uuid4
+
+import dagster as dg
 
 # Metadata values as ``metadata=`` accepts them (str, int, float, MetadataValue, ...): Dagster
 # exports no name for the type of that argument, only ``MetadataValue`` for the wrapped values.
@@ -12,6 +18,10 @@ from dagster._core.definitions.metadata import RawMetadataValue
 # What ``dg.define_asset_job`` returns; Dagster exports the function but not its return type,
 # which the schedule and the gap-filling sensor take as an argument.
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+# Marks events that the instance may store together, as Dagster marks the per-partition
+# materializations it derives from an asset's output; without it, each event is its own write.
+from dagster._core.events import DagsterEventBatchMetadata
 
 # The status ``DagsterInstance.get_backfills`` filters by: the public method takes this enum and
 # Dagster exports no public one (the gap-filling sensor skips ticks while backfills are requested).
@@ -25,15 +35,48 @@ from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
+# Prefix of the tags that carry each dimension of a multi-partition materialization's key; Dagster
+# derives them only for the materializations of an output, and reads the key's dimensions back from them.
+from dagster._core.storage.tags import MULTIDIMENSIONAL_PARTITION_PREFIX
+
 # A storage's own dagster.yaml block, which a ConfigurableClass receives in ``from_config_value``.
 from dagster._serdes import ConfigurableClassData
 
 __all__ = [
+    "MULTIDIMENSIONAL_PARTITION_PREFIX",
     "BulkActionStatus",
     "ConfigurableClassData",
+    "DagsterEventBatchMetadata",
     "RawMetadataValue",
     "SqlEventLogStorage",
     "SqlEventLogStorageTable",
     "SqliteEventLogStorage",
     "UnresolvedAssetJobDefinition",
+    "materializations_in_batches",
 ]
+
+
+def materializations_in_batches(
+    context: dg.AssetExecutionContext, materializations: Iterable[dg.AssetMaterialization]
+) -> Iterator[dg.DagsterEvent]:
+    """Each materialization as the step's event, in the given order, stored in batches: yield them from the asset.
+
+    A single-run backfill materializes each partition with metadata of its own, in time order, so
+    that the newest interval is the asset's latest materialization. Dagster offers two public ways,
+    and neither serves: one ``MaterializeResult`` gives every partition the same metadata, in the
+    order of a set, and ``context.log_event`` stores each event on its own (two transactions each,
+    about 14 ms on SQLite: eight minutes for a year of intervals). Dagster's own output path builds
+    the events as here, from the step context with batch metadata, so the instance stores them
+    ``DAGSTER_EVENT_BATCH_SIZE`` at a time (see carbon_pipeline/storage/batching.py) and in order; the
+    last one closes the batch. Yielded from the asset, the events also reach the run's event stream,
+    as those of ``context.log_event`` do.
+    """
+    step_context = context.get_step_execution_context()
+    batch = DagsterEventBatchMetadata(str(uuid4()), is_end=False)
+    pending: dg.AssetMaterialization | None = None
+    for materialization in materializations:
+        if pending is not None:
+            yield dg.DagsterEvent.asset_materialization(step_context, pending, batch)
+        pending = materialization
+    if pending is not None:
+        yield dg.DagsterEvent.asset_materialization(step_context, pending, batch._replace(is_end=True))
