@@ -62,10 +62,12 @@ def materializations_in_batches(
     """Each materialization as the step's event, in the given order, stored in batches: yield them from the asset.
 
     A single-run backfill materializes each partition with metadata of its own, in time order, so
-    that the newest interval is the asset's latest materialization. Dagster offers two public ways,
-    and neither serves: one ``MaterializeResult`` gives every partition the same metadata, in the
-    order of a set, and ``context.log_event`` stores each event on its own (two transactions each,
-    about 14 ms on SQLite: eight minutes for a year of intervals). Dagster's own output path builds
+    that the newest interval is the asset's latest materialization. No public way serves: one
+    ``MaterializeResult`` records every partition in the order of a set, with the same metadata
+    unless ``context.add_asset_metadata(partition_key=...)`` adds each one's (which works out the
+    run's whole range again on every call: quadratic in a year's keys), and ``context.log_event``
+    stores each event on its own (two transactions each, about 14 ms on SQLite: eight minutes for a
+    year of intervals). Dagster's own output path builds
     the events as here, from the step context with batch metadata, so the instance stores them
     ``DAGSTER_EVENT_BATCH_SIZE`` at a time (see carbon_pipeline/storage/batching.py) and in order; the
     last one closes the batch. Yielded from the asset, the events also reach the run's event stream,
