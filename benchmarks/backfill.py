@@ -23,6 +23,7 @@ from time import perf_counter
 import dagster as dg
 
 from benchmarks.data_path import REGION, simulator_stats, table
+from benchmarks.event_log import EventLogFigures, measure_event_log
 from benchmarks.stack import (
     PARTITIONS_START,
     Storage,
@@ -60,6 +61,7 @@ class BackfillFigures:
     launch_to_points_seconds: float
     launch_to_completed_seconds: float
     peak_rss_mb: float
+    event_log: EventLogFigures
 
     def rows(self) -> list[tuple[str, str]]:
         return [
@@ -71,6 +73,7 @@ class BackfillFigures:
             ("launch -> run succeeded, points stored (s)", f"{self.launch_to_points_seconds:.1f}"),
             ("launch -> backfill marked complete (s)", f"{self.launch_to_completed_seconds:.1f}"),
             ("peak RSS of the run worker (MB)", f"{self.peak_rss_mb:.0f}"),
+            *self.event_log.rows(),
         ]
 
 
@@ -121,6 +124,7 @@ def measure_ui_backfill(storage: Storage, days: int, latency_seconds: float) -> 
             raise RuntimeError(f"backfill did not succeed: {status}; see {Path(workdir) / 'dagster_dev.log'}")
         points = stack.points(f"time >= '{FIRST_INTERVAL:%Y-%m-%dT%H:%M:%SZ}' AND time < '{end:%Y-%m-%dT%H:%M:%SZ}'")
         calls = historical_calls(stack.watttime_url, FIRST_INTERVAL, end)
+        event_log = measure_event_log(storage, home, instance_env, run["runId"])
     return BackfillFigures(
         storage=storage,
         intervals=len(keys),
@@ -132,6 +136,7 @@ def measure_ui_backfill(storage: Storage, days: int, latency_seconds: float) -> 
         launch_to_points_seconds=run_done,
         launch_to_completed_seconds=completed,
         peak_rss_mb=memory.peak_mb,
+        event_log=event_log,
     )
 
 

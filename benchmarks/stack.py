@@ -78,18 +78,21 @@ def dagster_home(workdir: Path, storage: Storage) -> Iterator[tuple[Path, dict[s
 
 
 @contextmanager
-def instance_in(home: Path) -> Iterator[dg.DagsterInstance]:
-    """The instance of ``home`` opened as Dagster's tools open it, through DAGSTER_HOME (restored afterwards)."""
-    saved = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)
+def instance_in(home: Path, instance_env: Mapping[str, str] | None = None) -> Iterator[dg.DagsterInstance]:
+    """The instance of ``home`` opened as Dagster's tools open it, through DAGSTER_HOME and the variables
+    its instance file reads (``instance_env``, as ``dagster_home`` gives them); all restored afterwards."""
+    variables = {"DAGSTER_HOME": str(home), **(instance_env or {})}
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
     try:
         with dg.DagsterInstance.get() as instance:
             yield instance
     finally:
-        if saved is None:
-            del os.environ["DAGSTER_HOME"]
-        else:
-            os.environ["DAGSTER_HOME"] = saved
+        for name, value in saved.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 def deployment_env(

@@ -8,8 +8,11 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
-from carbon_pipeline.partitions import REGION_DIMENSION, RegionWindow, region_windows
+from carbon_pipeline.assets.interval_figures import in_time_order, interval_figures, interval_metadata
+from carbon_pipeline.dagster_private import MULTIDIMENSIONAL_PARTITION_PREFIX, materializations_in_batches
+from carbon_pipeline.partitions import REGION_DIMENSION, TIME_DIMENSION, RegionWindow, region_windows
 from carbon_pipeline.run_outcomes import FailureKind, RegionFailure, pipeline_failure
 from carbon_pipeline.sinks.base import PointSink, SinkWriteError, WriteReport
 from carbon_pipeline.sinks.line_protocol import MEASUREMENT, LineProtocolError, carbon_intensity_lines
@@ -34,6 +37,8 @@ PREVIEW_ROWS = 12
 # WattTime's 10 requests/s are the real limit (the client's limiter enforces it); a few regions in
 # flight at once is enough to reach it at WattTime's usual latency.
 MAX_CONCURRENT_REGIONS = 4
+# Tag names of a partition key's dimensions, made once rather than per materialization.
+_PARTITION_TAGS = {name: f"{MULTIDIMENSIONAL_PARTITION_PREFIX}{name}" for name in (REGION_DIMENSION, TIME_DIMENSION)}
 
 POINT_SCHEMA = dg.TableSchema(
     columns=[
@@ -103,10 +108,12 @@ def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -
         kinds={"python", "influxdb"},
         pool=WATTTIME_POOL,
         metadata={"dagster/column_schema": POINT_SCHEMA, "influxdb_measurement": MEASUREMENT},
+        # Each interval is materialized by an event of its own (``_materializations``), not by an output.
+        output_required=False,
     )
     def carbon_intensity(
         context: dg.AssetExecutionContext, watttime: WattTimeSource, point_sink: PointSink
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    ) -> Iterator[dg.DagsterEvent | dg.AssetCheckResult]:
         """Grid carbon intensity (WattTime co2_moer) per region and 15-minute UTC interval, stored in InfluxDB.
 
         Home automations read it to run flexible loads when the grid is cleanest. An interval is only
@@ -117,6 +124,10 @@ def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -
         written together and materialized, then the run fails naming each region that was not.
         An InfluxDB failure fails them all and may leave lines it had already accepted; the
         intervals stay unmaterialized and the gap-filling sensor's re-run rewrites them idempotently.
+
+        Each materialized interval carries its own figures (points, min / mean / max gCO2/kWh,
+        WattTime model date) and is recorded in time order, so the newest is the latest
+        materialization; the run's totals are on the check result.
         """
         started = perf_counter()
         prepared = _prepare_regions(watttime, region_windows(context.partition_keys))
@@ -127,17 +138,21 @@ def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -
             yield _failed_check(rejections)
         if ready:
             report = _write(point_sink, ready, failed)
-            summary = _summary(ready, report, perf_counter() - started, watttime.data_source_label())
-            per_interval = _interval_metadata(summary, len(context.partition_keys))
+            frame = pd.concat([region.frame for region in ready], ignore_index=True)
+            summary = _summary(frame, ready, report, perf_counter() - started, watttime.data_source_label())
             written = {region.region for region in ready}
-            # The points are stored: let them go before Dagster records one event per interval.
+            # The points are stored: let them (and their lines) go before the figures are worked out
+            # and Dagster holds one event per interval until the step ends.
             del prepared, ready
-            if not failed:
-                yield dg.MaterializeResult(metadata=per_interval, check_results=[_passed_check(summary)])
-                return
-            _log_materializations(context, written, per_interval)
+            figures = interval_figures(frame)
+            del frame
+            _release_freed_columns()
+            materializations = _materializations(context.asset_key, _partition_keys(context), written, figures, summary)
+            yield from materializations_in_batches(context, materializations)
             if not rejections:
                 yield _passed_check(summary)
+            if not failed:
+                return
         raise pipeline_failure([item.failure for item in failed])
 
     return carbon_intensity
@@ -214,12 +229,46 @@ def _write(sink: PointSink, ready: Sequence[_Ready], failed: Sequence[_Failed]) 
         raise pipeline_failure([*(item.failure for item in failed), written]) from None
 
 
-def _log_materializations(context: dg.AssetExecutionContext, regions: set[str], metadata: dict[str, Any]) -> None:
-    """Record the written regions' partitions before the run fails, so only the failed ones stay missing."""
-    for key in context.partition_keys:
-        if isinstance(key, dg.MultiPartitionKey) and key.keys_by_dimension[REGION_DIMENSION] in regions:
-            event = dg.AssetMaterialization(asset_key=context.asset_key, partition=str(key), metadata=metadata)
-            context.log_event(event)
+def _partition_keys(context: dg.AssetExecutionContext) -> list[dg.MultiPartitionKey]:
+    """The run's keys, worked out anew (as Dagster does on every access) rather than held through the
+    fetch: a year's 35,040 keys take about 25 MB, and the events keep them from here on anyway."""
+    return [key for key in context.partition_keys if isinstance(key, dg.MultiPartitionKey)]
+
+
+def _release_freed_columns() -> None:
+    """Hand the memory of the freed frames back to the system before the run's events pile up.
+
+    pandas keeps text columns in Arrow buffers, whose allocator holds on to freed memory for reuse
+    by Arrow; the events that follow are Python objects and cannot reuse it. About 15 MB of a
+    year's peak.
+    """
+    pa.default_memory_pool().release_unused()
+
+
+def _materializations(
+    asset_key: dg.AssetKey,
+    keys: Sequence[dg.MultiPartitionKey],
+    regions: set[str],
+    figures: pd.DataFrame,
+    summary: dict[str, Any],
+) -> Iterator[dg.AssetMaterialization]:
+    """One materialization per interval of the written ``regions``, oldest first, each with its own figures.
+
+    When a run fails, the regions it did write are still recorded, so only the failed ones stay
+    missing. A run of one partition (one region's scheduled interval) also carries the run's
+    summary there; a range leaves it on the check result, or a year would store it 35,040 times.
+    """
+    written = in_time_order([key for key in keys if key.keys_by_dimension[REGION_DIMENSION] in regions])
+    whole_run = summary if len(keys) == 1 else {}
+    for key, own in zip(written, interval_metadata(figures, written, summary["data_source"]), strict=True):
+        yield dg.AssetMaterialization(
+            asset_key=asset_key, partition=key, metadata=whole_run | own, tags=_partition_tags(key)
+        )
+
+
+def _partition_tags(key: dg.MultiPartitionKey) -> dict[str, str]:
+    """The tags Dagster gives a multi-partition materialization, from which it reads the key's dimensions back."""
+    return {_PARTITION_TAGS[name]: value for name, value in key.keys_by_dimension.items()}
 
 
 def _failed_check(rejections: Sequence[DataRejected]) -> dg.AssetCheckResult:
@@ -247,9 +296,10 @@ def _passed_check(summary: dict[str, Any]) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(check_name=VALID_DATA_CHECK, passed=True, metadata=summary)
 
 
-def _summary(ready: Sequence[_Ready], report: WriteReport, seconds: float, source_label: str) -> dict[str, Any]:
-    """What the run fetched, checked and wrote, for the UI: counts, timings and the values' range."""
-    frame = pd.concat([region.frame for region in ready], ignore_index=True)
+def _summary(
+    frame: pd.DataFrame, ready: Sequence[_Ready], report: WriteReport, seconds: float, source_label: str
+) -> dict[str, Any]:
+    """What the run fetched, checked and wrote (``frame``: its points), for the UI: counts, timings, values' range."""
     fetched = [item for region in ready for item in region.fetched]
     metadata: dict[str, Any] = {
         "data_source": source_label,
@@ -274,23 +324,6 @@ def _summary(ready: Sequence[_Ready], report: WriteReport, seconds: float, sourc
             "preview": dg.MetadataValue.md(_preview(frame)),
         }
     return metadata
-
-
-def _interval_metadata(summary: dict[str, Any], intervals: int) -> dict[str, Any]:
-    """Metadata for each materialized interval: the summary when the run is one interval, else only what holds for each.
-
-    Dagster copies a run's metadata onto every interval it materializes; a backfill's statistics would
-    read (and plot) as each interval's own, and a year would store them 35,040 times over. They stay
-    on the run's check result instead.
-    """
-    if intervals == 1:
-        return summary | {"dagster/row_count": summary["points_written"]}
-    return {
-        "data_source": summary["data_source"],
-        "watttime_model_date": summary["watttime_model_date"],
-        "run_intervals": summary["intervals"],
-        "run_points_written": summary["points_written"],
-    }
 
 
 def _preview(frame: pd.DataFrame) -> str:

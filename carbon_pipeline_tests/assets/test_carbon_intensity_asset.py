@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
 
+from carbon_pipeline.partitions import interval_key, interval_starts, region_partition_key
 from carbon_pipeline.watttime.simulator import Fault, SimulatorConfig, SimulatorServer
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import (
     ASSET,
+    REGIONS,
     check_evaluation,
     failure_message,
     influxdb_resource,
     materialization_metadata,
     materialize,
+    materialize_regions,
+    metadata_by_partition,
+    own_figures,
     stored_points,
     truth,
     watttime_resource,
@@ -26,6 +31,7 @@ from carbon_pipeline_tests.support.pipeline_harness import (
 DAY = datetime(2025, 1, 1, tzinfo=UTC)
 QUARTER = timedelta(minutes=15)
 INTERVAL_TEXT = "region CAISO_NORTH, interval 2025-01-01T00:00Z..2025-01-01T00:15Z"
+MODEL_DATE = "2023-03-01"
 
 # ##### FIXTURES
 
@@ -46,6 +52,25 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 def _materialized(instance: dg.DagsterInstance) -> set[str]:
     return set(instance.get_materialized_partitions(ASSET.key))
+
+
+def _stored_figures(
+    server: InfluxDBServer, database: str, regions: Sequence[str], end: datetime, data_source: str
+) -> dict[str, dict[str, object]]:
+    """Each interval of ``regions`` from DAY to ``end``, with the figures its points in InfluxDB have."""
+    return {
+        key: figures
+        for region in regions
+        for key, figures in own_figures(
+            region, stored_points(server, database, region), DAY, end, data_source, MODEL_DATE
+        ).items()
+    }
+
+
+def _in_time_order(regions: Sequence[str], end: datetime) -> list[str]:
+    """The partition keys of ``regions`` from DAY to ``end``: oldest interval first, then regions by name."""
+    starts = interval_starts(DAY, end)
+    return [str(region_partition_key(region, start)) for start in starts for region in sorted(regions)]
 
 
 # ##### TESTS
@@ -70,31 +95,75 @@ def test_single_interval_writes_exact_points_and_metadata(
     assert _materialized(instance) == {"CAISO_NORTH|2025-01-01-00:00"}
 
 
-def test_a_range_keeps_its_statistics_on_the_check_not_on_every_interval(
-    resources: dict[str, object], instance: dg.DagsterInstance
+def test_a_range_gives_each_interval_its_own_figures_and_keeps_the_run_totals_on_the_check(
+    resources: dict[str, object], influxdb_server: InfluxDBServer, influxdb_database: str, instance: dg.DagsterInstance
 ) -> None:
     result = materialize(resources, "CAISO_NORTH", DAY, DAY + 7 * QUARTER, instance=instance)
 
     assert result.success
-    per_interval = [
-        {key: value.value for key, value in event.materialization.metadata.items()}
-        for event in result.get_asset_materialization_events()
-    ]
-    assert len(per_interval) == 8
-    assert all(
-        metadata
-        == {
-            "data_source": per_interval[0]["data_source"],
-            "watttime_model_date": "2023-03-01",
-            "run_intervals": 8,
-            "run_points_written": 24,
-        }
-        for metadata in per_interval
-    )
     summary = {key: value.value for key, value in check_evaluation(result).metadata.items()}
+    stored = stored_points(influxdb_server, influxdb_database, "CAISO_NORTH")
+    expected = own_figures("CAISO_NORTH", stored, DAY, DAY + 8 * QUARTER, str(summary["data_source"]), MODEL_DATE)
+    per_interval = metadata_by_partition(result)
+    assert per_interval == expected
+    assert len({metadata["gco2_kwh_mean"] for metadata in per_interval.values()}) > 1
     assert (summary["points_checked"], summary["points_written"], summary["intervals"]) == (24, 24, 8)
     assert summary["gco2_kwh_min"] <= summary["gco2_kwh_mean"] <= summary["gco2_kwh_max"]
     assert summary["first_point_time"] == DAY.timestamp() and "| region" in summary["preview"]
+
+
+def test_every_region_and_interval_of_a_range_carries_the_figures_of_its_own_stored_points(
+    resources: dict[str, object], influxdb_server: InfluxDBServer, influxdb_database: str, instance: dg.DagsterInstance
+) -> None:
+    """Three regions, one of them hourly (three of its four intervals have no point of their own)."""
+    end = DAY + 8 * QUARTER
+    result = materialize_regions(resources, (REGIONS[0], REGIONS[-1]), DAY, end - QUARTER, instance=instance)
+
+    assert result.success, failure_message(result)
+    data_source = str(check_evaluation(result).metadata["data_source"].value)
+    expected = _stored_figures(influxdb_server, influxdb_database, REGIONS, end, data_source)
+    assert metadata_by_partition(result) == expected
+    assert sum(figures["points"] == 0 for figures in expected.values()) == 6  # type: ignore[misc]
+
+
+def test_a_range_is_recorded_in_time_order_so_the_latest_materialization_is_its_newest_interval(
+    resources: dict[str, object], instance: dg.DagsterInstance
+) -> None:
+    end = DAY + 8 * QUARTER
+    result = materialize_regions(resources, (REGIONS[0], REGIONS[-1]), DAY, end - QUARTER, instance=instance)
+
+    assert result.success
+    in_time_order = _in_time_order(REGIONS, end)
+    assert list(metadata_by_partition(result)) == in_time_order
+    stored = instance.fetch_materializations(ASSET.key, limit=len(in_time_order) + 1, ascending=True).records
+    assert [record.partition_key for record in stored] == in_time_order
+    latest = instance.get_latest_materialization_event(ASSET.key)
+    assert latest is not None and latest.dagster_event is not None
+    assert latest.dagster_event.partition == in_time_order[-1] == f"PJM_DC|{interval_key(end - QUARTER)}"
+
+
+def test_a_region_rejected_in_a_range_leaves_only_the_others_intervals_each_with_its_own_figures(
+    resources: dict[str, object],
+    simulator: SimulatorServer,
+    influxdb_server: InfluxDBServer,
+    influxdb_database: str,
+    instance: dg.DagsterInstance,
+) -> None:
+    """The fault damages whichever region's reply is built first; the check names it."""
+    end = DAY + 8 * QUARTER
+    simulator.state.inject(Fault(kind="out_of_range", path="/v3/historical"))
+    result = materialize_regions(resources, (REGIONS[0], REGIONS[-1]), DAY, end - QUARTER, instance=instance)
+
+    assert not result.success
+    rejected = check_evaluation(result).metadata["region"].value
+    written = sorted(set(REGIONS) - {rejected})
+    assert stored_points(influxdb_server, influxdb_database, rejected) == []
+    data_source = watttime_resource(simulator.base_url).data_source_label()
+    expected = _stored_figures(influxdb_server, influxdb_database, written, end, data_source)
+    recorded = metadata_by_partition(result)
+    assert recorded == expected
+    assert list(recorded) == _in_time_order(written, end)
+    assert _materialized(instance) == set(expected)
 
 
 def test_points_carry_the_schema_tags_and_provenance(

@@ -40,7 +40,7 @@ from carbon_pipeline_tests.support.pipeline_harness import (
     StoredPoint,
     check_evaluation,
     failure_message,
-    materialization_metadata,
+    metadata_by_partition,
     stored_points,
     truth,
     watttime_resource,
@@ -304,10 +304,16 @@ def from_shard_boundary(points: list[StoredPoint]) -> list[StoredPoint]:
 
 
 def each_point_keeps_its_model_date(scene: Scene, result: dg.ExecuteInProcessResult) -> None:
-    """One region's reply came from another model: its points say so, the other region's points do not."""
-    assert materialization_metadata(result)["watttime_model_date"] == "2023-03-01, 2024-06-01"
+    """One region's reply came from another model: its points and its interval say so, the other region's do not.
+
+    The run's summary, on its check result, names both.
+    """
+    assert check_evaluation(result).metadata["watttime_model_date"].value == "2023-03-01, 2024-06-01"
     dates = {frozenset(scene.model_dates(region)) for region in TWO_REGIONS}
     assert dates == {frozenset({"2024-06-01"}), frozenset({"2023-03-01"})}
+    for partition, metadata in metadata_by_partition(result).items():
+        (stored,) = scene.model_dates(partition.split("|")[0])
+        assert metadata["watttime_model_date"] == stored, partition
 
 
 def watttime_recovers(fault: str, arrange: Arrange, *, calls: int = 2, **options: Any) -> FaultCase:

@@ -43,6 +43,10 @@ query ($id: String!) {
     ... on Runs { results { runId status creationTime startTime endTime } }
   }
 }"""
+RUN_MATERIALIZATIONS = """
+query ($id: ID!) {
+  runOrError(runId: $id) { ... on Run { assetMaterializations { partition } } }
+}"""
 RUNS_TAGGED = """
 query ($key: String!, $value: String!) {
   runsOrError(filter: {tags: [{key: $key, value: $value}]}) {
@@ -104,6 +108,11 @@ class DagsterGraphQL:
             timeout_seconds,
             f"backfill {backfill_id} to finish",
         )
+
+    def materialized_partitions(self, run_id: str) -> list[str]:
+        """The partitions a run materialized, in the order the event log recorded them (as the UI lists them)."""
+        run = self.graphql(RUN_MATERIALIZATIONS, {"id": run_id})["runOrError"]
+        return [str(event["partition"]) for event in run["assetMaterializations"]]
 
     def runs_tagged(self, key: str, value: str) -> list[dict[str, Any]]:
         return self.graphql(RUNS_TAGGED, {"key": key, "value": value})["runsOrError"]["results"]

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from statistics import fmean
 
 import dagster as dg
 
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK, build_carbon_intensity_asset
-from carbon_pipeline.partitions import build_carbon_partitions, region_range_tags
+from carbon_pipeline.partitions import (
+    INTERVAL,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    build_carbon_partitions,
+    interval_key,
+    region_partition_key,
+    region_range_tags,
+)
 from carbon_pipeline.sinks.influxdb import InfluxDBResource
 from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
 from carbon_pipeline.validation import GCO2_KWH_DECIMALS
@@ -49,6 +58,22 @@ def materialize(
     return dg.materialize([ASSET], resources=dict(resources), tags=tags, instance=instance, raise_on_error=False)
 
 
+def materialize_regions(
+    resources: Mapping[str, object],
+    regions: tuple[str, str],
+    first: datetime,
+    last: datetime,
+    instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Materialize ``first``..``last`` of every region from ``regions[0]`` to ``regions[1]`` (in ``REGIONS``'
+    order) as one run: Dagster resolves a multi-partition range dimension by dimension."""
+    tags = {
+        RANGE_START_TAG: str(region_partition_key(regions[0], first)),
+        RANGE_END_TAG: str(region_partition_key(regions[1], last)),
+    }
+    return dg.materialize([ASSET], resources=dict(resources), tags=tags, instance=instance, raise_on_error=False)
+
+
 def failure_message(result: dg.ExecuteInProcessResult) -> str:
     (event,) = [event for event in result.all_events if event.is_step_failure]
     return event.step_failure_data.error.message
@@ -67,6 +92,14 @@ def check_evaluation(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluati
 def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
     event = result.get_asset_materialization_events()[0]
     return {key: value.value for key, value in event.materialization.metadata.items()}
+
+
+def metadata_by_partition(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]:
+    """Each materialized partition's metadata, in the order the run recorded the materializations."""
+    return {
+        str(event.partition): {key: value.value for key, value in event.materialization.metadata.items()}
+        for event in result.get_asset_materialization_events()
+    }
 
 
 @dataclass(frozen=True)
@@ -95,3 +128,32 @@ def truth(region: str, first: datetime, end: datetime, period_seconds: int = 300
         )
         moment += timedelta(seconds=period_seconds)
     return points
+
+
+def own_figures(
+    region: str, points: Iterable[StoredPoint], first: datetime, end: datetime, data_source: str, model_date: str
+) -> dict[str, dict[str, object]]:
+    """What each interval of ``region`` in [first, end) must say of itself, worked out from the points stored.
+
+    An interval holds the points that start inside it; one without any (an hourly region's) has only
+    its count.
+    """
+    by_interval: dict[str, list[float]] = {}
+    for point in points:
+        start = datetime.fromtimestamp(point.time - point.time % int(INTERVAL.total_seconds()), UTC)
+        by_interval.setdefault(interval_key(start), []).append(point.grams)
+    figures: dict[str, dict[str, object]] = {}
+    moment = first
+    while moment < end:
+        grams = by_interval.get(interval_key(moment), [])
+        own: dict[str, object] = {"data_source": data_source, "points": len(grams), "dagster/row_count": len(grams)}
+        if grams:
+            own |= {
+                "watttime_model_date": model_date,
+                "gco2_kwh_min": round(min(grams), 3),
+                "gco2_kwh_mean": round(fmean(grams), 3),
+                "gco2_kwh_max": round(max(grams), 3),
+            }
+        figures[str(region_partition_key(region, moment))] = own
+        moment += INTERVAL
+    return figures

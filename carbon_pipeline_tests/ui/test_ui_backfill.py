@@ -40,6 +40,9 @@ def test_month_backfill_is_one_run_with_two_watttime_calls_and_the_last_week_fil
 
     assert status["partitionBackfillOrError"]["status"] == "COMPLETED_SUCCESS"
     assert [run["status"] for run in status["runsOrError"]["results"]] == ["SUCCESS"]
+    # Recorded oldest first, so the asset's latest materialization is the month's last interval.
+    (run_id,) = [run["runId"] for run in status["runsOrError"]["results"]]
+    assert webserver.materialized_partitions(run_id) == keys
     january = [query for query in simulator.state.stats()["historical_queries"] if query["start"].startswith("2025-01")]
     assert len(january) == 2
     rows = influxdb_server.query(
