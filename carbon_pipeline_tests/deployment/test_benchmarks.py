@@ -78,6 +78,6 @@ def test_the_history_table_compares_each_measure_with_twice_the_shorter_history_
     header, seeding, check, gap_filler, *_ = figures.lines()
     assert header.split()[:5] == ["measure", "28", "days", "730", "days"]
     assert "53,760 in 3.0" in seeding and "1,401,600 in 60.0" in seeding
-    assert check.startswith("freshness check inside a one-day range run (s)") and check.endswith("met")
+    assert check.startswith("freshness check run on its own (s)") and check.endswith("met")
     assert gap_filler.split()[-5:] == ["0.30", "9.00", "<=", "1.10", "MISSED"]
     assert figures.target == "730 d <= 2x 28 d + 0.5 s"

@@ -16,7 +16,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import yaml
 
 from carbon_pipeline_tests.support.pipeline_harness import REPO
 from carbon_pipeline_tests.support.postgres_server import PostgresServer
-from carbon_pipeline_tests.support.processes import free_loopback_port
+from carbon_pipeline_tests.support.processes import ServerProcess, free_loopback_port
 
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
@@ -571,16 +570,15 @@ def test_image_command_serves_the_production_code_location_and_passes_the_health
             env,
         )
         assert opened.split() == ["BatchingPostgresEventLogStorage", "0"]
-        log = image.root / "code_server.log"
-        with (
-            log.open("wb") as output,
-            subprocess.Popen(serve, cwd=image.workdir, env=env, stdout=output, stderr=subprocess.STDOUT) as server,
-        ):
-            try:
-                _wait_healthy(probe, env, image.workdir, server, log)
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
+        server = ServerProcess(
+            "image code server", serve, image.root / "code_server.log", owner=image, cwd=image.workdir, env=env
+        )
+        try:
+            server.wait_until_ready(
+                lambda: _probe_passes(probe, env, image.workdir), DAGSTER_TIMEOUT_SECONDS, "pass the healthcheck"
+            )
+        finally:
+            server.stop()
 
 
 def _argv(exec_form: bool, value: Sequence[str]) -> list[str]:
@@ -595,13 +593,5 @@ def _swapped(argv: list[str], swaps: Mapping[str, str]) -> list[str]:
     return swapped
 
 
-def _wait_healthy(
-    probe: list[str], env: Mapping[str, str], cwd: Path, server: subprocess.Popen[bytes], log: Path
-) -> None:
-    deadline = time.monotonic() + DAGSTER_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"the code server exited:\n{log.read_text()}"
-        if subprocess.run(probe, cwd=cwd, env=dict(env), capture_output=True, timeout=60, check=False).returncode == 0:
-            return
-        time.sleep(1)
-    pytest.fail(f"{shlex.join(probe)} did not succeed within {DAGSTER_TIMEOUT_SECONDS} s")
+def _probe_passes(probe: list[str], env: Mapping[str, str], cwd: Path) -> bool:
+    return subprocess.run(probe, cwd=cwd, env=dict(env), capture_output=True, timeout=60, check=False).returncode == 0

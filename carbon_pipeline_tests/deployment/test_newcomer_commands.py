@@ -22,11 +22,13 @@ import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
+from carbon_pipeline.sensors.gap_filler import TRIGGER, TRIGGER_TAG
 from carbon_pipeline_tests.conftest import OUR_PREFIXES
 from carbon_pipeline_tests.support.dagster_dev import DAGSTER, REPO, DagsterDev
 
 DG = Path(sys.executable).parent / "dg"
 COMMAND_TIMEOUT_SECONDS = 300
+GAP_FILL_TIMEOUT_SECONDS = 180
 TEMPORARY_HOMES = ".tmp_dagster_home_*"
 ASSETS_BY_LOCATION = "{ assetNodes { assetKey { path } repository { location { name } } } }"
 
@@ -79,10 +81,17 @@ def served_assets(dev: DagsterDev) -> set[tuple[str, str]]:
 
 
 def serve_then_stop(clone: Path, env: Mapping[str, str], log_path: Path, command: Sequence[str | Path]) -> None:
-    """Start ``command`` in the clone, find the asset in the UI's API, stop it; it exits cleanly and tidies up."""
+    """Start ``command`` in the clone, find the asset in the UI's API, see the gap filler's first run fill
+    the window, stop it; it exits cleanly and tidies up.
+
+    The gap filler requests the empty window on its first tick; stopping while that run still writes
+    into the temporary home would race Dagster's clean-up, so the test waits for it, as a newcomer sees it.
+    """
     dev = DagsterDev(clone, env, log_path, [str(part) for part in command])
     with dev:
         assert ("carbon_pipeline", "carbon_intensity") in served_assets(dev)
+        filled = dev.wait_for_finished_run(TRIGGER_TAG, TRIGGER, GAP_FILL_TIMEOUT_SECONDS)
+        assert filled["status"] == "SUCCESS", f"the gap filler's first run ended {filled['status']}; {dev.logs()}"
         (temporary_home,) = clone.glob(TEMPORARY_HOMES)
         assert (temporary_home / "history" / "runs" / "index.db").exists(), "event log outside the instance's home"
         assert dev.stop() == 0, f"unclean exit; {dev.logs()}"
