@@ -233,8 +233,8 @@ def _seconds(work: Callable[[], object]) -> float:
     return perf_counter() - started
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.history", description=(__doc__ or "").splitlines()[0])
+def add_history_days_option(parser: argparse.ArgumentParser) -> None:
+    """``--history-days SHORT LONG``, for this benchmark and for ``python -m benchmarks``."""
     parser.add_argument(
         "--history-days",
         type=int,
@@ -243,6 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar=("SHORT", "LONG"),
         help="the two history lengths compared, in days (default 28 730)",
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.history", description=(__doc__ or "").splitlines()[0])
+    add_history_days_option(parser)
     parser.add_argument("--regions", type=int, default=HISTORY_REGIONS, help="configured regions (default 20)")
     args = parser.parse_args(argv)
     figures = measure_history(args.history_days, args.regions)

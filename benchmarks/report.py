@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from benchmarks.backfill import FIRST_INTERVAL, BackfillFigures, measure_run_per_interval, measure_ui_backfill
 from benchmarks.data_path import REGION, DataPathFigures, measure_data_path, simulator_process
-from benchmarks.history import HISTORY_DAYS, HistoryFigures, measure_history
+from benchmarks.history import HISTORY_DAYS, HistoryFigures, add_history_days_option, measure_history
 from benchmarks.official_client import OfficialClientFigures, measure_official_client
 from benchmarks.tick import TickFigures, measure_tick
 
@@ -160,14 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365, help="span of one region to backfill (default 365)")
     parser.add_argument("--regions", type=int, default=100, help="regions in the many-region tick (default 100)")
     parser.add_argument("--latency-ms", type=float, default=200.0, help="simulator latency per call (default 200)")
-    parser.add_argument(
-        "--history-days",
-        type=int,
-        nargs=2,
-        default=HISTORY_DAYS,
-        metavar=("SHORT", "LONG"),
-        help="history lengths the history costs compare, in days (default 28 730)",
-    )
+    add_history_days_option(parser)
     args = parser.parse_args(argv)
     results, baseline_rows = run(args.days, args.regions, args.latency_ms, args.history_days)
     print(render(results, baseline_rows))
