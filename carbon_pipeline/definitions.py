@@ -15,16 +15,23 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from carbon_pipeline.assets.carbon_forecast import build_carbon_forecast_asset
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
 from carbon_pipeline.deployments import resources_for
-from carbon_pipeline.partitions import PARTITION_COUNT_ADVICE, build_carbon_partitions, partition_count
-from carbon_pipeline.schedules import build_carbon_intensity_schedule
+from carbon_pipeline.partitions import (
+    PARTITION_COUNT_ADVICE,
+    build_carbon_partitions,
+    build_issue_partitions,
+    partition_count,
+)
+from carbon_pipeline.schedules import build_carbon_intensity_schedule, build_forecast_schedule
 from carbon_pipeline.sensors.failure_alerts import build_failure_alert_sensor
 from carbon_pipeline.sensors.freshness import build_freshness_check, build_freshness_sensor
 from carbon_pipeline.sensors.gap_filler import build_gap_filler_sensor
 from carbon_pipeline.settings import PipelineSettings
 
 JOB_NAME = "carbon_intensity_job"
+FORECAST_JOB_NAME = "carbon_forecast_job"
 SIMULATED_NOTICE = (
     "SIMULATED DATA (local deployment): values come from the embedded WattTime simulator and are "
     "not real grid measurements; points are tagged source=simulator.\n\n"
@@ -44,10 +51,12 @@ def build_definitions(settings: PipelineSettings) -> dg.Definitions:
 def assemble_definitions(settings: PipelineSettings, resources: Mapping[str, object]) -> dg.Definitions:
     """The asset, its job, schedule, checks and sensors around the given resources (tests pass their own)."""
     partitions = build_carbon_partitions(settings.regions, settings.partitions_start)
+    issues = build_issue_partitions(settings.regions, settings.partitions_start)
     _warn_if_too_many_partitions(settings)
     asset = build_carbon_intensity_asset(partitions)
+    forecast = build_carbon_forecast_asset(issues, settings.forecast_horizon_hours)
     if settings.deployment == "local":
-        asset = _marked_simulated(asset)
+        asset, forecast = _marked_simulated([asset, forecast])
     delay = timedelta(minutes=settings.schedule_delay_minutes)
     freshness_check = build_freshness_check(asset.key, partitions, delay)
     # Freshness is recorded by its sensor; a materialization run carries only the blocking data check.
@@ -56,11 +65,17 @@ def assemble_definitions(settings: PipelineSettings, resources: Mapping[str, obj
         selection=dg.AssetSelection.assets(asset) - dg.AssetSelection.checks(freshness_check),
         executor_def=dg.in_process_executor,
     )
+    forecast_job = dg.define_asset_job(
+        FORECAST_JOB_NAME, selection=dg.AssetSelection.assets(forecast), executor_def=dg.in_process_executor
+    )
     return dg.Definitions(
-        assets=[asset],
+        assets=[asset, forecast],
         asset_checks=[freshness_check],
-        jobs=[job],
-        schedules=[build_carbon_intensity_schedule(job, partitions, settings.schedule_delay_minutes)],
+        jobs=[job, forecast_job],
+        schedules=[
+            build_carbon_intensity_schedule(job, partitions, settings.schedule_delay_minutes),
+            build_forecast_schedule(forecast_job, issues, settings.forecast_delay_minutes),
+        ],
         sensors=[
             build_failure_alert_sensor(asset.key, partitions, settings.alert_after_failures),
             build_freshness_sensor(asset.key, partitions, delay),
@@ -73,16 +88,17 @@ def assemble_definitions(settings: PipelineSettings, resources: Mapping[str, obj
     )
 
 
-def _marked_simulated(asset: dg.AssetsDefinition) -> dg.AssetsDefinition:
+def _marked_simulated(assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
     """Make it impossible to mistake local data for real grid data anywhere in the UI."""
-    (marked,) = dg.map_asset_specs(
-        lambda spec: spec.replace_attributes(
-            description=SIMULATED_NOTICE + (spec.description or ""),
-            tags={**spec.tags, "data": "simulated"},
-        ),
-        [asset],
+    return list(
+        dg.map_asset_specs(
+            lambda spec: spec.replace_attributes(
+                description=SIMULATED_NOTICE + (spec.description or ""),
+                tags={**spec.tags, "data": "simulated"},
+            ),
+            assets,
+        )
     )
-    return marked
 
 
 def _warn_if_too_many_partitions(settings: PipelineSettings) -> None:

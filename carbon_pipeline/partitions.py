@@ -23,21 +23,31 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 PARTITION_COUNT_ADVICE = 100_000
 
 
-def build_interval_partitions(start: datetime) -> dg.TimeWindowPartitionsDefinition:
+def build_interval_partitions(start: datetime, end_offset: int = 0) -> dg.TimeWindowPartitionsDefinition:
     return dg.TimeWindowPartitionsDefinition(
         cron_schedule="*/15 * * * *",
         start=start,
         fmt=INTERVAL_KEY_FORMAT,
         timezone="UTC",
+        end_offset=end_offset,
     )
 
 
 def build_carbon_partitions(regions: Sequence[str], start: datetime) -> dg.MultiPartitionsDefinition:
+    """Measured intervals: an interval exists once it has closed and its points can be published."""
+    return _region_intervals(regions, build_interval_partitions(start))
+
+
+def build_issue_partitions(regions: Sequence[str], start: datetime) -> dg.MultiPartitionsDefinition:
+    """Forecast issue intervals: the same keys, but the interval under way exists too, since its forecast is out."""
+    return _region_intervals(regions, build_interval_partitions(start, end_offset=1))
+
+
+def _region_intervals(
+    regions: Sequence[str], intervals: dg.TimeWindowPartitionsDefinition
+) -> dg.MultiPartitionsDefinition:
     return dg.MultiPartitionsDefinition(
-        {
-            REGION_DIMENSION: dg.StaticPartitionsDefinition(list(regions)),
-            TIME_DIMENSION: build_interval_partitions(start),
-        }
+        {REGION_DIMENSION: dg.StaticPartitionsDefinition(list(regions)), TIME_DIMENSION: intervals}
     )
 
 

@@ -6,6 +6,7 @@ from carbon_pipeline.dagster_private import UnresolvedAssetJobDefinition
 from carbon_pipeline.partitions import REGION_DIMENSION, TIME_DIMENSION, interval_range_tags, interval_start
 
 SCHEDULE_NAME = "carbon_intensity_every_15_minutes"
+FORECAST_SCHEDULE_NAME = "carbon_forecast_every_15_minutes"
 INTERVAL_TAG = "carbon/interval"
 
 
@@ -19,22 +20,39 @@ def fifteen_minute_cron(delay_minutes: int) -> str:
 
 
 def build_carbon_intensity_schedule(
-    job: UnresolvedAssetJobDefinition,
-    partitions_def: dg.MultiPartitionsDefinition,
-    delay_minutes: int,
+    job: UnresolvedAssetJobDefinition, partitions_def: dg.MultiPartitionsDefinition, delay_minutes: int
+) -> dg.ScheduleDefinition:
+    """The measured interval that just closed, ``delay_minutes`` after it closed (WattTime's publication lag)."""
+    return build_interval_schedule(SCHEDULE_NAME, job, partitions_def, delay_minutes)
+
+
+def build_forecast_schedule(
+    job: UnresolvedAssetJobDefinition, partitions_def: dg.MultiPartitionsDefinition, delay_minutes: int
+) -> dg.ScheduleDefinition:
+    """The issue interval under way, ``delay_minutes`` after it started: its first forecast is then WattTime's newest.
+
+    A schedule of its own rather than a second asset in the measurement run: the forecast is due at the
+    start of an interval and the measurement after its end, and a forecast outage then never fails, delays
+    or retries a measurement run (or the other way round); each asset's failures are alerted on their own.
+    """
+    return build_interval_schedule(FORECAST_SCHEDULE_NAME, job, partitions_def, delay_minutes)
+
+
+def build_interval_schedule(
+    name: str, job: UnresolvedAssetJobDefinition, partitions_def: dg.MultiPartitionsDefinition, delay_minutes: int
 ) -> dg.ScheduleDefinition:
     regions = partitions_def.get_partitions_def_for_dimension(REGION_DIMENSION).get_partition_keys()
     intervals = partitions_def.get_partitions_def_for_dimension(TIME_DIMENSION)
 
     @dg.schedule(
-        name=SCHEDULE_NAME,
+        name=name,
         cron_schedule=fifteen_minute_cron(delay_minutes),
         job=job,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
-    def carbon_intensity_every_15_minutes(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-        """Requests the interval that just closed for every region, as one run.
+    def every_15_minutes(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        """Requests the newest interval for every region, as one run.
 
         Each run is a process of its own that takes seconds to start, so a run per region would not
         finish a hundred regions within the interval; one run fetches them side by side instead. The
@@ -49,4 +67,4 @@ def build_carbon_intensity_schedule(
         tags = interval_range_tags(regions, interval_start(interval)) | {INTERVAL_TAG: interval}
         return [dg.RunRequest(run_key=interval, tags=tags)]
 
-    return carbon_intensity_every_15_minutes
+    return every_15_minutes

@@ -19,12 +19,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from carbon_pipeline.notifier import DEFAULT_UI_URL, is_http_url
 from carbon_pipeline.regions import parse_regions
 from carbon_pipeline.sinks.influxdb import WriteApi
-from carbon_pipeline.watttime.endpoints import WATTTIME_BASE_URL
+from carbon_pipeline.watttime.endpoints import FORECAST_HORIZON_HOURS, WATTTIME_BASE_URL
 
 Deployment = Literal["local", "prod"]
 DEPLOYMENTS: tuple[Deployment, ...] = ("local", "prod")
@@ -49,7 +49,13 @@ WHOLE_NUMBERS = {
     "alert_after_failures": (1, 100, "consecutive failed runs of a region before an alert"),
     "gap_fill_hours": (1, 24 * 366, "hours searched for missing intervals"),
     "gap_fill_max_runs": (1, 20, "gap-filling runs queued or running at once"),
+    # Under 5: the issue interval's first forecast (WattTime issues every 5 minutes) must still be the newest.
+    "forecast_delay_minutes": (0, 4, "whole minutes after each interval starts before its forecast is fetched"),
+    "forecast_horizon_hours": (*FORECAST_HORIZON_HOURS, "hours of WattTime forecast stored per issue"),
 }
+DEFAULT_WINDOW_HOURS = (1, 2, 4)
+# A window must fit in the shortest forecast this setting allows: 1 hour.
+WINDOW_HOURS_RANGE = (1, FORECAST_HORIZON_HOURS[1])
 
 # Settings production cannot run without. A missing one used to send the old service into a silent
 # "standby" that reported itself healthy; here the code location refuses to load instead.
@@ -95,6 +101,9 @@ class PipelineSettings(BaseModel):
     alert_after_failures: int = Field(3, validation_alias="CARBON_ALERT_AFTER_FAILURES")
     gap_fill_hours: int = Field(7 * 24, validation_alias="CARBON_GAP_FILL_HOURS")
     gap_fill_max_runs: int = Field(2, validation_alias="CARBON_GAP_FILL_MAX_RUNS")
+    forecast_delay_minutes: int = Field(2, validation_alias="CARBON_FORECAST_DELAY_MINUTES")
+    forecast_horizon_hours: int = Field(24, validation_alias="CARBON_FORECAST_HORIZON_HOURS")
+    window_hours: tuple[int, ...] = Field(DEFAULT_WINDOW_HOURS, validation_alias="CARBON_WINDOW_HOURS")
     ui_url: str = Field(DEFAULT_UI_URL, validation_alias="CARBON_UI_URL")
     # Presence only: the URL is a secret (Slack's embed a token), resolved by EnvVar when a sensor runs.
     alert_webhook: bool = Field(False, validation_alias="ALERT_WEBHOOK_URL")
@@ -172,6 +181,29 @@ class PipelineSettings(BaseModel):
                 f"{cls.variable(info.field_name)}={raw!r}: expected {meaning}, a whole number from {low} to {high}."
             )
         return int(raw)
+
+    @field_validator("window_hours", mode="before")
+    @classmethod
+    def _window_hours(cls, value: object) -> tuple[int, ...]:
+        raw = value if isinstance(value, str) else ",".join(str(hours) for hours in value)  # type: ignore[attr-defined]
+        items = [item.strip() for item in raw.split(",") if item.strip()]
+        low, high = WINDOW_HOURS_RANGE
+        if not items or any(not item.isdigit() or not low <= int(item) <= high for item in items):
+            raise ConfigurationError(
+                f"CARBON_WINDOW_HOURS={raw!r}: expected comma-separated window lengths, whole hours from {low} "
+                f"to {high}, such as 1,2,4."
+            )
+        return tuple(sorted({int(item) for item in items}))
+
+    @model_validator(mode="after")
+    def _windows_fit_forecast(self) -> PipelineSettings:
+        too_long = [hours for hours in self.window_hours if hours > self.forecast_horizon_hours]
+        if too_long:
+            raise ConfigurationError(
+                f"CARBON_WINDOW_HOURS: window(s) of {', '.join(map(str, too_long))} h do not fit in the "
+                f"{self.forecast_horizon_hours} h forecast (CARBON_FORECAST_HORIZON_HOURS)."
+            )
+        return self
 
     @field_validator("ui_url", "watttime_base_url", mode="before")
     @classmethod

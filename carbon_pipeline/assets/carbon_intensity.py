@@ -10,9 +10,10 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from carbon_pipeline.assets.interval_figures import in_time_order, interval_figures, interval_metadata
-from carbon_pipeline.dagster_private import MULTIDIMENSIONAL_PARTITION_PREFIX, materializations_in_batches
-from carbon_pipeline.partitions import REGION_DIMENSION, TIME_DIMENSION, RegionWindow, region_windows
+from carbon_pipeline.assets.interval_figures import interval_figures
+from carbon_pipeline.assets.run_events import failed_check, interval_materializations
+from carbon_pipeline.dagster_private import materializations_in_batches
+from carbon_pipeline.partitions import RegionWindow, region_windows
 from carbon_pipeline.run_outcomes import FailureKind, RegionFailure, pipeline_failure
 from carbon_pipeline.sinks.base import PointSink, SinkWriteError, WriteReport
 from carbon_pipeline.sinks.line_protocol import MEASUREMENT, LineProtocolError, carbon_intensity_lines
@@ -37,8 +38,6 @@ PREVIEW_ROWS = 12
 # WattTime's 10 requests/s are the real limit (the client's limiter enforces it); a few regions in
 # flight at once is enough to reach it at WattTime's usual latency.
 MAX_CONCURRENT_REGIONS = 4
-# Tag names of a partition key's dimensions, made once rather than per materialization.
-_PARTITION_TAGS = {name: f"{MULTIDIMENSIONAL_PARTITION_PREFIX}{name}" for name in (REGION_DIMENSION, TIME_DIMENSION)}
 
 POINT_SCHEMA = dg.TableSchema(
     columns=[
@@ -135,7 +134,7 @@ def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -
         failed = [item for item in prepared if isinstance(item, _Failed)]
         rejections = [item.rejected for item in failed if item.rejected is not None]
         if rejections:
-            yield _failed_check(rejections)
+            yield failed_check(VALID_DATA_CHECK, rejections)
         if ready:
             report = _write(point_sink, ready, failed)
             frame = pd.concat([region.frame for region in ready], ignore_index=True)
@@ -147,7 +146,9 @@ def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -
             figures = interval_figures(frame)
             del frame
             _release_freed_columns()
-            materializations = _materializations(context.asset_key, _partition_keys(context), written, figures, summary)
+            materializations = interval_materializations(
+                context.asset_key, _partition_keys(context), written, figures, summary
+            )
             yield from materializations_in_batches(context, materializations)
             if not rejections:
                 yield _passed_check(summary)
@@ -243,52 +244,6 @@ def _release_freed_columns() -> None:
     year's peak.
     """
     pa.default_memory_pool().release_unused()
-
-
-def _materializations(
-    asset_key: dg.AssetKey,
-    keys: Sequence[dg.MultiPartitionKey],
-    regions: set[str],
-    figures: pd.DataFrame,
-    summary: dict[str, Any],
-) -> Iterator[dg.AssetMaterialization]:
-    """One materialization per interval of the written ``regions``, oldest first, each with its own figures.
-
-    When a run fails, the regions it did write are still recorded, so only the failed ones stay
-    missing. A run of one partition (one region's scheduled interval) also carries the run's
-    summary there; a range leaves it on the check result, or a year would store it 35,040 times.
-    """
-    written = in_time_order([key for key in keys if key.keys_by_dimension[REGION_DIMENSION] in regions])
-    whole_run = summary if len(keys) == 1 else {}
-    for key, own in zip(written, interval_metadata(figures, written, summary["data_source"]), strict=True):
-        yield dg.AssetMaterialization(
-            asset_key=asset_key, partition=key, metadata=whole_run | own, tags=_partition_tags(key)
-        )
-
-
-def _partition_tags(key: dg.MultiPartitionKey) -> dict[str, str]:
-    """The tags Dagster gives a multi-partition materialization, from which it reads the key's dimensions back."""
-    return {_PARTITION_TAGS[name]: value for name, value in key.keys_by_dimension.items()}
-
-
-def _failed_check(rejections: Sequence[DataRejected]) -> dg.AssetCheckResult:
-    cases = pd.concat(
-        [rejected.failure_cases for rejected in rejections],
-        keys=[rejected.window.region for rejected in rejections],
-        names=["region"],
-    ).reset_index(level="region")
-    return dg.AssetCheckResult(
-        check_name=VALID_DATA_CHECK,
-        passed=False,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description="\n".join(str(rejected) for rejected in rejections),
-        metadata={
-            "region": ", ".join(rejected.window.region for rejected in rejections),
-            "interval": "; ".join(rejected.window.describe() for rejected in rejections),
-            "num_failures": len(cases),
-            "failure_cases": dg.MetadataValue.md(cases.head(50).to_markdown(index=False, disable_numparse=True)),
-        },
-    )
 
 
 def _passed_check(summary: dict[str, Any]) -> dg.AssetCheckResult:

@@ -21,13 +21,16 @@ UNKNOWN_MODEL = "unknown"
 _INDEX = ["interval", "region"]
 
 
-def interval_figures(frame: pd.DataFrame) -> pd.DataFrame:
+def interval_figures(frame: pd.DataFrame, interval_column: str | None = None) -> pd.DataFrame:
     """Per interval key and region that has points: ``points``, ``min``, ``mean``, ``max`` (gCO2/kWh), ``model_date``.
 
     An interval holds the points whose timestamps fall inside it (start inclusive); an hourly
     region's point belongs to the interval it starts in, so its other three intervals have none.
+    A forecast's points lie ahead of the interval it was issued in: ``interval_column`` names the
+    column holding each point's interval start instead.
     """
-    starts = frame["point_time"].dt.floor(INTERVAL).rename("interval")
+    moments = frame["point_time"].dt.floor(INTERVAL) if interval_column is None else frame[interval_column]
+    starts = moments.rename("interval")
     grams = frame.groupby([starts, frame["region"]], sort=False)["carbon_intensity_gco2_kwh"]
     figures = grams.agg(["min", "mean", "max"]).assign(points=grams.size())
     figures = figures.join(_model_dates(frame, starts)).fillna({"model_date": UNKNOWN_MODEL})

@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from carbon_pipeline.assets.carbon_forecast import VALID_FORECAST_CHECK
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
 from carbon_pipeline.definitions import JOB_NAME, build_definitions
 from carbon_pipeline.notifier import AlertNotifier
@@ -141,7 +142,8 @@ def test_sensors_run_by_default_and_the_job_leaves_freshness_to_its_sensor() -> 
     sensors = {name: defs.resolve_sensor_def(name) for name in (ALERTS, GAP_FILLER, FRESHNESS)}
     assert all(sensor.default_status == dg.DefaultSensorStatus.RUNNING for sensor in sensors.values())
     assert sensors[GAP_FILLER].job_name == JOB_NAME
-    assert {check.name for check in defs.resolve_asset_graph().asset_check_keys} == {VALID_DATA_CHECK, CHECK_NAME}
+    checks = {check.name for check in defs.resolve_asset_graph().asset_check_keys}
+    assert checks == {VALID_DATA_CHECK, CHECK_NAME, VALID_FORECAST_CHECK}
     job_checks = defs.resolve_job_def(JOB_NAME).asset_layer.asset_graph.asset_check_keys
     assert {check.name for check in job_checks} == {VALID_DATA_CHECK}
     assert isinstance(defs.resources["alert_notifier"], AlertNotifier)

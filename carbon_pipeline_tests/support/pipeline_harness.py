@@ -10,12 +10,14 @@ from statistics import fmean
 
 import dagster as dg
 
+from carbon_pipeline.assets.carbon_forecast import build_carbon_forecast_asset
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK, build_carbon_intensity_asset
 from carbon_pipeline.partitions import (
     INTERVAL,
     RANGE_END_TAG,
     RANGE_START_TAG,
     build_carbon_partitions,
+    build_issue_partitions,
     interval_key,
     region_partition_key,
     region_range_tags,
@@ -32,6 +34,8 @@ REGIONS = ("CAISO_NORTH", "PJM_DC", "IE")
 PARTITIONS_START = datetime(2025, 1, 1, tzinfo=UTC)
 PARTITIONS = build_carbon_partitions(REGIONS, PARTITIONS_START)
 ASSET = build_carbon_intensity_asset(PARTITIONS)
+FORECAST_HORIZON_HOURS = 24
+FORECAST_ASSET = build_carbon_forecast_asset(build_issue_partitions(REGIONS, PARTITIONS_START), FORECAST_HORIZON_HOURS)
 
 
 def watttime_resource(base_url: str, **overrides: object) -> WattTimeResource:
@@ -56,6 +60,23 @@ def materialize(
     """Materialize ``first``..``last`` (interval starts, inclusive) as one run, as a single-run backfill does."""
     tags = region_range_tags(region, first, last or first)
     return dg.materialize([ASSET], resources=dict(resources), tags=tags, instance=instance, raise_on_error=False)
+
+
+def materialize_forecasts(
+    resources: Mapping[str, object],
+    regions: tuple[str, str],
+    first: datetime,
+    last: datetime | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Issue intervals ``first``..``last`` of the regions ``regions[0]``..``regions[1]``, as one run."""
+    tags = {
+        RANGE_START_TAG: str(region_partition_key(regions[0], first)),
+        RANGE_END_TAG: str(region_partition_key(regions[1], last or first)),
+    }
+    return dg.materialize(
+        [FORECAST_ASSET], resources=dict(resources), tags=tags, instance=instance, raise_on_error=False
+    )
 
 
 def materialize_regions(

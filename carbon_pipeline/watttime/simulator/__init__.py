@@ -2,6 +2,7 @@
 
 from carbon_pipeline.watttime.simulator.catalogue import REGIONS, Region
 from carbon_pipeline.watttime.simulator.faults import DATA_KINDS, HTTP_KINDS, Fault
+from carbon_pipeline.watttime.simulator.forecasting import issued_forecast
 from carbon_pipeline.watttime.simulator.server import SimulatorServer, main
 from carbon_pipeline.watttime.simulator.signal import moer_value
 from carbon_pipeline.watttime.simulator.state import (
@@ -24,6 +25,7 @@ __all__ = [
     "SimulatorConfig",
     "SimulatorServer",
     "SimulatorState",
+    "issued_forecast",
     "main",
     "moer_value",
 ]

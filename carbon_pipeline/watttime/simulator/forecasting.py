@@ -20,6 +20,7 @@ from carbon_pipeline.watttime.simulator.signal import SHAPES, signal_at
 
 ISSUE_PERIOD_SECONDS = 300
 """WattTime issues a forecast every 5 minutes (`generated_at_period_seconds`)."""
+SIGNAL = "co2_moer"
 
 _FLOOR = 0.01  # relative error amplitude for the current period
 _GROWTH = 0.14  # relative amplitude added by the longest lead
@@ -63,3 +64,13 @@ def forecast_values(
     values = np.clip(actual * (1 + amplitude * wave), shape.low, shape.high)
     rounded: list[float] = np.round(values, shape.decimals).tolist()
     return rounded
+
+
+def issued_forecast(
+    region: str, generated_at: int, horizon_hours: int, period: int = ISSUE_PERIOD_SECONDS, signal_type: str = SIGNAL
+) -> list[float]:
+    """The values the newest model's issue of `generated_at` forecast, point by point: what both endpoints serve."""
+    first = first_point(generated_at, period)
+    epochs = np.arange(first, first + point_count(horizon_hours, period) * period, period)
+    actual = published(signal_type, region, 0, epochs.tolist())
+    return forecast_values(signal_type, region, 0, generated_at, epochs, actual)
