@@ -19,11 +19,13 @@ from carbon_pipeline.assets.carbon_forecast import build_carbon_forecast_asset
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
 from carbon_pipeline.deployments import resources_for
 from carbon_pipeline.partitions import (
+    INTERVAL,
     PARTITION_COUNT_ADVICE,
     build_carbon_partitions,
     build_issue_partitions,
     partition_count,
 )
+from carbon_pipeline.run_outcomes import ASSET_TAG
 from carbon_pipeline.schedules import build_carbon_intensity_schedule, build_forecast_schedule
 from carbon_pipeline.sensors.failure_alerts import build_failure_alert_sensor
 from carbon_pipeline.sensors.freshness import build_freshness_check, build_freshness_sensor
@@ -32,6 +34,8 @@ from carbon_pipeline.settings import PipelineSettings
 
 JOB_NAME = "carbon_intensity_job"
 FORECAST_JOB_NAME = "carbon_forecast_job"
+FORECAST_ALERTS = "carbon_forecast_failure_alerts"
+FORECAST_GAP_FILLER = "carbon_forecast_gap_filler"
 SIMULATED_NOTICE = (
     "SIMULATED DATA (local deployment): values come from the embedded WattTime simulator and are "
     "not real grid measurements; points are tagged source=simulator.\n\n"
@@ -49,14 +53,19 @@ def build_definitions(settings: PipelineSettings) -> dg.Definitions:
 
 
 def assemble_definitions(settings: PipelineSettings, resources: Mapping[str, object]) -> dg.Definitions:
-    """The asset, its job, schedule, checks and sensors around the given resources (tests pass their own)."""
-    partitions = build_carbon_partitions(settings.regions, settings.partitions_start)
-    issues = build_issue_partitions(settings.regions, settings.partitions_start)
+    """The assets, their jobs, schedules, checks and sensors around the given resources (tests pass their own)."""
     _warn_if_too_many_partitions(settings)
-    asset = build_carbon_intensity_asset(partitions)
-    forecast = build_carbon_forecast_asset(issues, settings.forecast_horizon_hours)
-    if settings.deployment == "local":
-        asset, forecast = _marked_simulated([asset, forecast])
+    return dg.Definitions.merge(
+        _measurements(settings),
+        _forecasts(settings),
+        dg.Definitions(resources=dict(resources), executor=dg.in_process_executor),
+    )
+
+
+def _measurements(settings: PipelineSettings) -> dg.Definitions:
+    """What the grid's carbon intensity was: the MOER asset, its schedule, freshness, gap filling and alerts."""
+    partitions = build_carbon_partitions(settings.regions, settings.partitions_start)
+    (asset,) = _deployed(settings, [build_carbon_intensity_asset(partitions)])
     delay = timedelta(minutes=settings.schedule_delay_minutes)
     freshness_check = build_freshness_check(asset.key, partitions, delay)
     # Freshness is recorded by its sensor; a materialization run carries only the blocking data check.
@@ -64,18 +73,13 @@ def assemble_definitions(settings: PipelineSettings, resources: Mapping[str, obj
         JOB_NAME,
         selection=dg.AssetSelection.assets(asset) - dg.AssetSelection.checks(freshness_check),
         executor_def=dg.in_process_executor,
-    )
-    forecast_job = dg.define_asset_job(
-        FORECAST_JOB_NAME, selection=dg.AssetSelection.assets(forecast), executor_def=dg.in_process_executor
+        tags={ASSET_TAG: asset.key.to_user_string()},
     )
     return dg.Definitions(
-        assets=[asset, forecast],
+        assets=[asset],
         asset_checks=[freshness_check],
-        jobs=[job, forecast_job],
-        schedules=[
-            build_carbon_intensity_schedule(job, partitions, settings.schedule_delay_minutes),
-            build_forecast_schedule(forecast_job, issues, settings.forecast_delay_minutes),
-        ],
+        jobs=[job],
+        schedules=[build_carbon_intensity_schedule(job, partitions, settings.schedule_delay_minutes)],
         sensors=[
             build_failure_alert_sensor(asset.key, partitions, settings.alert_after_failures),
             build_freshness_sensor(asset.key, partitions, delay),
@@ -83,9 +87,44 @@ def assemble_definitions(settings: PipelineSettings, resources: Mapping[str, obj
                 job, asset.key, partitions, timedelta(hours=settings.gap_fill_hours), delay, settings.gap_fill_max_runs
             ),
         ],
-        resources=dict(resources),
-        executor=dg.in_process_executor,
     )
+
+
+def _forecasts(settings: PipelineSettings) -> dg.Definitions:
+    """What the grid's carbon intensity will be: the forecast asset, its schedule, gap filling and alerts."""
+    issues = build_issue_partitions(settings.regions, settings.partitions_start)
+    (forecast,) = _deployed(settings, [build_carbon_forecast_asset(issues, settings.forecast_horizon_hours)])
+    job = dg.define_asset_job(
+        FORECAST_JOB_NAME,
+        selection=dg.AssetSelection.assets(forecast),
+        executor_def=dg.in_process_executor,
+        tags={ASSET_TAG: forecast.key.to_user_string()},
+    )
+    # The forecast run starts shortly after its interval begins, not after it ends as the measurement's does.
+    after_interval_end = timedelta(minutes=settings.forecast_delay_minutes) - INTERVAL
+    return dg.Definitions(
+        assets=[forecast],
+        jobs=[job],
+        schedules=[build_forecast_schedule(job, issues, settings.forecast_delay_minutes)],
+        sensors=[
+            build_failure_alert_sensor(
+                forecast.key, issues, settings.alert_after_failures, FORECAST_ALERTS, subject="forecasts"
+            ),
+            build_gap_filler_sensor(
+                job,
+                forecast.key,
+                issues,
+                timedelta(hours=settings.gap_fill_hours),
+                after_interval_end,
+                settings.gap_fill_max_runs,
+                FORECAST_GAP_FILLER,
+            ),
+        ],
+    )
+
+
+def _deployed(settings: PipelineSettings, assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+    return _marked_simulated(assets) if settings.deployment == "local" else assets
 
 
 def _marked_simulated(assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:

@@ -31,6 +31,10 @@ FAILURE_KIND = "failure_kind"
 RETRYABLE = "retryable"
 FAILED_REGIONS = "failed_regions"
 PARTITION_TAG = "dagster/partition"
+# Jobs tag their runs with the asset they materialize: the measurement and forecast assets share partition
+# keys, so a run's partition tags alone cannot say whose run it is.
+ASSET_TAG = "carbon/asset"
+UNTAGGED_ASSET = "carbon_intensity"
 
 
 class FailureKind(StrEnum):
@@ -158,7 +162,7 @@ def run_outcome(
     partitions_def: dg.MultiPartitionsDefinition,
 ) -> RunOutcome | None:
     """The outcome of ``run``, or None when it did not materialize partitions of ``asset_key``."""
-    if run.asset_selection and asset_key not in run.asset_selection:
+    if not run_covers(run, asset_key):
         return None
     windows = run_windows(run.tags, partitions_def)
     if not windows:
@@ -174,6 +178,17 @@ def _failed_regions(covered: set[str], reason: _Reason) -> dict[str, FailedRegio
     """The regions the failure names; all the run covered, for the run's reason, when it names none (a crash)."""
     named = {region: failed for region, failed in reason.regions.items() if region in covered}
     return named or {region: FailedRegion(reason.kind, reason.retryable) for region in covered}
+
+
+def run_covers(run: dg.DagsterRun, asset_key: dg.AssetKey) -> bool:
+    """Whether ``run`` materializes ``asset_key``: its asset selection says so, else its job's ``ASSET_TAG``.
+
+    A run launched from an asset page carries its selection; a job's runs (schedule, sensors) carry the
+    job's tag, and a run with neither is the measurement asset's, as every run was before forecasts.
+    """
+    if run.asset_selection:
+        return asset_key in run.asset_selection
+    return run.tags.get(ASSET_TAG, UNTAGGED_ASSET) == asset_key.to_user_string()
 
 
 def run_windows(tags: Mapping[str, str], partitions_def: dg.MultiPartitionsDefinition) -> list[RegionWindow]:

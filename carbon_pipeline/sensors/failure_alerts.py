@@ -76,20 +76,25 @@ class AlertState:
         }
         return cls(after_storage_id=data["after_storage_id"], streaks=streaks)
 
-    def track(self, outcome: RunOutcome, threshold: int) -> list[Alert]:
-        """Advance the streaks of every region the run covered; the alerts this outcome triggers."""
+    def track(self, outcome: RunOutcome, threshold: int, subject: str | None = None) -> list[Alert]:
+        """Advance the streaks of every region the run covered; the alerts this outcome triggers.
+
+        ``subject`` names what the runs store when it is not the measurements ("forecasts").
+        """
         alerts: list[Alert] = []
         for region in outcome.regions:
             if region not in outcome.failed_regions:
                 streaks = self.streaks.pop(region, {})
-                alerts += [recovery_alert(region, streak, outcome) for streak in streaks.values() if streak.alerted]
+                alerts += [
+                    recovery_alert(region, streak, outcome, subject) for streak in streaks.values() if streak.alerted
+                ]
                 continue
             kind = outcome.failed[region].kind
             streak = self.streaks.setdefault(region, {}).setdefault(kind, Streak(kind))
             streak.record(outcome, region)
             if not streak.alerted and streak.failures >= alert_threshold(kind, threshold):
                 streak.alerted = True
-                alerts.append(failure_alert(region, streak))
+                alerts.append(failure_alert(region, streak, subject))
         return alerts
 
     def unalerted(self, outcome: RunOutcome, alerts: list[Alert], threshold: int) -> list[str]:
@@ -112,41 +117,52 @@ def alert_threshold(kind: FailureKind, threshold: int) -> int:
     return 1 if kind == FailureKind.DATA_REJECTED else threshold
 
 
-def failure_alert(region: str, streak: Streak) -> Alert:
+def failure_alert(region: str, streak: Streak, subject: str | None = None) -> Alert:
     kind = FailureKind(streak.kind)
     return Alert(
         event=AlertEvent.ALERT,
-        title=f"carbon-pipeline ALERT: {kind.label} for region {region} ({streak.failures} failed run(s) in a row)",
+        title=(
+            f"carbon-pipeline ALERT: {kind.label} for {_of(subject, region)} ({streak.failures} failed run(s) in a row)"
+        ),
         details=(
             f"Intervals affected: {_listed(_intervals(streak))}",
             f"First failure: {streak.first_failure}; last failure: {streak.last_failure}",
             f"Last error: {streak.last_error}",
         ),
         run_id=streak.last_run_id,
-        fields=_fields(region, streak),
+        fields=_fields(region, streak, subject),
     )
 
 
-def recovery_alert(region: str, streak: Streak, outcome: RunOutcome) -> Alert:
+def recovery_alert(region: str, streak: Streak, outcome: RunOutcome, subject: str | None = None) -> Alert:
     kind = FailureKind(streak.kind)
     return Alert(
         event=AlertEvent.RECOVERY,
-        title=f"carbon-pipeline RECOVERED: region {region} succeeded again after {streak.failures} failed run(s)",
+        title=(
+            f"carbon-pipeline RECOVERED: {_of(subject, region)} succeeded again after {streak.failures} failed run(s)"
+        ),
         details=(
             f"Problem: {kind.label}, from {streak.first_failure} to {streak.last_failure}",
             f"Recovered at {_iso(outcome.finished_at)}; intervals that failed: {_listed(_intervals(streak))} "
             "(gap filling requests any still missing)",
         ),
         run_id=outcome.run_id,
-        fields=_fields(region, streak) | {"recovered_at": _iso(outcome.finished_at)},
+        fields=_fields(region, streak, subject) | {"recovered_at": _iso(outcome.finished_at)},
     )
 
 
 def build_failure_alert_sensor(
-    asset_key: dg.AssetKey, partitions_def: dg.MultiPartitionsDefinition, alert_after_failures: int
+    asset_key: dg.AssetKey,
+    partitions_def: dg.MultiPartitionsDefinition,
+    alert_after_failures: int,
+    name: str = SENSOR_NAME,
+    subject: str | None = None,
 ) -> dg.SensorDefinition:
+    """Alerts on ``asset_key``'s runs; ``subject`` (e.g. "forecasts") says in every alert what failed, when it
+    is not the measurements."""
+
     @dg.sensor(
-        name=SENSOR_NAME,
+        name=name,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
@@ -165,7 +181,7 @@ def build_failure_alert_sensor(
         outcomes, state.after_storage_id = finished_runs(instance, state.after_storage_id, asset_key, partitions_def)
         failed = sum(1 for outcome in outcomes if outcome.failed_regions)
         context.log.info("Read %d finished run(s) of the asset, %d with failed region(s)", len(outcomes), failed)
-        sent, held = _alert(state, outcomes, alert_after_failures, alert_notifier, context.log)
+        sent, held = _alert(state, outcomes, alert_after_failures, alert_notifier, context.log, subject)
         if held:
             context.log.info("Not alerted: %s", listed(held))
         reported = f"{sent} alert(s) and recovery notice(s) sent" if sent else "nothing to report"
@@ -175,13 +191,18 @@ def build_failure_alert_sensor(
 
 
 def _alert(
-    state: AlertState, outcomes: list[RunOutcome], threshold: int, notifier: AlertNotifier, log: logging.Logger
+    state: AlertState,
+    outcomes: list[RunOutcome],
+    threshold: int,
+    notifier: AlertNotifier,
+    log: logging.Logger,
+    subject: str | None,
 ) -> tuple[int, list[str]]:
     """Track every outcome and send what it triggers; how many were sent, and the failures held back."""
     sent = 0
     held: list[str] = []
     for outcome in outcomes:
-        alerts = state.track(outcome, threshold)
+        alerts = state.track(outcome, threshold, subject)
         for alert in alerts:
             notifier.send(alert, log)
         sent += len(alerts)
@@ -274,8 +295,13 @@ def _listed(intervals: list[str]) -> str:
     return ", ".join(shown) + (f" and {hidden} earlier window(s)" if hidden else "")
 
 
-def _fields(region: str, streak: Streak) -> dict[str, object]:
-    return {
+def _of(subject: str | None, region: str) -> str:
+    return f"{subject} of region {region}" if subject else f"region {region}"
+
+
+def _fields(region: str, streak: Streak, subject: str | None = None) -> dict[str, object]:
+    named = {"subject": subject} if subject else {}
+    return named | {
         "kind": streak.kind,
         "region": region,
         "failures": streak.failures,

@@ -22,7 +22,7 @@ import dagster as dg
 from carbon_pipeline.coverage import DueIntervals, due_intervals, materialized_starts, regions_of
 from carbon_pipeline.dagster_private import BulkActionStatus, UnresolvedAssetJobDefinition
 from carbon_pipeline.partitions import INTERVAL, RegionWindow, contiguous_windows, format_window, region_range_tags
-from carbon_pipeline.run_outcomes import RunOutcome, run_outcome, run_windows
+from carbon_pipeline.run_outcomes import RunOutcome, run_covers, run_outcome, run_windows
 from carbon_pipeline.sensors.tick_log import listed, skipped
 
 SENSOR_NAME = "carbon_intensity_gap_filler"
@@ -81,9 +81,13 @@ def build_gap_filler_sensor(
     lookback: timedelta,
     schedule_delay: timedelta,
     max_runs: int,
+    name: str = SENSOR_NAME,
 ) -> dg.SensorDefinition:
+    """``schedule_delay`` is how long after an interval *ends* its scheduled run starts: negative for forecasts,
+    whose run starts shortly after the interval begins."""
+
     @dg.sensor(
-        name=SENSOR_NAME,
+        name=name,
         job=job,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -98,7 +102,7 @@ def build_gap_filler_sensor(
             return skipped(context.log, "a backfill of the asset is in progress; it fills its own range")
         due = due_intervals(partitions_def, datetime.now(UTC), lookback, schedule_delay)
         regions = regions_of(partitions_def)
-        waiting = _waiting_runs(instance, partitions_def)
+        waiting = _waiting_runs(instance, asset_key, partitions_def)
         plan = plan_gap_fill(
             due,
             regions,
@@ -183,11 +187,15 @@ def _refused_starts(refused: Iterable[RegionWindow]) -> tuple[dict[str, set[date
 
 
 def _waiting_runs(
-    instance: dg.DagsterInstance, partitions_def: dg.MultiPartitionsDefinition
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partitions_def: dg.MultiPartitionsDefinition
 ) -> list[tuple[dict[str, str], list[RegionWindow]]]:
     """Tags and windows of runs that are queued or running and cover partitions of the asset."""
     records = instance.get_run_records(dg.RunsFilter(statuses=WAITING_STATUSES), limit=RUN_LOOKUP_LIMIT)
-    runs = [(dict(record.dagster_run.tags), run_windows(record.dagster_run.tags, partitions_def)) for record in records]
+    runs = [
+        (dict(record.dagster_run.tags), run_windows(record.dagster_run.tags, partitions_def))
+        for record in records
+        if run_covers(record.dagster_run, asset_key)
+    ]
     return [(tags, windows) for tags, windows in runs if windows]
 
 
