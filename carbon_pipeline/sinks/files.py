@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field
 
 from carbon_pipeline.sinks.base import PointSink, SinkWriteError, WriteReport
-from carbon_pipeline.sinks.line_protocol import MEASUREMENT, line_series_key, line_timestamp
+from carbon_pipeline.sinks.line_protocol import line_measurement, line_series_key, line_timestamp
 
 # Refusals that may clear by themselves, so a re-run can succeed: a full disk or quota, a busy file system.
 # Anything else (no permission, a file where the folder should be) needs a person first.
@@ -21,7 +21,7 @@ TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EAGAIN, errno.EB
 
 
 class LineProtocolFileSink(PointSink):
-    """Writes points as InfluxDB line protocol under ``directory``, one file per UTC day.
+    """Writes points as InfluxDB line protocol under ``directory``, a folder per measurement and a file per UTC day.
 
     Used by the local deployment. A folder or file it may not write fails the write with a
     ``SinkWriteError`` naming it. Re-materializing an interval replaces its lines instead of
@@ -32,23 +32,24 @@ class LineProtocolFileSink(PointSink):
     directory: str = Field(description="Folder for the files; created when missing.")
 
     def destination(self) -> str:
-        return f"line-protocol files in {self.measurement_directory()}"
+        return f"line-protocol files in {self.directory}/<measurement>"
 
-    def measurement_directory(self) -> Path:
-        return Path(self.directory) / MEASUREMENT
+    def measurement_directory(self, measurement: str) -> Path:
+        return Path(self.directory) / measurement
 
     def write_lines(self, lines: Sequence[str]) -> WriteReport:
-        by_day: dict[str, list[str]] = defaultdict(list)
+        by_file: dict[tuple[str, str], list[str]] = defaultdict(list)
         for line in lines:
-            by_day[_day(line_timestamp(line))].append(line)
-        folder = self.measurement_directory()
-        with _refusals_named(folder):
-            folder.mkdir(parents=True, exist_ok=True)
-        for day, day_lines in by_day.items():
-            path = folder / f"{day}.lp"
+            by_file[(line_measurement(line), _day(line_timestamp(line)))].append(line)
+        for measurement in sorted({measurement for measurement, _ in by_file}):
+            folder = self.measurement_directory(measurement)
+            with _refusals_named(folder):
+                folder.mkdir(parents=True, exist_ok=True)
+        for (measurement, day), day_lines in by_file.items():
+            path = self.measurement_directory(measurement) / f"{day}.lp"
             with _refusals_named(path):
                 _merge_into(path, day_lines)
-        return WriteReport(lines=len(lines), requests=len(by_day), destination=self.destination())
+        return WriteReport(lines=len(lines), requests=len(by_file), destination=self.destination())
 
 
 @contextmanager

@@ -72,7 +72,7 @@ def carbon_intensity_lines(frame: pd.DataFrame, *, signal_type: str, source: str
     prefixes = {region: series_prefix(region, signal_type, source) for region in frame["region"].unique()}
     seconds = (frame["point_time"].astype("int64") // 1_000_000_000).tolist()
     models = frame["model_date"].astype(object).where(frame["model_date"].notna(), None).tolist()
-    model_fields = {model: _model_date_field(model) for model in set(models)}
+    model_fields = {model: model_date_field(model) for model in set(models)}
     imputed_fields = [_imputed_field(flag) for flag in frame["imputed"].tolist()]
     return [
         f"{prefixes[region]} moer_lbs_per_mwh={moer!r},carbon_intensity_gco2_kwh={grams!r}"
@@ -89,7 +89,7 @@ def carbon_intensity_lines(frame: pd.DataFrame, *, signal_type: str, source: str
     ]
 
 
-def _model_date_field(model: str | None) -> str:
+def model_date_field(model: str | None) -> str:
     return "" if model is None else f",model_date={escape_string_field(model)}"
 
 
@@ -97,6 +97,11 @@ def _imputed_field(flag: object) -> str:
     if flag is pd.NA or flag is None:
         return ""
     return ",imputed=true" if flag else ",imputed=false"
+
+
+def line_measurement(line: str) -> str:
+    """The measurement a line belongs to; ours never contain a comma or a space."""
+    return line[: min(index for index in (line.find(","), line.find(" ")) if index >= 0)]
 
 
 def line_timestamp(line: str) -> int:
