@@ -52,7 +52,7 @@ def _refuse_line_breaks(value: str) -> None:
         raise LineProtocolError(f"value {value!r} contains a line break")
 
 
-def series_prefix(region: str, signal_type: str, source: str) -> str:
+def series_prefix(region: str, signal_type: str, source: str, measurement: str = MEASUREMENT) -> str:
     """Measurement and tag set shared by every point of one region's series."""
     tags = (
         ("region", region),
@@ -60,7 +60,7 @@ def series_prefix(region: str, signal_type: str, source: str) -> str:
         ("signal_type", signal_type),
         ("source", source),
     )
-    return MEASUREMENT + "".join(f",{key}={escape_tag(value)}" for key, value in tags)
+    return measurement + "".join(f",{key}={escape_tag(value)}" for key, value in tags)
 
 
 def carbon_intensity_lines(frame: pd.DataFrame, *, signal_type: str, source: str) -> list[str]:
