@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from carbon_pipeline.assets.carbon_forecast import build_carbon_forecast_asset
+from carbon_pipeline.assets.carbon_forecast import ASSET_NAME, build_forecast_assets
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
 from carbon_pipeline.deployments import resources_for
 from carbon_pipeline.partitions import (
@@ -93,12 +93,14 @@ def _measurements(settings: PipelineSettings) -> dg.Definitions:
 def _forecasts(settings: PipelineSettings) -> dg.Definitions:
     """What the grid's carbon intensity will be: the forecast asset, its schedule, gap filling and alerts."""
     issues = build_issue_partitions(settings.regions, settings.partitions_start)
-    (forecast,) = _deployed(settings, [build_carbon_forecast_asset(issues, settings.forecast_horizon_hours)])
+    (forecast,) = _deployed(
+        settings, [build_forecast_assets(issues, settings.forecast_horizon_hours, settings.window_hours)]
+    )
     job = dg.define_asset_job(
         FORECAST_JOB_NAME,
         selection=dg.AssetSelection.assets(forecast),
         executor_def=dg.in_process_executor,
-        tags={ASSET_TAG: forecast.key.to_user_string()},
+        tags={ASSET_TAG: ASSET_NAME},
     )
     # The forecast run starts shortly after its interval begins, not after it ends as the measurement's does.
     after_interval_end = timedelta(minutes=settings.forecast_delay_minutes) - INTERVAL
@@ -108,11 +110,11 @@ def _forecasts(settings: PipelineSettings) -> dg.Definitions:
         schedules=[build_forecast_schedule(job, issues, settings.forecast_delay_minutes)],
         sensors=[
             build_failure_alert_sensor(
-                forecast.key, issues, settings.alert_after_failures, FORECAST_ALERTS, subject="forecasts"
+                dg.AssetKey(ASSET_NAME), issues, settings.alert_after_failures, FORECAST_ALERTS, subject="forecasts"
             ),
             build_gap_filler_sensor(
                 job,
-                forecast.key,
+                dg.AssetKey(ASSET_NAME),
                 issues,
                 timedelta(hours=settings.gap_fill_hours),
                 after_interval_end,

@@ -34,6 +34,7 @@ class _Batch:
     issues: list[tuple[str, str]] = field(default_factory=list)
     figures: list[pd.DataFrame] = field(default_factory=list)
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    window_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     points: int = 0
 
 
@@ -41,12 +42,14 @@ class _Batch:
 class StoredIssues:
     """The issues of a run whose lines are stored, with their figures and the writes that stored them.
 
-    ``issues`` holds (region, interval key) pairs; ``metadata`` each issue's own, keyed like its partition.
+    ``issues`` holds (region, interval key) pairs; ``metadata`` and ``window_metadata`` each issue's own, for
+    the forecast and the windows, keyed like its partition.
     """
 
     issues: list[tuple[str, str]] = field(default_factory=list)
     figures: list[pd.DataFrame] = field(default_factory=list)
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    window_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     points: int = 0
     report_lines: int = 0
     report_requests: int = 0
@@ -72,7 +75,9 @@ class StoringWriter:
     def failed(self) -> bool:
         return self._failure is not None
 
-    def add(self, region: str, frame: pd.DataFrame, lines: Sequence[str]) -> None:
+    def add(
+        self, region: str, frame: pd.DataFrame, lines: Sequence[str], window_metadata: dict[str, dict[str, Any]]
+    ) -> None:
         """Queue the lines of ``frame``'s issues (all of ``region``), writing the batch once it is large."""
         figures = interval_figures(frame, interval_column="issue_time")
         metadata = _issue_metadata(region, frame)
@@ -85,6 +90,7 @@ class StoringWriter:
             batch.issues.extend((region, key.split("|", 1)[1]) for key in metadata)
             batch.figures.append(figures)
             batch.metadata.update(metadata)
+            batch.window_metadata.update(window_metadata)
             batch.points += len(frame)
             if len(batch.lines) >= FLUSH_LINES:
                 self._flush()
@@ -115,6 +121,7 @@ class StoringWriter:
         stored.issues.extend(batch.issues)
         stored.figures.extend(batch.figures)
         stored.metadata.update(batch.metadata)
+        stored.window_metadata.update(batch.window_metadata)
         stored.points += batch.points
         stored.report_lines += report.lines
         stored.report_requests += report.requests

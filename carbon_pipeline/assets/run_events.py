@@ -46,11 +46,11 @@ def interval_materializations(
             asset_key=asset_key,
             partition=key,
             metadata=whole_run | own | own_extra.get(str(key), {}),
-            tags=_partition_tags(key),
+            tags=partition_tags(key),
         )
 
 
-def _partition_tags(key: dg.MultiPartitionKey) -> dict[str, str]:
+def partition_tags(key: dg.MultiPartitionKey) -> dict[str, str]:
     """The tags Dagster gives a multi-partition materialization, from which it reads the key's dimensions back."""
     return {_PARTITION_TAGS[name]: value for name, value in key.keys_by_dimension.items()}
 

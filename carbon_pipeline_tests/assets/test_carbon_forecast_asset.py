@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from carbon_pipeline.assets.carbon_forecast import VALID_FORECAST_CHECK
+from carbon_pipeline.assets.carbon_forecast import ASSET_NAME, VALID_FORECAST_CHECK, WINDOW_ASSET_NAME
 from carbon_pipeline.partitions import INTERVAL, interval_starts, region_partition_key
 from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
 from carbon_pipeline.validation import GCO2_KWH_DECIMALS
@@ -16,12 +16,11 @@ from carbon_pipeline.watttime.simulator import Fault, SimulatorServer, issued_fo
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import (
-    FORECAST_ASSET,
     FORECAST_HORIZON_HOURS,
+    WINDOW_HOURS,
     failure_message,
     influxdb_resource,
     materialize_forecasts,
-    metadata_by_partition,
     watttime_resource,
 )
 
@@ -87,8 +86,17 @@ def _check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
     return evaluation
 
 
-def _materialized(instance: dg.DagsterInstance) -> set[str]:
-    return set(instance.get_materialized_partitions(FORECAST_ASSET.key))
+def _materialized(instance: dg.DagsterInstance, asset: str = ASSET_NAME) -> set[str]:
+    return set(instance.get_materialized_partitions(dg.AssetKey(asset)))
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str = ASSET_NAME) -> dict[str, dict[str, object]]:
+    """Each partition's metadata for ``asset``, in the order the run recorded them."""
+    return {
+        str(event.partition): {key: value.value for key, value in event.materialization.metadata.items()}
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey(asset)
+    }
 
 
 def test_the_interval_under_way_stores_its_first_issue_live_for_every_region(
@@ -101,7 +109,7 @@ def test_the_interval_under_way_stores_its_first_issue_live_for_every_region(
     assert result.success, failure_message(result)
     for region in ("CAISO_NORTH", "PJM_DC"):
         assert _stored(influxdb_server, influxdb_database, region) == _truth(region, [issue])
-    metadata = metadata_by_partition(result)
+    metadata = _metadata(result)
     assert set(metadata) == {str(region_partition_key(region, issue)) for region in ("CAISO_NORTH", "PJM_DC")}
     own = metadata[str(region_partition_key("CAISO_NORTH", issue))]
     assert own["points"] == POINTS
@@ -131,7 +139,7 @@ def test_a_backfill_stores_the_first_issue_of_every_interval_a_day_per_call(
     assert summary["watttime_forecast_calls"].value == 2
     assert len(simulator.state.stats()["forecast_historical_queries"]) == 2
     assert summary["points_written"].value == len(issues) * POINTS
-    assert list(metadata_by_partition(result)) == [str(region_partition_key("CAISO_NORTH", i)) for i in issues]
+    assert list(_metadata(result)) == [str(region_partition_key("CAISO_NORTH", i)) for i in issues]
 
 
 def test_rematerializing_an_issue_rewrites_the_same_points(
@@ -165,7 +173,7 @@ def test_a_short_forecast_is_refused_naming_region_issue_and_points_and_heals_on
     assert f"{POINTS // 2} points" in message and f"{POINTS} points over 24 h" in message
     assert not _check(refused).passed
     assert _stored(influxdb_server, influxdb_database, "CAISO_NORTH") == {}
-    assert _materialized(instance) == set()
+    assert _materialized(instance) == _materialized(instance, WINDOW_ASSET_NAME) == set()
 
     healed = materialize_forecasts(resources, CAISO, DAY, instance=instance)
 
@@ -258,3 +266,48 @@ def test_a_failed_write_marks_nothing_and_names_the_regions(
     (failure,) = [event for event in result.all_events if event.is_step_failure]
     assert failure.step_failure_data.user_failure_data.metadata["failure_kind"].value == "influxdb_write"
     assert _materialized(instance) == set()
+
+
+def _brute_force_window(grams: list[float], points: int) -> tuple[int, float]:
+    """Index and mean of the earliest cleanest run of ``points`` values, summed exactly in 1e-4 g units."""
+    units = [round(value * 10**GCO2_KWH_DECIMALS) for value in grams]
+    sums = [sum(units[start : start + points]) for start in range(len(units) - points + 1)]
+    best = min(sums)
+    return sums.index(best), round(best / points / 10**GCO2_KWH_DECIMALS, GCO2_KWH_DECIMALS)
+
+
+def test_every_stored_forecast_gets_its_cleanest_windows_in_influxdb_and_the_ui(
+    resources: dict[str, object],
+    influxdb_server: InfluxDBServer,
+    influxdb_database: str,
+    instance: dg.DagsterInstance,
+) -> None:
+    issues = interval_starts(DAY, DAY + timedelta(hours=1))
+
+    result = materialize_forecasts(resources, CAISO, issues[0], issues[-1], instance)
+
+    assert result.success, failure_message(result)
+    rows = influxdb_server.query(
+        "SELECT window_start, mean_gco2_kwh, current_percentile FROM carbon_cleanest_window "
+        "WHERE region = 'CAISO_NORTH' GROUP BY window_hours",
+        influxdb_database,
+    )
+    stored = {(row["time"], int(row["window_hours"])): (row["window_start"], row["mean_gco2_kwh"]) for row in rows}
+    expected = {}
+    truth = _truth("CAISO_NORTH", issues)
+    for issue in issues:
+        first = int(issue.timestamp())
+        grams = [truth[(first, first + index * 300)][2] for index in range(POINTS)]
+        for hours in WINDOW_HOURS:
+            start, mean = _brute_force_window(grams, hours * 12)
+            expected[(first, hours)] = (first + start * 300, mean)
+    assert stored == expected
+    assert (
+        _materialized(instance, WINDOW_ASSET_NAME)
+        == _materialized(instance)
+        == {str(region_partition_key("CAISO_NORTH", issue)) for issue in issues}
+    )
+    own = _metadata(result, WINDOW_ASSET_NAME)[str(region_partition_key("CAISO_NORTH", issues[0]))]
+    assert own["cleanest_2h_start"] == expected[(int(issues[0].timestamp()), 2)][0]
+    assert own["cleanest_2h_gco2_kwh"] == expected[(int(issues[0].timestamp()), 2)][1]
+    assert 0 <= own["current_percentile"] <= 100

@@ -10,7 +10,7 @@ from statistics import fmean
 
 import dagster as dg
 
-from carbon_pipeline.assets.carbon_forecast import build_carbon_forecast_asset
+from carbon_pipeline.assets.carbon_forecast import build_forecast_assets
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK, build_carbon_intensity_asset
 from carbon_pipeline.partitions import (
     INTERVAL,
@@ -35,7 +35,10 @@ PARTITIONS_START = datetime(2025, 1, 1, tzinfo=UTC)
 PARTITIONS = build_carbon_partitions(REGIONS, PARTITIONS_START)
 ASSET = build_carbon_intensity_asset(PARTITIONS)
 FORECAST_HORIZON_HOURS = 24
-FORECAST_ASSET = build_carbon_forecast_asset(build_issue_partitions(REGIONS, PARTITIONS_START), FORECAST_HORIZON_HOURS)
+WINDOW_HOURS = (1, 2, 4)
+FORECAST_ASSET = build_forecast_assets(
+    build_issue_partitions(REGIONS, PARTITIONS_START), FORECAST_HORIZON_HOURS, WINDOW_HOURS
+)
 
 
 def watttime_resource(base_url: str, **overrides: object) -> WattTimeResource:
