@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from carbon_pipeline.assets.carbon_forecast import ASSET_NAME, build_forecast_assets
+from carbon_pipeline.assets.carbon_forecast_accuracy import build_day_partitions, build_forecast_accuracy_asset
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
 from carbon_pipeline.deployments import resources_for
 from carbon_pipeline.partitions import (
@@ -36,6 +37,7 @@ JOB_NAME = "carbon_intensity_job"
 FORECAST_JOB_NAME = "carbon_forecast_job"
 FORECAST_ALERTS = "carbon_forecast_failure_alerts"
 FORECAST_GAP_FILLER = "carbon_forecast_gap_filler"
+ACCURACY_AUTOMATION = "carbon_forecast_accuracy_automation"
 SIMULATED_NOTICE = (
     "SIMULATED DATA (local deployment): values come from the embedded WattTime simulator and are "
     "not real grid measurements; points are tagged source=simulator.\n\n"
@@ -93,8 +95,13 @@ def _measurements(settings: PipelineSettings) -> dg.Definitions:
 def _forecasts(settings: PipelineSettings) -> dg.Definitions:
     """What the grid's carbon intensity will be: the forecast asset, its schedule, gap filling and alerts."""
     issues = build_issue_partitions(settings.regions, settings.partitions_start)
-    (forecast,) = _deployed(
-        settings, [build_forecast_assets(issues, settings.forecast_horizon_hours, settings.window_hours)]
+    days = build_day_partitions(settings.regions, settings.partitions_start, settings.forecast_horizon_hours)
+    forecast, accuracy = _deployed(
+        settings,
+        [
+            build_forecast_assets(issues, settings.forecast_horizon_hours, settings.window_hours),
+            build_forecast_accuracy_asset(days, settings.forecast_horizon_hours, settings.window_hours),
+        ],
     )
     job = dg.define_asset_job(
         FORECAST_JOB_NAME,
@@ -105,12 +112,21 @@ def _forecasts(settings: PipelineSettings) -> dg.Definitions:
     # The forecast run starts shortly after its interval begins, not after it ends as the measurement's does.
     after_interval_end = timedelta(minutes=settings.forecast_delay_minutes) - INTERVAL
     return dg.Definitions(
-        assets=[forecast],
+        assets=[forecast, accuracy],
         jobs=[job],
         schedules=[build_forecast_schedule(job, issues, settings.forecast_delay_minutes)],
         sensors=[
             build_failure_alert_sensor(
                 dg.AssetKey(ASSET_NAME), issues, settings.alert_after_failures, FORECAST_ALERTS, subject="forecasts"
+            ),
+            # Dagster's own default automation sensor starts stopped: the accuracy of each day should not
+            # wait for someone to find a toggle.
+            dg.AutomationConditionSensorDefinition(
+                ACCURACY_AUTOMATION,
+                target=dg.AssetSelection.assets(accuracy),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=60,
+                description="Judges each region's day of forecasts once all of them and all they cover are stored.",
             ),
             build_gap_filler_sensor(
                 job,
