@@ -34,7 +34,7 @@ from benchmarks.stack import (
     stop_sensor,
 )
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
-from carbon_pipeline.cli import QUIET_LOGS
+from carbon_pipeline.demo import QUIET_LOGS
 from carbon_pipeline.partitions import INTERVAL, build_carbon_partitions, region_partition_key
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline.sinks.files import LineProtocolFileSink

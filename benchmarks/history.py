@@ -34,9 +34,9 @@ import dagster as dg
 from benchmarks.data_path import TOKEN
 from benchmarks.history_seed import seed_history
 from benchmarks.stack import DATABASE, Services, dagster_home, deployment_env, instance_in, services
-from carbon_pipeline.cli import QUIET_LOGS
 from carbon_pipeline.coverage import floor_interval
 from carbon_pipeline.definitions import assemble_definitions
+from carbon_pipeline.demo import QUIET_LOGS
 from carbon_pipeline.notifier import AlertNotifier
 from carbon_pipeline.partitions import INTERVAL, RANGE_END_TAG, RANGE_START_TAG, region_range_tags
 from carbon_pipeline.sensors.freshness import CHECK_NAME

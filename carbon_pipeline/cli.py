@@ -1,5 +1,5 @@
-"""``carbon-pipeline``: the demo run, the standalone WattTime simulator, WattTime account registration and the
-region of a location."""
+"""``carbon-pipeline``: the demo (``carbon_pipeline.demo``), the standalone WattTime simulator, WattTime
+account registration and the region of a location."""
 
 from __future__ import annotations
 
@@ -10,18 +10,12 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
-import dagster as dg
-
-from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
-from carbon_pipeline.definitions import JOB_NAME, build_definitions
-from carbon_pipeline.partitions import INTERVAL, TIME_DIMENSION, interval_key, interval_start, region_range_tags
+from carbon_pipeline.demo import DEMO_HOURS, demo
 from carbon_pipeline.settings import (
     WATTTIME_BASE_URL_VARIABLE,
     WATTTIME_PASSWORD_VARIABLE,
     WATTTIME_USERNAME_VARIABLE,
-    PipelineSettings,
     watttime_base_url_from_env,
     watttime_password_from_env,
     watttime_username_from_env,
@@ -39,9 +33,6 @@ from carbon_pipeline.watttime.errors import WattTimeError
 from carbon_pipeline.watttime.registration import register_account
 from carbon_pipeline.watttime.simulator.server import main as simulator_main
 
-DEMO_HOURS = 24
-# The run's full event log is in the UI; the terminal only needs warnings and the summary.
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # A password in argv is readable by every local user (ps, /proc) and kept in shell history, so it comes from here.
 PASSWORD_VARIABLE = WATTTIME_PASSWORD_VARIABLE
 EXIT_FAILED = 1
@@ -76,62 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return demo()
-
-
-def demo() -> int:
-    """One single-run backfill per region over the last day, on the local instance, as the UI would launch it."""
-    now = datetime.now(UTC)
-    settings = PipelineSettings.for_demo(now)
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
-    # Dagster's instance is found through the process environment; the UI then opens the same one.
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    job = build_definitions(settings).resolve_job_def(JOB_NAME)
-    first, last = demo_intervals(job, now)
-    with dg.DagsterInstance.get() as instance:
-        results = [_materialize_region(job, instance, region, first, last) for region in settings.regions]
-    print(f"Dagster instance: {settings.dagster_home}")
-    print("Open the UI with `make ui` (http://127.0.0.1:3000) to see the runs, partitions and metadata.")
-    return 0 if all(results) else 1
-
-
-def demo_intervals(job: dg.JobDefinition, now: datetime) -> tuple[datetime, datetime]:
-    """Starts of the first and last closed 15-minute intervals of the last day, as the schedule sees them.
-
-    A window that starts less than a day ago (``CARBON_PARTITIONS_START`` set to today) is covered from its start.
-    """
-    partitions = job.partitions_def
-    assert isinstance(partitions, dg.MultiPartitionsDefinition)
-    intervals = partitions.get_partitions_def_for_dimension(TIME_DIMENSION)
-    assert isinstance(intervals, dg.TimeWindowPartitionsDefinition)
-    with dg.partition_loading_context(effective_dt=now):
-        last_key = intervals.get_last_partition_key()
-    assert last_key is not None, "the partitions start after now"
-    last = interval_start(last_key)
-    return max(intervals.start, last - (DEMO_HOURS * 4 - 1) * INTERVAL), last
-
-
-def _materialize_region(
-    job: dg.JobDefinition, instance: dg.DagsterInstance, region: str, first: datetime, last: datetime
-) -> bool:
-    tags = region_range_tags(region, first, last)
-    result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET_LOGS, raise_on_error=False)
-    if not result.success:
-        print(f"{region}: run {result.run_id} failed; see the UI or `dagster run logs`.", file=sys.stderr)
-        return False
-    metadata = _run_summary(result)
-    print(
-        f"{region}: {metadata['points_written'].value} points for intervals {interval_key(first)} to "
-        f"{interval_key(last)} (UTC) "
-        f"written to {metadata['destination'].value} [{metadata['data_source'].value}]"
-    )
-    return True
-
-
-def _run_summary(result: dg.ExecuteInProcessResult) -> dict[str, dg.MetadataValue]:
-    """What the run wrote: the summary the asset puts on its data check, one per run."""
-    (evaluation,) = [item for item in result.get_asset_check_evaluations() if item.check_name == VALID_DATA_CHECK]
-    return dict(evaluation.metadata)
 
 
 # ##### register

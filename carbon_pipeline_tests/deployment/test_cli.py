@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from carbon_pipeline.cli import demo_intervals
 from carbon_pipeline.definitions import JOB_NAME, build_definitions
+from carbon_pipeline.demo import demo_intervals
 from carbon_pipeline.settings import PipelineSettings
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SimulatorServer
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
@@ -90,17 +91,30 @@ def test_prod_refuses_to_load_naming_the_bad_variable(variable: str, value: str,
 
 
 @pytest.mark.slow
-def test_make_demo_materializes_the_last_day_into_files(tmp_path: Path) -> None:
+def test_make_demo_materializes_every_asset_into_files_and_names_the_next_cleanest_window(tmp_path: Path) -> None:
     home = tmp_path / "demo_home"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DAGSTER_", "CARBON_", "MAKE"))}
     done = _run(["make", "--no-print-directory", "demo", f"DAGSTER_HOME={home}"], env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    assert "CAISO_NORTH: 288 points" in done.stdout
+    measured = re.search(r"CAISO_NORTH: (\d+) points for intervals (\S+) to", done.stdout)
+    assert measured, done.stdout
     assert "SIMULATED" in done.stdout
-    files = sorted((home / "line_protocol" / "carbon_intensity").glob("*.lp"))
-    lines = [line for path in files for line in path.read_text().splitlines()]
-    assert len(lines) == 288
-    assert all(",source=simulator " in line for line in lines)
+    assert re.search(r"CAISO_NORTH: 96 forecasts issued \S+ \(UTC\), 27648 points", done.stdout)
+    assert re.search(r"CAISO_NORTH: forecasts of \S+ against what was published: mean absolute error", done.stdout)
+    assert re.search(r"CAISO_NORTH: next cleanest 2 h window starts \S+ \S+ UTC, .* \[SIMULATED\]", done.stdout)
+    lines = {
+        measurement: [
+            line
+            for path in sorted((home / "line_protocol" / measurement).glob("*.lp"))
+            for line in path.read_text().splitlines()
+        ]
+        for measurement in ("carbon_intensity", "carbon_forecast", "carbon_cleanest_window", "carbon_forecast_accuracy")
+    }
+    assert len(lines["carbon_intensity"]) == int(measured.group(1))
+    assert len(lines["carbon_forecast"]) == 97 * 288  # the judged day's 96 issues and the one under way
+    assert len(lines["carbon_cleanest_window"]) == 97 * 3
+    assert len(lines["carbon_forecast_accuracy"]) == 6  # three lead-time buckets, three window lengths
+    assert all(",source=simulator" in line for measurement in lines.values() for line in measurement)
 
 
 @pytest.mark.parametrize(

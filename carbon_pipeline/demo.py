@@ -1,0 +1,187 @@
+"""``carbon-pipeline demo``: every asset materialized on the local deployment, as the UI would launch the runs.
+
+The last day of measurements, the forecasts of the newest day that can be judged and the one under way, that
+day's accuracy, and the next cleanest window an automation would act on: all from the embedded simulator,
+into line-protocol files, on the instance ``make ui`` then opens.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+
+from carbon_pipeline.assets.carbon_forecast import VALID_FORECAST_CHECK, WINDOW_ASSET_NAME
+from carbon_pipeline.assets.carbon_forecast_accuracy import ACCURACY_ASSET_NAME, DAY_DIMENSION
+from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
+from carbon_pipeline.definitions import FORECAST_JOB_NAME, JOB_NAME, build_definitions
+from carbon_pipeline.partitions import (
+    INTERVAL,
+    TIME_DIMENSION,
+    interval_key,
+    interval_range_tags,
+    interval_start,
+    region_range_tags,
+)
+from carbon_pipeline.settings import PipelineSettings
+
+DEMO_HOURS = 24
+DEMO_WINDOW_HOURS = 2
+# The run's full event log is in the UI; the terminal only needs warnings and the summary.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass(frozen=True)
+class _Demo:
+    definitions: dg.Definitions
+    instance: dg.DagsterInstance
+    now: datetime
+
+    def run(self, job_name: str, tags: dict[str, str]) -> dg.ExecuteInProcessResult | None:
+        job = self.definitions.resolve_job_def(job_name)
+        result = job.execute_in_process(instance=self.instance, tags=tags, run_config=QUIET_LOGS, raise_on_error=False)
+        if result.success:
+            return result
+        print(f"run {result.run_id} of {job_name} failed; see the UI or `dagster run logs`.", file=sys.stderr)
+        return None
+
+
+def demo() -> int:
+    """Measurements, forecasts, windows and accuracy on the local instance; 1 if any run failed."""
+    now = datetime.now(UTC)
+    settings = PipelineSettings.for_demo(now)
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    # Dagster's instance is found through the process environment; the UI then opens the same one.
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    definitions = build_definitions(settings)
+    first, last = demo_intervals(definitions.resolve_job_def(JOB_NAME), now)
+    day = judged_day(definitions, now)
+    with dg.DagsterInstance.get() as instance:
+        demo = _Demo(definitions, instance, now)
+        measured = all([_measure(demo, region, _day_start(day) if day else first, last) for region in settings.regions])
+        forecast = _forecast_now(demo, settings.regions)
+        judged = day is None or all(_forecast_and_judge(demo, region, day) for region in settings.regions)
+        if forecast is not None:
+            _print_windows(
+                forecast, settings.regions, min(settings.window_hours, key=lambda hours: abs(hours - DEMO_WINDOW_HOURS))
+            )
+    print(f"Dagster instance: {settings.dagster_home}")
+    print("Open the UI with `make ui` (http://127.0.0.1:3000) to see the runs, partitions and metadata.")
+    return 0 if measured and forecast is not None and judged else 1
+
+
+def demo_intervals(job: dg.JobDefinition, now: datetime) -> tuple[datetime, datetime]:
+    """Starts of the first and last closed 15-minute intervals of the last day, as the schedule sees them.
+
+    A window that starts less than a day ago (``CARBON_PARTITIONS_START`` set to today) is covered from its start.
+    """
+    intervals = _time_dimension(job.partitions_def, TIME_DIMENSION)
+    with dg.partition_loading_context(effective_dt=now):
+        last_key = intervals.get_last_partition_key()
+    assert last_key is not None, "the partitions start after now"
+    last = interval_start(last_key)
+    return max(intervals.start, last - (DEMO_HOURS * 4 - 1) * INTERVAL), last
+
+
+def judged_day(definitions: dg.Definitions, now: datetime) -> date | None:
+    """The newest day whose forecasts can be judged now (its whole horizon is past), if the window holds one."""
+    days = _time_dimension(definitions.resolve_assets_def(ACCURACY_ASSET_NAME).partitions_def, DAY_DIMENSION)
+    with dg.partition_loading_context(effective_dt=now):
+        newest = days.get_last_partition_key()
+    return None if newest is None else date.fromisoformat(newest)
+
+
+def _time_dimension(partitions_def: dg.PartitionsDefinition | None, name: str) -> dg.TimeWindowPartitionsDefinition:
+    assert isinstance(partitions_def, dg.MultiPartitionsDefinition)
+    dimension = partitions_def.get_partitions_def_for_dimension(name)
+    assert isinstance(dimension, dg.TimeWindowPartitionsDefinition)
+    return dimension
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _measure(demo: _Demo, region: str, first: datetime, last: datetime) -> bool:
+    result = demo.run(JOB_NAME, region_range_tags(region, first, last))
+    if result is None:
+        return False
+    summary = _check_metadata(result, VALID_DATA_CHECK)
+    print(
+        f"{region}: {summary['points_written'].value} points for intervals {interval_key(first)} to "
+        f"{interval_key(last)} (UTC) written to {summary['destination'].value} [{summary['data_source'].value}]"
+    )
+    return True
+
+
+def _forecast_now(demo: _Demo, regions: tuple[str, ...]) -> dg.ExecuteInProcessResult | None:
+    """The forecast of the interval under way for every region, as the schedule's tick fetches it."""
+    under_way = demo.now - (demo.now - _day_start(demo.now.date())) % INTERVAL
+    return demo.run(FORECAST_JOB_NAME, interval_range_tags(regions, under_way))
+
+
+def _forecast_and_judge(demo: _Demo, region: str, day: date) -> bool:
+    """The day's forecasts from the archive, then the day judged against what was published."""
+    start = _day_start(day)
+    forecasts = demo.run(FORECAST_JOB_NAME, region_range_tags(region, start, start + timedelta(days=1) - INTERVAL))
+    if forecasts is None:
+        return False
+    summary = _check_metadata(forecasts, VALID_FORECAST_CHECK)
+    print(
+        f"{region}: {summary['issues_written'].value} forecasts issued {day.isoformat()} (UTC), "
+        f"{summary['points_written'].value} points"
+    )
+    key = dg.MultiPartitionKey({"region": region, DAY_DIMENSION: day.isoformat()})
+    # The resolved asset carries the deployment's resources already.
+    asset = demo.definitions.resolve_assets_def(ACCURACY_ASSET_NAME)
+    judged = dg.materialize(
+        [asset],
+        instance=demo.instance,
+        partition_key=str(key),
+        run_config=QUIET_LOGS,
+        raise_on_error=False,
+    )
+    if not judged.success:
+        print(f"{region}: accuracy run {judged.run_id} failed; see the UI.", file=sys.stderr)
+        return False
+    metadata = judged.asset_materializations_for_node(ACCURACY_ASSET_NAME)[0].metadata
+    print(
+        f"{region}: forecasts of {day.isoformat()} against what was published: mean absolute error "
+        f"{metadata['mae_0_to_1h_gco2_kwh'].value:g} gCO2/kWh within 1 h, {metadata['mae_6_to_24h_gco2_kwh'].value:g} "
+        f"6 to 24 h ahead"
+    )
+    return True
+
+
+def _print_windows(result: dg.ExecuteInProcessResult, regions: tuple[str, ...], hours: int) -> None:
+    """What an automation would act on: the next cleanest window of the forecast just stored, per region."""
+    own = {
+        str(event.partition): event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey(WINDOW_ASSET_NAME)
+    }
+    for region in regions:
+        keys = [key for key in own if key.startswith(f"{region}|")]
+        if not keys:
+            continue
+        window = own[keys[0]]
+        start_value = window[f"cleanest_{hours}h_start"]
+        assert isinstance(start_value, dg.TimestampMetadataValue)
+        start = datetime.fromtimestamp(start_value.value, UTC)
+        print(
+            f"{region}: next cleanest {hours} h window starts {start:%Y-%m-%d %H:%M} UTC, "
+            f"{window[f'cleanest_{hours}h_gco2_kwh'].value:g} gCO2/kWh, "
+            f"{window[f'cleanest_{hours}h_cleaner_than_now_percent'].value:g} % cleaner than running now; "
+            f"now ranks at {window['current_percentile'].value:g} % of the next 24 h (0 = cleanest) [SIMULATED]"
+        )
+
+
+def _check_metadata(result: dg.ExecuteInProcessResult, check_name: str) -> dict[str, dg.MetadataValue]:
+    """What the run wrote: the summary the asset puts on its data check, one per run."""
+    (evaluation,) = [item for item in result.get_asset_check_evaluations() if item.check_name == check_name]
+    return dict(evaluation.metadata)
