@@ -19,16 +19,8 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from carbon_pipeline.partitions import INTERVAL, RegionWindow, format_window
-from carbon_pipeline.regions import REGION_PATTERN
 from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
-from carbon_pipeline.validation import (
-    EXPECTED_UNITS,
-    GCO2_KWH_DECIMALS,
-    MAX_MOER_LBS_PER_MWH,
-    DataIncomplete,
-    DataRejected,
-    failure_table,
-)
+from carbon_pipeline.validation import GCO2_KWH_DECIMALS, DataIncomplete, DataRejected, MoerValues, failure_table
 from carbon_pipeline.watttime.forecasts import Forecast
 
 MISSING_UNITS = "(missing)"
@@ -56,22 +48,13 @@ class ForecastNotIssued(DataIncomplete):
         self.missing = (window.start,)
 
 
-class ForecastFrame(pa.DataFrameModel):
+class ForecastFrame(MoerValues):
     """One row per forecast point of one or more issues, as fetched and before conversion."""
 
-    region: Series[str] = pa.Field(str_matches=REGION_PATTERN.pattern)
     issue_time: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs=_UTC_NS)
     generated_at: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs=_UTC_NS)
     point_time: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs=_UTC_NS)
     horizon_minutes: Series[np.int64] = pa.Field(ge=0)
-    moer_lbs_per_mwh: Series[float] = pa.Field(ge=0.0, le=MAX_MOER_LBS_PER_MWH)
-    units: Series[str] = pa.Field(isin=[EXPECTED_UNITS])
-    model_date: Series[str] = pa.Field(nullable=True)
-
-    @pa.check("moer_lbs_per_mwh", name="finite")
-    @classmethod
-    def finite(cls, values: Series[float]) -> Series[bool]:
-        return Series(np.isfinite(values))
 
     class Config:
         strict = True

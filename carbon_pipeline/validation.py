@@ -31,20 +31,25 @@ GCO2_KWH_DECIMALS = 4
 FAILURE_MESSAGE_ROWS = 5
 
 
-class MoerFrame(pa.DataFrameModel):
-    """One row per published MOER point of one WattTime region, as fetched and before conversion."""
+class MoerValues(pa.DataFrameModel):
+    """What every frame of WattTime MOER values must hold, published or forecast."""
 
     region: Series[str] = pa.Field(str_matches=REGION_PATTERN.pattern)
-    point_time: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "ns", "tz": "UTC"}, coerce=True)
     moer_lbs_per_mwh: Series[float] = pa.Field(ge=0.0, le=MAX_MOER_LBS_PER_MWH)
     units: Series[str] = pa.Field(isin=[EXPECTED_UNITS])
     model_date: Series[str] = pa.Field(nullable=True)
-    imputed: Series[pd.BooleanDtype] = pa.Field(nullable=True)
 
     @pa.check("moer_lbs_per_mwh", name="finite")
     @classmethod
     def finite(cls, values: Series[float]) -> Series[bool]:
         return Series(np.isfinite(values))
+
+
+class MoerFrame(MoerValues):
+    """One row per published MOER point of one WattTime region, as fetched and before conversion."""
+
+    point_time: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "ns", "tz": "UTC"}, coerce=True)
+    imputed: Series[pd.BooleanDtype] = pa.Field(nullable=True)
 
     class Config:
         strict = True

@@ -24,7 +24,8 @@ from carbon_pipeline.assets.carbon_intensity import GROUP_NAME, MAX_CONCURRENT_R
 from carbon_pipeline.assets.forecast_fetch import RegionOutcome, Serializer, store_region
 from carbon_pipeline.assets.forecast_store import StoredIssues, StoringWriter
 from carbon_pipeline.assets.run_events import failed_check, interval_materializations, partition_tags
-from carbon_pipeline.assets.window_metadata import WINDOW_SCHEMA, window_metadata
+from carbon_pipeline.assets.schemas import FORECAST_SCHEMA, WINDOW_SCHEMA
+from carbon_pipeline.assets.window_metadata import window_metadata
 from carbon_pipeline.cleanest_windows import cleanest_windows
 from carbon_pipeline.dagster_private import materializations_in_batches
 from carbon_pipeline.forecast_validation import IssueWindow
@@ -38,21 +39,6 @@ from carbon_pipeline.watttime.resource import WattTimeSource
 ASSET_NAME = "carbon_forecast"
 WINDOW_ASSET_NAME = "carbon_cleanest_window"
 VALID_FORECAST_CHECK = "watttime_forecast_valid"
-
-FORECAST_SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("time", "timestamp", description="The forecast point's time, UTC, whole seconds."),
-        dg.TableColumn("region", "tag", description="WattTime region, e.g. CAISO_NORTH."),
-        dg.TableColumn("grid_operator", "tag", description="Grid operator of the region, from a lookup table."),
-        dg.TableColumn("signal_type", "tag", description="WattTime signal, co2_moer."),
-        dg.TableColumn("source", "tag", description="watttime, or simulator for the local deployment."),
-        dg.TableColumn("horizon_minutes", "tag", description="Minutes from the issue's first point: 0 to 4320."),
-        dg.TableColumn("moer_lbs_per_mwh", "float", description="Forecast marginal emissions rate, lbs CO2/MWh."),
-        dg.TableColumn("carbon_intensity_gco2_kwh", "float", description="The same value in gCO2/kWh."),
-        dg.TableColumn("generated_at", "integer", description="When WattTime issued the forecast, Unix seconds."),
-        dg.TableColumn("model_date", "string", description="WattTime model version that produced the forecast."),
-    ]
-)
 
 
 def build_forecast_assets(

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from carbon_pipeline.assets.interval_figures import interval_figures
 from carbon_pipeline.assets.run_events import failed_check, interval_materializations
+from carbon_pipeline.assets.schemas import POINT_SCHEMA
 from carbon_pipeline.dagster_private import materializations_in_batches
 from carbon_pipeline.partitions import RegionWindow, region_windows
 from carbon_pipeline.run_outcomes import FailureKind, RegionFailure, pipeline_failure
@@ -38,20 +39,6 @@ PREVIEW_ROWS = 12
 # WattTime's 10 requests/s are the real limit (the client's limiter enforces it); a few regions in
 # flight at once is enough to reach it at WattTime's usual latency.
 MAX_CONCURRENT_REGIONS = 4
-
-POINT_SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("time", "timestamp", description="Start of the WattTime data point, UTC, whole seconds."),
-        dg.TableColumn("region", "tag", description="WattTime region, e.g. CAISO_NORTH."),
-        dg.TableColumn("grid_operator", "tag", description="Grid operator of the region, from a lookup table."),
-        dg.TableColumn("signal_type", "tag", description="WattTime signal, co2_moer."),
-        dg.TableColumn("source", "tag", description="watttime, or simulator for the local deployment."),
-        dg.TableColumn("moer_lbs_per_mwh", "float", description="Marginal emissions rate as WattTime reports it."),
-        dg.TableColumn("carbon_intensity_gco2_kwh", "float", description="The same value in gCO2/kWh (x 0.45359237)."),
-        dg.TableColumn("model_date", "string", description="WattTime model version that produced the value."),
-        dg.TableColumn("imputed", "boolean", description="WattTime's imputed-data marker, when sent."),
-    ]
-)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -18,29 +17,14 @@ from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import (
     FORECAST_HORIZON_HOURS,
     WINDOW_HOURS,
+    check_evaluation,
     failure_message,
-    influxdb_resource,
     materialize_forecasts,
-    watttime_resource,
 )
 
 DAY = datetime(2025, 6, 1, tzinfo=UTC)
 POINTS = FORECAST_HORIZON_HOURS * 12
 CAISO = ("CAISO_NORTH", "CAISO_NORTH")
-
-
-@pytest.fixture
-def resources(simulator: SimulatorServer, influxdb_shim: InfluxDBShim, influxdb_database: str) -> dict[str, object]:
-    return {
-        "watttime": watttime_resource(simulator.base_url),
-        "point_sink": influxdb_resource(influxdb_shim.url, influxdb_database),
-    }
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as test_instance:
-        yield test_instance
 
 
 def _current_interval() -> datetime:
@@ -77,13 +61,7 @@ def _truth(region: str, issues: list[datetime]) -> dict[tuple[int, int], tuple[i
 
 
 def _check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
-    (evaluation,) = [
-        event.event_specific_data
-        for event in result.all_events
-        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-        and event.event_specific_data.check_name == VALID_FORECAST_CHECK
-    ]
-    return evaluation
+    return check_evaluation(result, VALID_FORECAST_CHECK)
 
 
 def _materialized(instance: dg.DagsterInstance, asset: str = ASSET_NAME) -> set[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -32,22 +32,6 @@ DAY = datetime(2025, 1, 1, tzinfo=UTC)
 QUARTER = timedelta(minutes=15)
 INTERVAL_TEXT = "region CAISO_NORTH, interval 2025-01-01T00:00Z..2025-01-01T00:15Z"
 MODEL_DATE = "2023-03-01"
-
-# ##### FIXTURES
-
-
-@pytest.fixture
-def resources(simulator: SimulatorServer, influxdb_shim: InfluxDBShim, influxdb_database: str) -> dict[str, object]:
-    return {
-        "watttime": watttime_resource(simulator.base_url),
-        "point_sink": influxdb_resource(influxdb_shim.url, influxdb_database),
-    }
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as test_instance:
-        yield test_instance
 
 
 def _materialized(instance: dg.DagsterInstance) -> set[str]:

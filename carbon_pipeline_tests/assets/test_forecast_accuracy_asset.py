@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -17,9 +16,8 @@ from carbon_pipeline.assets.carbon_forecast_accuracy import (
 from carbon_pipeline.partitions import INTERVAL, interval_starts
 from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
 from carbon_pipeline.validation import GCO2_KWH_DECIMALS
-from carbon_pipeline.watttime.simulator import SimulatorServer, issued_forecast, moer_value
+from carbon_pipeline.watttime.simulator import issued_forecast, moer_value
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
-from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import (
     ASSET,
     FORECAST_ASSET,
@@ -28,10 +26,8 @@ from carbon_pipeline_tests.support.pipeline_harness import (
     REGIONS,
     WINDOW_HOURS,
     failure_message,
-    influxdb_resource,
     materialize,
     materialize_forecasts,
-    watttime_resource,
 )
 
 # Recent enough for the automation's look-back, old enough that every value it covers is published.
@@ -40,20 +36,6 @@ KEY = dg.MultiPartitionKey({"region": "CAISO_NORTH", "day": DAY.strftime("%Y-%m-
 ACCURACY = build_forecast_accuracy_asset(
     build_day_partitions(REGIONS, PARTITIONS_START, FORECAST_HORIZON_HOURS), FORECAST_HORIZON_HOURS, WINDOW_HOURS
 )
-
-
-@pytest.fixture
-def resources(simulator: SimulatorServer, influxdb_shim: InfluxDBShim, influxdb_database: str) -> dict[str, object]:
-    return {
-        "watttime": watttime_resource(simulator.base_url),
-        "point_sink": influxdb_resource(influxdb_shim.url, influxdb_database),
-    }
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as test_instance:
-        yield test_instance
 
 
 def _judge(resources: dict[str, object], instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:

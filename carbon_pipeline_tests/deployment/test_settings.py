@@ -80,6 +80,26 @@ def test_alerting_and_gap_filling_settings_have_defaults_and_can_be_set() -> Non
     assert (custom.alert_after_failures, custom.gap_fill_hours, custom.gap_fill_max_runs) == (5, 24, 4)
 
 
+def test_forecast_settings_have_defaults_and_can_be_set() -> None:
+    defaults = PipelineSettings.from_env({})
+    assert (defaults.forecast_horizon_hours, defaults.forecast_delay_minutes, defaults.window_hours) == (
+        24,
+        2,
+        (1, 2, 4),
+    )
+    custom = PipelineSettings.from_env(
+        {"CARBON_FORECAST_HORIZON_HOURS": "72", "CARBON_FORECAST_DELAY_MINUTES": "0", "CARBON_WINDOW_HOURS": "8, 3,3"}
+    )
+    assert (custom.forecast_horizon_hours, custom.forecast_delay_minutes, custom.window_hours) == (72, 0, (3, 8))
+
+
+def test_a_window_longer_than_the_forecast_refuses_to_load_naming_both_variables() -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"CARBON_WINDOW_HOURS.*6 h.*4 h forecast.*CARBON_FORECAST_HORIZON_HOURS"
+    ):
+        PipelineSettings.from_env({"CARBON_FORECAST_HORIZON_HOURS": "4", "CARBON_WINDOW_HOURS": "2,6"})
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -92,6 +112,13 @@ def test_alerting_and_gap_filling_settings_have_defaults_and_can_be_set() -> Non
         ("CARBON_GAP_FILL_HOURS", "-5"),
         ("CARBON_GAP_FILL_HOURS", "9000"),
         ("CARBON_GAP_FILL_MAX_RUNS", "50"),
+        ("CARBON_FORECAST_HORIZON_HOURS", "0"),
+        ("CARBON_FORECAST_HORIZON_HOURS", "73"),
+        ("CARBON_FORECAST_DELAY_MINUTES", "5"),
+        ("CARBON_WINDOW_HOURS", "2,x"),
+        ("CARBON_WINDOW_HOURS", "0"),
+        ("CARBON_WINDOW_HOURS", "1.5"),
+        ("CARBON_WINDOW_HOURS", " , "),
     ],
 )
 def test_malformed_values_fail_naming_the_variable(variable: str, value: str) -> None:

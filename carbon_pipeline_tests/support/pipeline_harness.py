@@ -103,12 +103,12 @@ def failure_message(result: dg.ExecuteInProcessResult) -> str:
     return event.step_failure_data.error.message
 
 
-def check_evaluation(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+def check_evaluation(result: dg.ExecuteInProcessResult, check_name: str = VALID_DATA_CHECK) -> dg.AssetCheckEvaluation:
     (evaluation,) = [
         event.event_specific_data
         for event in result.all_events
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-        and event.event_specific_data.check_name == VALID_DATA_CHECK
+        and event.event_specific_data.check_name == check_name
     ]
     return evaluation
 
