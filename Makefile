@@ -22,7 +22,8 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-## Materialize the last 24 hours on the local deployment (embedded WattTime simulator, file sink).
+## Materialize every asset on the local deployment (embedded WattTime simulator, file sink): measurements,
+## a judged day of forecasts and its accuracy, the forecast under way and its cleanest windows.
 demo: setup
 	$(BIN)/carbon-pipeline demo
 

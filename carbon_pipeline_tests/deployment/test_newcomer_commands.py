@@ -4,7 +4,9 @@
 and ``dg dev`` run from the clone's root with no DAGSTER_HOME: Dagster then keeps its instance in a
 temporary ``.tmp_dagster_home_*`` folder there, configured by the repository's ``dagster.yaml``.
 ``dg launch`` runs the local deployment in-process against the instance in DAGSTER_HOME, which
-also receives the run's line-protocol files.
+also receives the run's line-protocol files. What the README's first hour in the UI points at (the
+four assets, their lineage, the two schedules and the sensors, all running) is read from the UI's own
+GraphQL API under ``dagster dev``.
 """
 
 from __future__ import annotations
@@ -22,15 +24,36 @@ import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
-from carbon_pipeline.sensors.gap_filler import TRIGGER, TRIGGER_TAG
+from carbon_pipeline.definitions import ACCURACY_AUTOMATION, FORECAST_GAP_FILLER
+from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as MEASUREMENT_GAP_FILLER
 from carbon_pipeline_tests.conftest import OUR_PREFIXES
-from carbon_pipeline_tests.support.dagster_dev import DAGSTER, REPO, DagsterDev
+from carbon_pipeline_tests.support.dagster_dev import DAGSTER, FINISHED_BACKFILL, REPO, DagsterDev
 
 DG = Path(sys.executable).parent / "dg"
 COMMAND_TIMEOUT_SECONDS = 300
 GAP_FILL_TIMEOUT_SECONDS = 180
 TEMPORARY_HOMES = ".tmp_dagster_home_*"
 ASSETS_BY_LOCATION = "{ assetNodes { assetKey { path } repository { location { name } } } }"
+SENSOR_TAG = "dagster/sensor_name"  # Dagster's tag on every run and backfill a sensor requests
+BACKFILLS = "{ partitionBackfillsOrError { ... on PartitionBackfills { results { status tags { key value } } } } }"
+# What the Catalog, Lineage and Automation pages show: groups, upstream assets, checks, schedules, sensors.
+UI_OVERVIEW = """
+{
+  assetNodes {
+    assetKey { path }
+    groupName
+    dependencyKeys { path }
+    assetChecksOrError { ... on AssetChecks { checks { name } } }
+  }
+  repositoriesOrError {
+    ... on RepositoryConnection {
+      nodes {
+        schedules { name cronSchedule pipelineName scheduleState { status } }
+        sensors { name sensorType sensorState { status } }
+      }
+    }
+  }
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -80,18 +103,36 @@ def served_assets(dev: DagsterDev) -> set[tuple[str, str]]:
     return {(node["repository"]["location"]["name"], "/".join(node["assetKey"]["path"])) for node in nodes}
 
 
-def serve_then_stop(clone: Path, env: Mapping[str, str], log_path: Path, command: Sequence[str | Path]) -> None:
-    """Start ``command`` in the clone, find the asset in the UI's API, see the gap filler's first run fill
-    the window, stop it; it exits cleanly and tidies up.
+def automation_backfill(dev: DagsterDev) -> str:
+    """The status of the accuracy automation's first backfill, once it has finished."""
+    backfills = dev.poll(
+        lambda: [
+            backfill["status"]
+            for backfill in dev.graphql(BACKFILLS)["partitionBackfillsOrError"]["results"]
+            if {"key": SENSOR_TAG, "value": ACCURACY_AUTOMATION} in backfill["tags"]
+        ],
+        lambda statuses: any(status in FINISHED_BACKFILL for status in statuses),
+        GAP_FILL_TIMEOUT_SECONDS,
+        f"a finished backfill of {ACCURACY_AUTOMATION}",
+    )
+    return str(backfills[-1])
 
-    The gap filler requests the empty window on its first tick; stopping while that run still writes
-    into the temporary home would race Dagster's clean-up, so the test waits for it, as a newcomer sees it.
+
+def serve_then_stop(clone: Path, env: Mapping[str, str], log_path: Path, command: Sequence[str | Path]) -> None:
+    """Start ``command`` in the clone, find the asset in the UI's API, see both gap fillers' first runs fill
+    the window and the accuracy of the days they completed judged, stop it; it exits cleanly and tidies up.
+
+    On their first ticks the gap fillers request the empty window, and once they have stored it the
+    automation judges the recent days; stopping while any of those runs still writes into the temporary
+    home would race Dagster's clean-up, so the test waits for them, as a newcomer sees them.
     """
     dev = DagsterDev(clone, env, log_path, [str(part) for part in command])
     with dev:
         assert ("carbon_pipeline", "carbon_intensity") in served_assets(dev)
-        filled = dev.wait_for_finished_run(TRIGGER_TAG, TRIGGER, GAP_FILL_TIMEOUT_SECONDS)
-        assert filled["status"] == "SUCCESS", f"the gap filler's first run ended {filled['status']}; {dev.logs()}"
+        for gap_filler in (MEASUREMENT_GAP_FILLER, FORECAST_GAP_FILLER):
+            filled = dev.wait_for_finished_run(SENSOR_TAG, gap_filler, GAP_FILL_TIMEOUT_SECONDS)
+            assert filled["status"] == "SUCCESS", f"{gap_filler}'s first run ended {filled['status']}; {dev.logs()}"
+        assert automation_backfill(dev) == "COMPLETED_SUCCESS", dev.logs()
         (temporary_home,) = clone.glob(TEMPORARY_HOMES)
         assert (temporary_home / "history" / "runs" / "index.db").exists(), "event log outside the instance's home"
         assert dev.stop() == 0, f"unclean exit; {dev.logs()}"
@@ -120,15 +161,67 @@ def test_dg_check_defs_loads_the_definitions(clone: Path, newcomer_env: dict[str
     assert "All definitions loaded successfully." in finished.stdout
 
 
-def test_dg_list_defs_lists_the_asset_its_job_schedule_and_sensors(clone: Path, newcomer_env: dict[str, str]) -> None:
+def test_dg_list_defs_lists_the_assets_their_jobs_schedules_and_sensors(
+    clone: Path, newcomer_env: dict[str, str]
+) -> None:
     listed = json.loads(run([DG, "list", "defs", "--json"], clone, newcomer_env).stdout)
-    assert [asset["asset_key"] for asset in listed["assets"]] == ["carbon_intensity"]
-    assert [job["name"] for job in listed["jobs"]] == ["carbon_intensity_job"]
-    assert [schedule["name"] for schedule in listed["schedules"]] == ["carbon_intensity_every_15_minutes"]
+    assert {asset["asset_key"] for asset in listed["assets"]} == {
+        "carbon_intensity",
+        "carbon_forecast",
+        "carbon_cleanest_window",
+        "carbon_forecast_accuracy",
+    }
+    assert {job["name"] for job in listed["jobs"]} == {"carbon_intensity_job", "carbon_forecast_job"}
+    assert {schedule["name"] for schedule in listed["schedules"]} == {
+        "carbon_intensity_every_15_minutes",
+        "carbon_forecast_every_15_minutes",
+    }
     assert {sensor["name"] for sensor in listed["sensors"]} == {
         "carbon_intensity_failure_alerts",
         "carbon_intensity_freshness",
         "carbon_intensity_gap_filler",
+        "carbon_forecast_failure_alerts",
+        "carbon_forecast_gap_filler",
+        "carbon_forecast_accuracy_automation",
+    }
+
+
+@pytest.mark.slow
+def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensors_running(
+    clone: Path, newcomer_env: dict[str, str], dagster_home: Path, tmp_path: Path
+) -> None:
+    env = newcomer_env | {"DAGSTER_HOME": str(dagster_home)}
+    with DagsterDev(clone, env, tmp_path / "dagster_dev.log", [DAGSTER, "dev"]) as dev:
+        shown = dev.graphql(UI_OVERVIEW)
+    assets = {"/".join(node["assetKey"]["path"]): node for node in shown["assetNodes"]}
+    assert {key: node["groupName"] for key, node in assets.items()} == dict.fromkeys(
+        ["carbon_intensity", "carbon_forecast", "carbon_cleanest_window", "carbon_forecast_accuracy"], "grid_carbon"
+    )
+    assert {key: sorted("/".join(dep["path"]) for dep in node["dependencyKeys"]) for key, node in assets.items()} == {
+        "carbon_intensity": [],
+        "carbon_forecast": [],
+        "carbon_cleanest_window": ["carbon_forecast"],
+        "carbon_forecast_accuracy": ["carbon_forecast", "carbon_intensity"],
+    }
+    checks = assets["carbon_forecast"]["assetChecksOrError"]["checks"]
+    assert [check["name"] for check in checks] == ["watttime_forecast_valid"]
+    (repository,) = shown["repositoriesOrError"]["nodes"]
+    schedules = {
+        item["name"]: (item["cronSchedule"], item["pipelineName"], item["scheduleState"]["status"])
+        for item in repository["schedules"]
+    }
+    assert schedules == {
+        "carbon_intensity_every_15_minutes": ("5,20,35,50 * * * *", "carbon_intensity_job", "RUNNING"),
+        "carbon_forecast_every_15_minutes": ("2,17,32,47 * * * *", "carbon_forecast_job", "RUNNING"),
+    }
+    sensors = {item["name"]: (item["sensorType"], item["sensorState"]["status"]) for item in repository["sensors"]}
+    assert sensors == {
+        "carbon_intensity_failure_alerts": ("STANDARD", "RUNNING"),
+        "carbon_intensity_freshness": ("STANDARD", "RUNNING"),
+        "carbon_intensity_gap_filler": ("STANDARD", "RUNNING"),
+        "carbon_forecast_failure_alerts": ("STANDARD", "RUNNING"),
+        "carbon_forecast_gap_filler": ("STANDARD", "RUNNING"),
+        "carbon_forecast_accuracy_automation": ("AUTO_MATERIALIZE", "RUNNING"),
     }
 
 
