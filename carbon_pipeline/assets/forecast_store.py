@@ -3,7 +3,7 @@
 One InfluxDB request per issue would be 2,880 requests for a month's backfill; one for the whole run would
 hold 829,440 lines in memory. The writer sits between: lines pile up to ``FLUSH_LINES`` and go out in one
 request, and an issue counts as stored only once the request carrying its lines succeeded. After a failed
-write nothing more is written: the run fails, naming the regions whose issues were not stored.
+write nothing more is written: the run fails, naming each region and issue interval not stored.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from carbon_pipeline.assets.interval_figures import interval_figures
-from carbon_pipeline.partitions import interval_key, partition_key_text
+from carbon_pipeline.forecast_validation import IssueWindow
+from carbon_pipeline.partitions import contiguous_windows, interval_key, interval_start, partition_key_text
 from carbon_pipeline.run_outcomes import FailureKind, RegionFailure
 from carbon_pipeline.sinks.base import PointSink, SinkWriteError
 
@@ -69,7 +71,7 @@ class StoringWriter:
         self._batch = _Batch()
         self._stored = StoredIssues(destination=sink.destination())
         self._failure: SinkWriteError | None = None
-        self._unstored: set[str] = set()
+        self._unstored: set[tuple[str, str]] = set()
 
     @property
     def failed(self) -> bool:
@@ -81,13 +83,14 @@ class StoringWriter:
         """Queue the lines of ``frame``'s issues (all of ``region``), writing the batch once it is large."""
         figures = interval_figures(frame, interval_column="issue_time")
         metadata = _issue_metadata(region, frame)
+        issues = [(region, key.split("|", 1)[1]) for key in metadata]
         with self._lock:
             if self._failure is not None:
-                self._unstored.add(region)
+                self._unstored.update(issues)
                 return
             batch = self._batch
             batch.lines.extend(lines)
-            batch.issues.extend((region, key.split("|", 1)[1]) for key in metadata)
+            batch.issues.extend(issues)
             batch.figures.append(figures)
             batch.metadata.update(metadata)
             batch.window_metadata.update(window_metadata)
@@ -102,12 +105,20 @@ class StoringWriter:
             return self._stored
 
     def failures(self) -> list[RegionFailure]:
-        """The write failure, naming every region with issues it kept from being stored."""
+        """The write failure, naming every region and issue interval it kept from being stored."""
         if self._failure is None:
             return []
-        regions = tuple(sorted(self._unstored))
-        message = f"regions {', '.join(regions)}: forecasts not stored: {self._failure}"
-        return [RegionFailure(regions, FailureKind.INFLUXDB_WRITE, message, retryable=self._failure.retryable)]
+        starts: dict[str, list[datetime]] = {}
+        for region, key in self._unstored:
+            starts.setdefault(region, []).append(interval_start(key))
+        windows = [
+            IssueWindow(region, window.start, window.end)
+            for region in sorted(starts)
+            for window in contiguous_windows(region, starts[region])
+        ]
+        message = f"{'; '.join(window.describe() for window in windows)}: forecasts not stored: {self._failure}"
+        failure = RegionFailure(tuple(sorted(starts)), FailureKind.INFLUXDB_WRITE, message, self._failure.retryable)
+        return [failure]
 
     def _flush(self) -> None:
         batch, self._batch = self._batch, _Batch()
@@ -115,7 +126,7 @@ class StoringWriter:
             report = self._sink.write_lines(batch.lines)
         except SinkWriteError as error:
             self._failure = error
-            self._unstored.update(region for region, _ in batch.issues)
+            self._unstored.update(batch.issues)
             return
         stored = self._stored
         stored.issues.extend(batch.issues)

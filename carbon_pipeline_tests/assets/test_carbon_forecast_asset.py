@@ -9,59 +9,29 @@ import pytest
 
 from carbon_pipeline.assets.carbon_forecast import ASSET_NAME, VALID_FORECAST_CHECK, WINDOW_ASSET_NAME
 from carbon_pipeline.partitions import INTERVAL, interval_starts, region_partition_key
-from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
-from carbon_pipeline.validation import GCO2_KWH_DECIMALS
-from carbon_pipeline.watttime.simulator import Fault, SimulatorServer, issued_forecast
+from carbon_pipeline.watttime.simulator import Fault, SimulatorServer
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import (
-    FORECAST_HORIZON_HOURS,
-    WINDOW_HOURS,
+    FORECAST_POINTS,
     check_evaluation,
+    declared_failure,
     failure_message,
+    forecast_truth,
     materialize_forecasts,
+    stored_forecasts,
+    stored_windows,
+    window_truth,
 )
 
 DAY = datetime(2025, 6, 1, tzinfo=UTC)
-POINTS = FORECAST_HORIZON_HOURS * 12
+POINTS = FORECAST_POINTS
 CAISO = ("CAISO_NORTH", "CAISO_NORTH")
 
 
 def _current_interval() -> datetime:
     now = datetime.now(UTC)
     return now - (now - datetime(1970, 1, 1, tzinfo=UTC)) % INTERVAL
-
-
-def _stored(server: InfluxDBServer, database: str, region: str) -> dict[tuple[int, int], tuple[int, float, float]]:
-    """(generated_at, point time) -> (horizon minutes, MOER, gCO2/kWh) of every forecast point of ``region``."""
-    rows = server.query(
-        "SELECT generated_at, horizon_minutes, moer_lbs_per_mwh, carbon_intensity_gco2_kwh FROM carbon_forecast "
-        f"WHERE region = '{region}'",
-        database,
-    )
-    return {
-        (row["generated_at"], row["time"]): (
-            int(row["horizon_minutes"]),
-            row["moer_lbs_per_mwh"],
-            row["carbon_intensity_gco2_kwh"],
-        )
-        for row in rows
-    }
-
-
-def _truth(region: str, issues: list[datetime]) -> dict[tuple[int, int], tuple[int, float, float]]:
-    """What the pipeline must store for these issues: the simulator's forecast issued at each interval's start."""
-    expected = {}
-    for issue in issues:
-        generated_at = int(issue.timestamp())
-        for index, moer in enumerate(issued_forecast(region, generated_at, FORECAST_HORIZON_HOURS)):
-            grams = round(moer * LBS_PER_MWH_TO_G_PER_KWH, GCO2_KWH_DECIMALS)
-            expected[(generated_at, generated_at + index * 300)] = (index * 5, moer, grams)
-    return expected
-
-
-def _check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
-    return check_evaluation(result, VALID_FORECAST_CHECK)
 
 
 def _materialized(instance: dg.DagsterInstance, asset: str = ASSET_NAME) -> set[str]:
@@ -86,16 +56,16 @@ def test_the_interval_under_way_stores_its_first_issue_live_for_every_region(
 
     assert result.success, failure_message(result)
     for region in ("CAISO_NORTH", "PJM_DC"):
-        assert _stored(influxdb_server, influxdb_database, region) == _truth(region, [issue])
+        assert stored_forecasts(influxdb_server, influxdb_database, region) == forecast_truth(region, [issue])
     metadata = _metadata(result)
     assert set(metadata) == {str(region_partition_key(region, issue)) for region in ("CAISO_NORTH", "PJM_DC")}
     own = metadata[str(region_partition_key("CAISO_NORTH", issue))]
     assert own["points"] == POINTS
     assert own["generated_at"] == issue.timestamp()
     assert own["forecast_1h_gco2_kwh"] == pytest.approx(
-        _truth("CAISO_NORTH", [issue])[(int(issue.timestamp()), int(issue.timestamp()) + 3600)][2], abs=1e-3
+        forecast_truth("CAISO_NORTH", [issue])[(int(issue.timestamp()), int(issue.timestamp()) + 3600)][2], abs=1e-3
     )
-    assert _check(result).passed
+    assert check_evaluation(result, VALID_FORECAST_CHECK).passed
 
 
 def test_a_backfill_stores_the_first_issue_of_every_interval_a_day_per_call(
@@ -111,9 +81,9 @@ def test_a_backfill_stores_the_first_issue_of_every_interval_a_day_per_call(
     result = materialize_forecasts(resources, CAISO, DAY, last, instance)
 
     assert result.success, failure_message(result)
-    assert _stored(influxdb_server, influxdb_database, "CAISO_NORTH") == _truth("CAISO_NORTH", issues)
+    assert stored_forecasts(influxdb_server, influxdb_database, "CAISO_NORTH") == forecast_truth("CAISO_NORTH", issues)
     assert _materialized(instance) == {str(region_partition_key("CAISO_NORTH", issue)) for issue in issues}
-    summary = _check(result).metadata
+    summary = check_evaluation(result, VALID_FORECAST_CHECK).metadata
     assert summary["watttime_forecast_calls"].value == 2
     assert len(simulator.state.stats()["forecast_historical_queries"]) == 2
     assert summary["points_written"].value == len(issues) * POINTS
@@ -124,12 +94,12 @@ def test_rematerializing_an_issue_rewrites_the_same_points(
     resources: dict[str, object], influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:
     first = materialize_forecasts(resources, CAISO, DAY, DAY + timedelta(hours=1))
-    stored = _stored(influxdb_server, influxdb_database, "CAISO_NORTH")
+    stored = stored_forecasts(influxdb_server, influxdb_database, "CAISO_NORTH")
 
     again = materialize_forecasts(resources, CAISO, DAY, DAY + timedelta(hours=1))
 
     assert first.success and again.success
-    assert _stored(influxdb_server, influxdb_database, "CAISO_NORTH") == stored
+    assert stored_forecasts(influxdb_server, influxdb_database, "CAISO_NORTH") == stored
     (count,) = influxdb_server.query("SELECT count(moer_lbs_per_mwh) FROM carbon_forecast", influxdb_database)
     assert count["count"] == 5 * POINTS
 
@@ -149,14 +119,14 @@ def test_a_short_forecast_is_refused_naming_region_issue_and_points_and_heals_on
     message = failure_message(refused)
     assert "region CAISO_NORTH, forecast issued in 2025-06-01T00:00Z..2025-06-01T00:15Z" in message
     assert f"{POINTS // 2} points" in message and f"{POINTS} points over 24 h" in message
-    assert not _check(refused).passed
-    assert _stored(influxdb_server, influxdb_database, "CAISO_NORTH") == {}
+    assert not check_evaluation(refused, VALID_FORECAST_CHECK).passed
+    assert stored_forecasts(influxdb_server, influxdb_database, "CAISO_NORTH") == {}
     assert _materialized(instance) == _materialized(instance, WINDOW_ASSET_NAME) == set()
 
     healed = materialize_forecasts(resources, CAISO, DAY, instance=instance)
 
     assert healed.success, failure_message(healed)
-    assert _stored(influxdb_server, influxdb_database, "CAISO_NORTH") == _truth("CAISO_NORTH", [DAY])
+    assert stored_forecasts(influxdb_server, influxdb_database, "CAISO_NORTH") == forecast_truth("CAISO_NORTH", [DAY])
 
 
 @pytest.mark.parametrize(
@@ -184,7 +154,7 @@ def test_bad_forecast_data_writes_nothing_and_names_the_rule(
     assert not result.success
     assert "region CAISO_NORTH, forecast issued in 2025-06-01T00:00Z..2025-06-01T00:15Z" in failure_message(result)
     assert rule in failure_message(result)
-    assert _stored(influxdb_server, influxdb_database, "CAISO_NORTH") == {}
+    assert stored_forecasts(influxdb_server, influxdb_database, "CAISO_NORTH") == {}
 
 
 def test_a_stale_live_forecast_is_not_issued_yet_and_retryable(
@@ -198,9 +168,8 @@ def test_a_stale_live_forecast_is_not_issued_yet_and_retryable(
     assert not result.success
     message = failure_message(result)
     assert "has not issued a forecast in this interval" in message and "CAISO_NORTH" in message
-    (failure,) = [event for event in result.all_events if event.is_step_failure]
-    assert failure.step_failure_data.user_failure_data.metadata["failure_kind"].value == "data_incomplete"
-    assert _stored(influxdb_server, influxdb_database, "CAISO_NORTH") == {}
+    assert declared_failure(result)["failure_kind"] == "data_incomplete"
+    assert stored_forecasts(influxdb_server, influxdb_database, "CAISO_NORTH") == {}
 
 
 def test_a_region_without_forecast_access_fails_alone(
@@ -217,7 +186,7 @@ def test_a_region_without_forecast_access_fails_alone(
     assert not result.success
     assert "region PJM_DC, forecast issued in" in failure_message(result)
     assert _materialized(instance) == {str(region_partition_key("CAISO_NORTH", DAY))}
-    assert _stored(influxdb_server, influxdb_database, "PJM_DC") == {}
+    assert stored_forecasts(influxdb_server, influxdb_database, "PJM_DC") == {}
 
 
 def test_an_issue_outside_the_archive_fails_with_wattime_reason(
@@ -232,7 +201,7 @@ def test_an_issue_outside_the_archive_fails_with_wattime_reason(
     assert _materialized(instance) == set()
 
 
-def test_a_failed_write_marks_nothing_and_names_the_regions(
+def test_a_failed_write_marks_nothing_and_names_each_region_and_issue(
     resources: dict[str, object], influxdb_shim: InfluxDBShim, instance: dg.DagsterInstance
 ) -> None:
     influxdb_shim.inject("status", count=10, status=400)
@@ -240,18 +209,12 @@ def test_a_failed_write_marks_nothing_and_names_the_regions(
     result = materialize_forecasts(resources, ("CAISO_NORTH", "PJM_DC"), DAY, instance=instance)
 
     assert not result.success
-    assert "regions CAISO_NORTH, PJM_DC: forecasts not stored" in failure_message(result)
-    (failure,) = [event for event in result.all_events if event.is_step_failure]
-    assert failure.step_failure_data.user_failure_data.metadata["failure_kind"].value == "influxdb_write"
+    assert (
+        "region CAISO_NORTH, forecast issued in 2025-06-01T00:00Z..2025-06-01T00:15Z; "
+        "region PJM_DC, forecast issued in 2025-06-01T00:00Z..2025-06-01T00:15Z: forecasts not stored"
+    ) in failure_message(result)
+    assert declared_failure(result)["failure_kind"] == "influxdb_write"
     assert _materialized(instance) == set()
-
-
-def _brute_force_window(grams: list[float], points: int) -> tuple[int, float]:
-    """Index and mean of the earliest cleanest run of ``points`` values, summed exactly in 1e-4 g units."""
-    units = [round(value * 10**GCO2_KWH_DECIMALS) for value in grams]
-    sums = [sum(units[start : start + points]) for start in range(len(units) - points + 1)]
-    best = min(sums)
-    return sums.index(best), round(best / points / 10**GCO2_KWH_DECIMALS, GCO2_KWH_DECIMALS)
 
 
 def test_every_stored_forecast_gets_its_cleanest_windows_in_influxdb_and_the_ui(
@@ -265,21 +228,8 @@ def test_every_stored_forecast_gets_its_cleanest_windows_in_influxdb_and_the_ui(
     result = materialize_forecasts(resources, CAISO, issues[0], issues[-1], instance)
 
     assert result.success, failure_message(result)
-    rows = influxdb_server.query(
-        "SELECT window_start, mean_gco2_kwh, current_percentile FROM carbon_cleanest_window "
-        "WHERE region = 'CAISO_NORTH' GROUP BY window_hours",
-        influxdb_database,
-    )
-    stored = {(row["time"], int(row["window_hours"])): (row["window_start"], row["mean_gco2_kwh"]) for row in rows}
-    expected = {}
-    truth = _truth("CAISO_NORTH", issues)
-    for issue in issues:
-        first = int(issue.timestamp())
-        grams = [truth[(first, first + index * 300)][2] for index in range(POINTS)]
-        for hours in WINDOW_HOURS:
-            start, mean = _brute_force_window(grams, hours * 12)
-            expected[(first, hours)] = (first + start * 300, mean)
-    assert stored == expected
+    expected = window_truth("CAISO_NORTH", issues)
+    assert stored_windows(influxdb_server, influxdb_database, "CAISO_NORTH") == expected
     assert (
         _materialized(instance, WINDOW_ASSET_NAME)
         == _materialized(instance)

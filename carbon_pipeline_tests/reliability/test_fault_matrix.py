@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -31,8 +31,8 @@ import urllib3
 
 from carbon_pipeline.partitions import RegionWindow, region_partition_key
 from carbon_pipeline.sinks.influxdb import InfluxDBResource
-from carbon_pipeline.watttime.simulator import Fault, SimulatorConfig, SimulatorServer
-from carbon_pipeline_tests.support.fault_report import FaultRow, record_fault
+from carbon_pipeline.watttime.simulator import Fault, SimulatorServer
+from carbon_pipeline_tests.support.fault_report import FaultRow, record_fault, without_boilerplate
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer, InfluxQLError
 from carbon_pipeline_tests.support.influxdb_shim import FaultKind, InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import (
@@ -73,9 +73,6 @@ RETRY_AFTER_SECONDS = 1
 SMALL_BODY_LIMIT = 256
 # Adjacent in the partitions' region order: a range from one to the other covers exactly these two.
 TWO_REGIONS = ("CAISO_NORTH", "PJM_DC")
-# Parts of a failure message the summary table leaves out, as every row would repeat them.
-CALL_PREFIX = re.compile(r"GET /\S+, region \S+, window \[[^)]*\): ")
-DESTINATION = re.compile(r"InfluxDB write to .*? \((?:v2|v3) write API\) ")
 
 
 # ##### THE SCENE A CASE RUNS IN
@@ -501,22 +498,6 @@ CASES = _dated(_CASES)
 # ##### FIXTURES
 
 
-@pytest.fixture(scope="module")
-def shared_simulator() -> Iterator[SimulatorServer]:
-    """One simulator for the matrix; each case clears its faults and statistics first.
-
-    The matrix logs in about twice per case, so WattTime's 100 logins per 5 minutes is lifted here.
-    """
-    with SimulatorServer(SimulatorConfig(publication_lag_seconds=0, login_rate_limit=10_000)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def shared_instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
-        yield instance
-
-
 @pytest.fixture(params=CASES, ids=[case.id for case in CASES])
 def scene(
     request: pytest.FixtureRequest,
@@ -561,7 +542,7 @@ def _report(scene: Scene, result: dg.ExecuteInProcessResult, outcome: Outcome) -
 def _headline(scene: Scene, message: str) -> str:
     """The cause, for the table: what follows the region and interval, minus the request or destination."""
     cause = message.rsplit(scene.failing_windows()[-1].describe() + ": ", 1)[-1]
-    return DESTINATION.sub("", CALL_PREFIX.sub("", cause, count=1), count=1)
+    return without_boilerplate(cause)
 
 
 def _assert_calls(scene: Scene) -> None:

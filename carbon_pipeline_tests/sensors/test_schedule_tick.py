@@ -1,4 +1,5 @@
-"""A schedule tick is one run over every region, and a region that fails holds back only itself.
+"""A schedule tick is one run over every region, and a region that fails holds back only itself (a failing
+forecast holds back no measurement either).
 
 The tick is evaluated as the daemon evaluates it and its run is a real run of the real job on a real
 instance, against the WattTime simulator over HTTP and a real InfluxDB server behind the shim; the
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
+from carbon_pipeline.coverage import floor_interval
 from carbon_pipeline.partitions import (
     INTERVAL,
     RANGE_END_TAG,
@@ -23,7 +25,8 @@ from carbon_pipeline.partitions import (
     interval_start,
     region_partition_key,
 )
-from carbon_pipeline.run_outcomes import FailedRegion, FailureKind, RunOutcome, run_outcome
+from carbon_pipeline.run_outcomes import FAILURE_KIND, FailedRegion, FailureKind, RunOutcome, run_outcome
+from carbon_pipeline.schedules import FORECAST_SCHEDULE_NAME
 from carbon_pipeline.sensors.failure_alerts import SENSOR_NAME as ALERTS
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline.settings import PipelineSettings
@@ -37,12 +40,14 @@ from carbon_pipeline_tests.support.pipeline_harness import (
     REGIONS,
     StoredPoint,
     check_evaluation,
+    declared_failure,
     failure_message,
     stored_points,
     truth,
 )
 
 DELAY = timedelta(minutes=5)
+FORECAST_PATHS = ("/v3/forecast", "/v3/forecast/historical")
 
 
 @dataclass
@@ -184,3 +189,28 @@ def test_a_region_that_is_only_late_is_filled_in_even_when_another_was_refused_i
     assert any(first <= tick.interval <= last for first, last in requested[late])
     for region in (rejected, written):
         assert not any(first <= tick.interval <= last for first, last in requested[region]), region
+
+
+def test_a_forecast_outage_holds_back_no_measurement(tick: Tick) -> None:
+    """Each asset has its own job and schedule: while every forecast request fails, live or archived, the
+    measurement tick stores every region exactly and sends no forecast request."""
+    for path in FORECAST_PATHS:
+        tick.simulator.state.inject(Fault("status", status=503, count=1000, path=path))
+    delay = timedelta(minutes=tick.daemon.settings.forecast_delay_minutes)
+    forecasts = [
+        run
+        for start in (tick.interval, floor_interval(datetime.now(UTC)))
+        for run in tick.daemon.schedule_tick(start + delay, FORECAST_SCHEDULE_NAME)
+    ]
+    before = tick.simulator.state.stats()["requests"]
+    result = tick.run()
+    after = tick.simulator.state.stats()["requests"]
+
+    assert [declared_failure(run)[FAILURE_KIND] for run in forecasts] == [FailureKind.WATTTIME.value] * 2
+    assert all(before[path] for path in FORECAST_PATHS)
+    assert result.success, failure_message(result)
+    for region in REGIONS:
+        assert tick.stored(region) == tick.truth(region), region
+    assert tick.materialized() == tick.keys(list(REGIONS))
+    sent = {path: after[path] - before[path] for path in (*FORECAST_PATHS, "/v3/historical")}
+    assert sent == {**dict.fromkeys(FORECAST_PATHS, 0), "/v3/historical": len(REGIONS)}

@@ -1,4 +1,4 @@
-"""What the Dagster daemon does, done in process: evaluate the schedule and sensors, launch what they ask for.
+"""What the Dagster daemon does, done in process: evaluate schedules and sensors, launch what they ask for.
 
 Scenarios span hours, so the schedule is evaluated at past tick times (as the daemon would have
 evaluated it then); sensors are evaluated now, as the daemon evaluates them when it is running.
@@ -29,29 +29,29 @@ class InProcessDaemon:
 
     def __post_init__(self) -> None:
         self.definitions = assemble_definitions(self.settings, self.resources)
-        self.job = self.definitions.resolve_job_def(JOB_NAME)
 
-    def schedule_tick(self, at: datetime) -> list[dg.ExecuteInProcessResult]:
-        """The schedule's tick at ``at`` and the runs it requests, run to completion."""
-        schedule = self.definitions.resolve_schedule_def(SCHEDULE_NAME)
+    def schedule_tick(self, at: datetime, name: str = SCHEDULE_NAME) -> list[dg.ExecuteInProcessResult]:
+        """The tick at ``at`` of schedule ``name`` and the runs it requests, run to completion."""
+        schedule = self.definitions.resolve_schedule_def(name)
         requests = schedule(dg.build_schedule_context(instance=self.instance, scheduled_execution_time=at))
         assert isinstance(requests, list)
-        return [self.launch(request) for request in requests]
+        return [self.launch(request, schedule.job_name) for request in requests]
 
     def sensor_tick(self, name: str) -> tuple[dg.SensorResult, list[dg.ExecuteInProcessResult]]:
         """One evaluation of sensor ``name`` with its stored cursor, and the runs it requests, run to completion."""
+        sensor = self.definitions.resolve_sensor_def(name)
         context = dg.build_sensor_context(
             instance=self.instance,
             cursor=self.cursors.get(name),
             resources={"alert_notifier": self.resources["alert_notifier"]},
         )
-        result = self.definitions.resolve_sensor_def(name)(context)
+        result = sensor(context)
         assert isinstance(result, dg.SensorResult)
         self.cursors[name] = result.cursor if result.cursor is not None else context.cursor
-        return result, [self.launch(request) for request in result.run_requests or []]
+        return result, [self.launch(request, sensor.job_name) for request in result.run_requests or []]
 
-    def launch(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
-        result = self.job.execute_in_process(
+    def launch(self, request: dg.RunRequest, job_name: str = JOB_NAME) -> dg.ExecuteInProcessResult:
+        result = self.definitions.resolve_job_def(job_name).execute_in_process(
             instance=self.instance,
             tags=dict(request.tags),
             partition_key=request.partition_key,
@@ -59,3 +59,9 @@ class InProcessDaemon:
         )
         self.launched.append(result)
         return result
+
+    def start(self, request: dg.RunRequest, job_name: str = JOB_NAME) -> dg.DagsterRun:
+        """A run in flight: launched with its job's run tags and the request's, its worker not done yet."""
+        job = self.definitions.resolve_job_def(job_name)
+        tags = {**job.run_tags, **request.tags}
+        return self.instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED, tags=tags)

@@ -7,6 +7,7 @@ absorbs, which fail a run, and whether each failure message says what went wrong
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,9 @@ import pytest
 
 EXCERPT_CHARS = 110
 HEADERS = ("fault", "layer", "outcome", "message excerpt")
+# Parts of a failure message the table leaves out, as every row would repeat them.
+CALL_PREFIX = re.compile(r"GET /\S+, region \S+, window \[[^)]*\): ")
+DESTINATION = re.compile(r"InfluxDB write to .*? \((?:v2|v3) write API\) ")
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,11 @@ ROWS: list[FaultRow] = []
 
 def record_fault(row: FaultRow) -> None:
     ROWS.append(row)
+
+
+def without_boilerplate(cause: str) -> str:
+    """A failure's cause without the WattTime request or the InfluxDB destination it names."""
+    return DESTINATION.sub("", CALL_PREFIX.sub("", cause, count=1), count=1)
 
 
 def excerpt(message: str, limit: int = EXCERPT_CHARS) -> str:

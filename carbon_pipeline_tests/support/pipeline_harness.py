@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +26,7 @@ from carbon_pipeline.sinks.influxdb import InfluxDBResource
 from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
 from carbon_pipeline.validation import GCO2_KWH_DECIMALS
 from carbon_pipeline.watttime.resource import WattTimeResource
-from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, moer_value
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, issued_forecast, moer_value
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,6 +39,13 @@ WINDOW_HOURS = (1, 2, 4)
 FORECAST_ASSET = build_forecast_assets(
     build_issue_partitions(REGIONS, PARTITIONS_START), FORECAST_HORIZON_HOURS, WINDOW_HOURS
 )
+FORECAST_POINT_SECONDS = 300
+FORECAST_POINTS = FORECAST_HORIZON_HOURS * 3600 // FORECAST_POINT_SECONDS
+
+ForecastPoints = dict[tuple[int, int], tuple[int, float, float]]
+"""(generated_at, point time) -> (horizon minutes, MOER, gCO2/kWh), times in Unix seconds."""
+Windows = dict[tuple[int, int], tuple[int, float]]
+"""(issue time, window hours) -> (window start, mean gCO2/kWh), times in Unix seconds."""
 
 
 def watttime_resource(base_url: str, **overrides: object) -> WattTimeResource:
@@ -101,6 +108,14 @@ def materialize_regions(
 def failure_message(result: dg.ExecuteInProcessResult) -> str:
     (event,) = [event for event in result.all_events if event.is_step_failure]
     return event.step_failure_data.error.message
+
+
+def declared_failure(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    """The metadata the run's failure declares (failure kind, retryability, failed regions), as plain values."""
+    (event,) = [event for event in result.all_events if event.is_step_failure]
+    user = event.step_failure_data.user_failure_data
+    assert user is not None, event.step_failure_data.error
+    return {key: value.value for key, value in user.metadata.items()}
 
 
 def check_evaluation(result: dg.ExecuteInProcessResult, check_name: str = VALID_DATA_CHECK) -> dg.AssetCheckEvaluation:
@@ -181,3 +196,62 @@ def own_figures(
         figures[str(region_partition_key(region, moment))] = own
         moment += INTERVAL
     return figures
+
+
+def stored_forecasts(server: InfluxDBServer, database: str, region: str) -> ForecastPoints:
+    """Every forecast point of ``region`` in InfluxDB."""
+    rows = server.query(
+        "SELECT generated_at, horizon_minutes, moer_lbs_per_mwh, carbon_intensity_gco2_kwh FROM carbon_forecast "
+        f"WHERE region = '{region}'",
+        database,
+    )
+    return {
+        (row["generated_at"], row["time"]): (
+            int(row["horizon_minutes"]),
+            row["moer_lbs_per_mwh"],
+            row["carbon_intensity_gco2_kwh"],
+        )
+        for row in rows
+    }
+
+
+def forecast_truth(region: str, issues: Iterable[datetime]) -> ForecastPoints:
+    """What the pipeline must store for these issue intervals: the simulator's forecast issued at each start."""
+    expected = {}
+    for issue in issues:
+        generated_at = int(issue.timestamp())
+        for index, moer in enumerate(issued_forecast(region, generated_at, FORECAST_HORIZON_HOURS)):
+            grams = round(moer * LBS_PER_MWH_TO_G_PER_KWH, GCO2_KWH_DECIMALS)
+            expected[(generated_at, generated_at + index * FORECAST_POINT_SECONDS)] = (index * 5, moer, grams)
+    return expected
+
+
+def stored_windows(server: InfluxDBServer, database: str, region: str) -> Windows:
+    """Every cleanest window of ``region`` in InfluxDB."""
+    rows = server.query(
+        "SELECT window_start, mean_gco2_kwh FROM carbon_cleanest_window "
+        f"WHERE region = '{region}' GROUP BY window_hours",
+        database,
+    )
+    return {(row["time"], int(row["window_hours"])): (row["window_start"], row["mean_gco2_kwh"]) for row in rows}
+
+
+def window_truth(region: str, issues: Iterable[datetime]) -> Windows:
+    """The cleanest windows of the true forecasts, found by trying every start."""
+    expected = {}
+    for issue in issues:
+        points = forecast_truth(region, [issue])
+        grams = [grams for _, _, grams in (points[key] for key in sorted(points))]
+        first = int(issue.timestamp())
+        for hours in WINDOW_HOURS:
+            start, mean = _brute_force_window(grams, hours * 3600 // FORECAST_POINT_SECONDS)
+            expected[(first, hours)] = (first + start * FORECAST_POINT_SECONDS, mean)
+    return expected
+
+
+def _brute_force_window(grams: Sequence[float], points: int) -> tuple[int, float]:
+    """Index and mean of the earliest cleanest run of ``points`` values, summed exactly in 1e-4 g units."""
+    units = [round(value * 10**GCO2_KWH_DECIMALS) for value in grams]
+    sums = [sum(units[start : start + points]) for start in range(len(units) - points + 1)]
+    best = min(sums)
+    return sums.index(best), round(best / points / 10**GCO2_KWH_DECIMALS, GCO2_KWH_DECIMALS)
