@@ -45,11 +45,13 @@ class Results:
     def targets(self) -> list[Target]:
         year = self.days == 365
         many = self.many_regions_tick
-        peak = max(self.sqlite.peak_rss_mb, self.postgres.peak_rss_mb)
+        peak = max(self.sqlite.launch.peak_rss_mb, self.postgres.launch.peak_rss_mb)
         return [
             Target("WattTime data calls", "<= 13", str(self.sqlite.watttime_calls), self.sqlite.watttime_calls <= 13),
-            _seconds("end to end, UI backfill, PostgreSQL", 60, self.postgres.launch_to_points_seconds, year),
-            _seconds("end to end, UI backfill, embedded SQLite", 180, self.sqlite.launch_to_points_seconds, year),
+            _seconds("end to end, UI backfill, PostgreSQL", 60, self.postgres.launch.launch_to_points_seconds, year),
+            _seconds(
+                "end to end, UI backfill, embedded SQLite", 180, self.sqlite.launch.launch_to_points_seconds, year
+            ),
             Target(
                 "data path points/s (simulator without latency)",
                 ">= 100,000",

@@ -50,8 +50,13 @@ def test_the_full_benchmark_runs_a_day_through_every_scenario_and_prints_every_t
 
     for backfill in (results.sqlite, results.postgres):
         assert (backfill.intervals, backfill.points, backfill.watttime_calls) == (96, 288, 1)
-        assert 0 < backfill.run_seconds < backfill.launch_to_points_seconds <= backfill.launch_to_completed_seconds
-        assert backfill.peak_rss_mb > 100  # the run worker was found and measured
+        assert (
+            0
+            < backfill.launch.run_seconds
+            < backfill.launch.launch_to_points_seconds
+            <= backfill.launch.launch_to_completed_seconds
+        )
+        assert backfill.launch.peak_rss_mb > 100  # the run worker was found and measured
         assert backfill.event_log.materializations == 96 < backfill.event_log.events
         assert 0 < backfill.event_log.bytes_per_materialization < backfill.event_log.disk_bytes
     assert (results.one_region_tick.points, results.one_region_tick.watttime_calls) == (3, 1)
