@@ -14,7 +14,8 @@ import argparse
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,17 +27,17 @@ from benchmarks.data_path import REGION, simulator_stats, table
 from benchmarks.event_log import EventLogFigures, measure_event_log
 from benchmarks.stack import (
     PARTITIONS_START,
+    Services,
     Storage,
     dagster_home,
     deployment_env,
     instance_in,
     services,
-    stop_sensor,
+    stop_gap_fillers,
 )
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
 from carbon_pipeline.demo import QUIET_LOGS
 from carbon_pipeline.partitions import INTERVAL, build_carbon_partitions, region_partition_key
-from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline.sinks.files import LineProtocolFileSink
 from carbon_pipeline.watttime.resource import WattTimeResource
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
@@ -50,29 +51,52 @@ RSS_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
-class BackfillFigures:
-    storage: Storage
-    intervals: int
-    points: int
-    watttime_calls: int
+class LaunchFigures:
+    """What any backfill launched from the UI takes: the daemon, the queue, the run, and the run worker's memory."""
+
+    run_id: str
     launch_to_run_created_seconds: float
     run_created_to_started_seconds: float
     run_seconds: float
     launch_to_points_seconds: float
     launch_to_completed_seconds: float
     peak_rss_mb: float
-    event_log: EventLogFigures
 
     def rows(self) -> list[tuple[str, str]]:
         return [
-            ("intervals / points in InfluxDB", f"{self.intervals:,} / {self.points:,}"),
-            ("WattTime data calls", str(self.watttime_calls)),
             ("launch -> run created by the backfill daemon (s)", f"{self.launch_to_run_created_seconds:.1f}"),
             ("run created -> started (queue, run worker) (s)", f"{self.run_created_to_started_seconds:.1f}"),
             ("run start -> end (s)", f"{self.run_seconds:.1f}"),
             ("launch -> run succeeded, points stored (s)", f"{self.launch_to_points_seconds:.1f}"),
             ("launch -> backfill marked complete (s)", f"{self.launch_to_completed_seconds:.1f}"),
             ("peak RSS of the run worker (MB)", f"{self.peak_rss_mb:.0f}"),
+        ]
+
+
+@dataclass(frozen=True)
+class LaunchedBackfill:
+    """A finished UI backfill: ``dagster dev`` has stopped, its simulator and InfluxDB still answer."""
+
+    services: Services
+    home: Path
+    instance_env: Mapping[str, str]
+    launch: LaunchFigures
+
+
+@dataclass(frozen=True)
+class BackfillFigures:
+    storage: Storage
+    intervals: int
+    points: int
+    watttime_calls: int
+    launch: LaunchFigures
+    event_log: EventLogFigures
+
+    def rows(self) -> list[tuple[str, str]]:
+        return [
+            ("intervals / points in InfluxDB", f"{self.intervals:,} / {self.points:,}"),
+            ("WattTime data calls", str(self.watttime_calls)),
+            *self.launch.rows(),
             *self.event_log.rows(),
         ]
 
@@ -102,42 +126,51 @@ def measure_ui_backfill(storage: Storage, days: int, latency_seconds: float) -> 
     """Launch ``days`` days of one region as the asset page's "Launch backfill" does, and time it."""
     keys = partition_keys(days)
     end = FIRST_INTERVAL + days * timedelta(days=1)
+    with ui_backfill(storage, (ASSET_NAME,), keys, latency_seconds) as backfill:
+        stack = backfill.services
+        points = stack.points(f"time >= '{FIRST_INTERVAL:%Y-%m-%dT%H:%M:%SZ}' AND time < '{end:%Y-%m-%dT%H:%M:%SZ}'")
+        calls = historical_calls(stack.watttime_url, FIRST_INTERVAL, end)
+        event_log = measure_event_log(storage, backfill.home, backfill.instance_env, backfill.launch.run_id)
+    return BackfillFigures(storage, len(keys), points, calls, backfill.launch, event_log)
+
+
+@contextmanager
+def ui_backfill(
+    storage: Storage, assets: Sequence[str], keys: Sequence[str], latency_seconds: float
+) -> Iterator[LaunchedBackfill]:
+    """Launch a backfill of ``assets``' ``keys`` (all of ``REGION``) from the UI, wait for it, and time it.
+
+    Both gap fillers are stopped so that the backfill's run is the only one; the run worker is whichever
+    process ``dagster dev`` starts while the backfill is under way.
+    """
     with (
         tempfile.TemporaryDirectory(prefix="carbon-bench-") as workdir,
         services(latency_seconds) as stack,
         dagster_home(Path(workdir), storage) as (home, instance_env),
     ):
         env = deployment_env(stack, home, instance_env, REGION, CARBON_GAP_FILL_HOURS="1")
-        stop_sensor(GAP_FILLER, env)
-        with (
-            DagsterDev(home, env, Path(workdir) / "dagster_dev.log") as dagster_dev,
-            RunWorkerMemory(dagster_dev.pid) as memory,
-        ):
+        stop_gap_fillers(env)
+        log = Path(workdir) / "dagster_dev.log"
+        with DagsterDev(home, env, log) as dagster_dev, RunWorkerMemory(dagster_dev.pid) as memory:
             launched_at = time.time()
             started = perf_counter()
-            backfill_id = dagster_dev.launch_backfill(ASSET_NAME, keys)
+            backfill_id = dagster_dev.launch_backfill(assets, keys)
             run = dagster_dev.wait_for_finished_run("dagster/backfill", backfill_id, BACKFILL_TIMEOUT_SECONDS)
             run_done = perf_counter() - started
             status = dagster_dev.wait_for_backfill(backfill_id, BACKFILL_TIMEOUT_SECONDS)
             completed = perf_counter() - started
         if run["status"] != "SUCCESS" or status["partitionBackfillOrError"]["status"] != "COMPLETED_SUCCESS":
-            raise RuntimeError(f"backfill did not succeed: {status}; see {Path(workdir) / 'dagster_dev.log'}")
-        points = stack.points(f"time >= '{FIRST_INTERVAL:%Y-%m-%dT%H:%M:%SZ}' AND time < '{end:%Y-%m-%dT%H:%M:%SZ}'")
-        calls = historical_calls(stack.watttime_url, FIRST_INTERVAL, end)
-        event_log = measure_event_log(storage, home, instance_env, run["runId"])
-    return BackfillFigures(
-        storage=storage,
-        intervals=len(keys),
-        points=points,
-        watttime_calls=calls,
-        launch_to_run_created_seconds=float(run["creationTime"]) - launched_at,
-        run_created_to_started_seconds=float(run["startTime"]) - float(run["creationTime"]),
-        run_seconds=float(run["endTime"]) - float(run["startTime"]),
-        launch_to_points_seconds=run_done,
-        launch_to_completed_seconds=completed,
-        peak_rss_mb=memory.peak_mb,
-        event_log=event_log,
-    )
+            raise RuntimeError(f"backfill did not succeed: {status}; see {log}")
+        launch = LaunchFigures(
+            run_id=run["runId"],
+            launch_to_run_created_seconds=float(run["creationTime"]) - launched_at,
+            run_created_to_started_seconds=float(run["startTime"]) - float(run["creationTime"]),
+            run_seconds=float(run["endTime"]) - float(run["startTime"]),
+            launch_to_points_seconds=run_done,
+            launch_to_completed_seconds=completed,
+            peak_rss_mb=memory.peak_mb,
+        )
+        yield LaunchedBackfill(stack, home, instance_env, launch)
 
 
 def historical_calls(watttime_url: str, first: datetime, end: datetime) -> int:

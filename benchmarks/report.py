@@ -15,6 +15,13 @@ from datetime import timedelta
 
 from benchmarks.backfill import FIRST_INTERVAL, BackfillFigures, measure_run_per_interval, measure_ui_backfill
 from benchmarks.data_path import REGION, DataPathFigures, measure_data_path, simulator_process
+from benchmarks.forecast import (
+    FORECAST_DAYS,
+    ForecastBackfillFigures,
+    ForecastTickFigures,
+    measure_forecast_backfill,
+    measure_forecast_tick,
+)
 from benchmarks.history import HISTORY_DAYS, HistoryFigures, add_history_days_option, measure_history
 from benchmarks.official_client import OfficialClientFigures, measure_official_client
 from benchmarks.tick import TickFigures, measure_tick
@@ -41,15 +48,20 @@ class Results:
     one_region_tick: TickFigures
     many_regions_tick: TickFigures
     history: HistoryFigures
+    forecast_backfill: ForecastBackfillFigures
+    one_region_forecast_tick: ForecastTickFigures
+    many_regions_forecast_tick: ForecastTickFigures
 
     def targets(self) -> list[Target]:
         year = self.days == 365
         many = self.many_regions_tick
-        peak = max(self.sqlite.peak_rss_mb, self.postgres.peak_rss_mb)
+        peak = max(self.sqlite.launch.peak_rss_mb, self.postgres.launch.peak_rss_mb)
         return [
             Target("WattTime data calls", "<= 13", str(self.sqlite.watttime_calls), self.sqlite.watttime_calls <= 13),
-            _seconds("end to end, UI backfill, PostgreSQL", 60, self.postgres.launch_to_points_seconds, year),
-            _seconds("end to end, UI backfill, embedded SQLite", 180, self.sqlite.launch_to_points_seconds, year),
+            _seconds("end to end, UI backfill, PostgreSQL", 60, self.postgres.launch.launch_to_points_seconds, year),
+            _seconds(
+                "end to end, UI backfill, embedded SQLite", 180, self.sqlite.launch.launch_to_points_seconds, year
+            ),
             Target(
                 "data path points/s (simulator without latency)",
                 ">= 100,000",
@@ -70,6 +82,37 @@ class Results:
                 f"{many.tick_to_points_seconds:.1f} s, at most {many.peak_requests_per_second} requests in a second",
                 many.tick_to_points_seconds <= 60 and many.peak_requests_per_second <= 10,
             ),
+            *self.forecast_targets(),
+        ]
+
+    def forecast_targets(self) -> list[Target]:
+        backfill, many = self.forecast_backfill, self.many_regions_forecast_tick
+        month = backfill.days == FORECAST_DAYS
+        return [
+            Target(
+                "forecast backfill: WattTime forecast calls",
+                f"<= {backfill.days} (one a day)",
+                str(backfill.watttime_calls),
+                backfill.watttime_calls <= backfill.days,
+            ),
+            _seconds(
+                "forecast backfill end to end, embedded SQLite", 60, backfill.launch.launch_to_points_seconds, month
+            ),
+            Target(
+                "forecast backfill: peak RSS of the run worker",
+                "<= 500 MB",
+                f"{backfill.launch.peak_rss_mb:.0f} MB",
+                backfill.launch.peak_rss_mb <= 500,
+            ),
+            _seconds(
+                "forecast tick: tick to points", 6, self.one_region_forecast_tick.tick_to_all_points_seconds, True
+            ),
+            Target(
+                f"forecast tick, {many.regions} regions, within 10 requests/s",
+                "<= 60 s",
+                f"{many.tick_to_all_points_seconds:.1f} s, at most {many.peak_requests_per_second} requests a second",
+                many.tick_to_all_points_seconds <= 60 and many.peak_requests_per_second <= 10,
+            ),
         ]
 
 
@@ -78,7 +121,11 @@ def _seconds(measure: str, limit: float, seconds: float, applies: bool) -> Targe
 
 
 def run(
-    days: int, regions: int, latency_ms: float, history_days: Sequence[int] = HISTORY_DAYS
+    days: int,
+    regions: int,
+    latency_ms: float,
+    history_days: Sequence[int] = HISTORY_DAYS,
+    forecast_days: int = FORECAST_DAYS,
 ) -> tuple[Results, list[tuple[str, str]]]:
     latency = latency_ms / 1000
     results = Results(
@@ -91,6 +138,9 @@ def run(
         one_region_tick=measure_tick(1, latency),
         many_regions_tick=measure_tick(regions, latency),
         history=measure_history(history_days),
+        forecast_backfill=measure_forecast_backfill(forecast_days, latency),
+        one_region_forecast_tick=measure_forecast_tick(1, latency),
+        many_regions_forecast_tick=measure_forecast_tick(regions, latency),
     )
     return results, baselines(days, latency, results)
 
@@ -129,7 +179,9 @@ def render(results: Results, baseline_rows: Sequence[tuple[str, str]]) -> str:
     header = (
         f"{results.days} day(s) of one region ({results.sqlite.intervals:,} intervals, "
         f"{results.sqlite.points:,} points); simulator latency {results.latency_ms:g} ms per call; "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}\n"
+        f"forecasts: {results.forecast_backfill.days} day(s) of one region's issues "
+        f"({results.forecast_backfill.issues:,} issues, {results.forecast_backfill.forecast_points:,} points)"
     )
     rows = [("measure", "target", "measured", "")] + [
         (t.measure, t.target, t.measured, "met" if t.met else "MISSED") for t in results.targets()
@@ -149,6 +201,13 @@ def render(results: Results, baseline_rows: Sequence[tuple[str, str]]) -> str:
         lines += [f"  {name}"] + [f"    {label}: {value}" for label, value in figures.rows()]
     for name, tick in (("one tick, 1 region", results.one_region_tick), ("one tick, many", results.many_regions_tick)):
         lines += [f"  {name}"] + [f"    {label}: {value}" for label, value in tick.rows()]
+    forecasts = (
+        ("forecast backfill, SQLite", results.forecast_backfill),
+        ("forecast tick, 1 region", results.one_region_forecast_tick),
+        ("forecast tick, many", results.many_regions_forecast_tick),
+    )
+    for name, forecast in forecasts:
+        lines += [f"  {name}"] + [f"    {label}: {value}" for label, value in forecast.rows()]
     latency = f"data path, simulator latency {results.latency_ms:g} ms"
     for name, path in (("data path, no latency", results.data_path), (latency, results.data_path_with_latency)):
         lines += [f"  {name}"] + [f"    {label}: {value}" for label, value in path.rows()]
@@ -160,8 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365, help="span of one region to backfill (default 365)")
     parser.add_argument("--regions", type=int, default=100, help="regions in the many-region tick (default 100)")
     parser.add_argument("--latency-ms", type=float, default=200.0, help="simulator latency per call (default 200)")
+    parser.add_argument(
+        "--forecast-days", type=int, default=FORECAST_DAYS, help="days of forecast issues to backfill (default 30)"
+    )
     add_history_days_option(parser)
     args = parser.parse_args(argv)
-    results, baseline_rows = run(args.days, args.regions, args.latency_ms, args.history_days)
+    results, baseline_rows = run(args.days, args.regions, args.latency_ms, args.history_days, args.forecast_days)
     print(render(results, baseline_rows))
     return 0

@@ -18,6 +18,9 @@ from typing import Literal
 import dagster as dg
 
 from benchmarks.data_path import TOKEN, simulator_process
+from carbon_pipeline.definitions import FORECAST_GAP_FILLER
+from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
+from carbon_pipeline.sinks.line_protocol import MEASUREMENT
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
 from carbon_pipeline_tests.support.dagster_dev import REPO
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
@@ -29,6 +32,7 @@ DATABASE = "benchmark"
 PARTITIONS_START = "2025-01-01"
 # Variables a deployment reads; the benchmark's own environment must not leak into the deployment's.
 DEPLOYMENT_PREFIXES = ("DAGSTER_", "CARBON_", "WATTTIME_", "INFLUXDB_")
+GAP_FILLERS = (GAP_FILLER, FORECAST_GAP_FILLER)
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,9 @@ class Services:
     influxdb: InfluxDBServer
     influxdb_write_url: str
 
-    def points(self, where: str) -> int:
-        rows = self.influxdb.query(f"SELECT count(moer_lbs_per_mwh) FROM carbon_intensity WHERE {where}", DATABASE)
+    def points(self, where: str, measurement: str = MEASUREMENT, field: str = "moer_lbs_per_mwh") -> int:
+        """Points of ``measurement`` (those with ``field``) in InfluxDB matching ``where``."""
+        rows = self.influxdb.query(f"SELECT count({field}) FROM {measurement} WHERE {where}", DATABASE)
         return int(rows[0]["count"]) if rows else 0
 
 
@@ -117,13 +122,15 @@ def deployment_env(
     }
 
 
-def stop_sensor(name: str, env: Mapping[str, str]) -> None:
-    """Stop one of the deployment's sensors before its daemon starts, so it adds no runs to a measurement."""
+def stop_gap_fillers(env: Mapping[str, str]) -> None:
+    """Stop both gap-filling sensors before the daemon starts: each would add runs of its own asset to a
+    measurement (a week of every region by default). One ``dagster sensor stop`` each, as a user would."""
     dagster = Path(sys.executable).parent / "dagster"
-    subprocess.run(
-        [str(dagster), "sensor", "stop", name, "-w", str(REPO / "workspace.yaml")],
-        env=dict(env),
-        cwd=env["DAGSTER_HOME"],
-        check=True,
-        capture_output=True,
-    )
+    for name in GAP_FILLERS:
+        subprocess.run(
+            [str(dagster), "sensor", "stop", name, "-w", str(REPO / "workspace.yaml")],
+            env=dict(env),
+            cwd=env["DAGSTER_HOME"],
+            check=True,
+            capture_output=True,
+        )

@@ -13,20 +13,22 @@ import argparse
 import tempfile
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.data_path import REGION, simulator_counts, simulator_stats, table
-from benchmarks.stack import dagster_home, deployment_env, services, stop_sensor
+from benchmarks.stack import Services, dagster_home, deployment_env, services, stop_gap_fillers
 from carbon_pipeline.partitions import INTERVAL
-from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
+from carbon_pipeline.settings import WHOLE_NUMBERS
 from carbon_pipeline.watttime.simulator.catalogue import synthetic_regions
 from carbon_pipeline_tests.support.dagster_dev import DagsterDev
 
-# Time for the sensor CLI and `dagster dev` to start before the tick the benchmark waits for.
-START_UP_SECONDS = 75
+# Time for `dagster dev` to start before the tick the benchmark waits for.
+START_UP_SECONDS = 60
+
 POINTS_TIMEOUT_SECONDS = 240
 POLL_SECONDS = 0.1
 POINTS_PER_INTERVAL = 3
@@ -49,40 +51,76 @@ class TickFigures:
         ]
 
 
+def accepted_delays(setting: str) -> range:
+    """The offsets, in minutes, a schedule's delay setting accepts."""
+    lowest, highest, _ = WHOLE_NUMBERS[setting]
+    return range(int(lowest), int(highest) + 1)
+
+
+# CARBON_SCHEDULE_DELAY_MINUTES: any minute of the quarter; CARBON_FORECAST_DELAY_MINUTES: its first five.
+MOER_DELAYS = accepted_delays("schedule_delay_minutes")
+FORECAST_DELAYS = accepted_delays("forecast_delay_minutes")
+
+
 def region_names(count: int) -> str:
     """One real region, or as many of the simulator's synthetic regions."""
     return REGION if count == 1 else ",".join(synthetic_regions(count))
 
 
-def next_tick(after: datetime) -> datetime:
-    """The first whole minute at or after ``after``: the tick the schedule will be offset to."""
+def next_tick(after: datetime, delays: Collection[int] = MOER_DELAYS) -> datetime:
+    """The first whole minute at or after ``after`` that is ``delays`` minutes into its quarter hour: the tick
+    the schedule will be offset to."""
     minute = after.replace(second=0, microsecond=0)
-    return minute if minute == after else minute + timedelta(minutes=1)
+    minute = minute if minute == after else minute + timedelta(minutes=1)
+    while minute.minute % 15 not in delays:
+        minute += timedelta(minutes=1)
+    return minute
 
 
-def measure_tick(regions: int, latency_seconds: float) -> TickFigures:
-    tick = next_tick(datetime.now(UTC) + timedelta(seconds=START_UP_SECONDS))
-    delay_minutes = tick.minute % 15
-    interval = tick - timedelta(minutes=delay_minutes) - INTERVAL
-    where = f"time >= '{interval:%Y-%m-%dT%H:%M:%SZ}' AND time < '{interval + INTERVAL:%Y-%m-%dT%H:%M:%SZ}'"
-    expected = regions * POINTS_PER_INTERVAL
+def quiet_delay(tick: datetime, delays: Collection[int]) -> int:
+    """Of ``delays``, the one whose ticks fall furthest from ``tick`` within the quarter hour: the other
+    schedule's offset, so that its runs stay out of the measured tick."""
+    return max(sorted(delays), key=lambda delay: min((delay - tick.minute) % 15, (tick.minute - delay) % 15))
+
+
+@contextmanager
+def deployment_before_tick(
+    regions: int, latency_seconds: float, delays: Collection[int], settings: Callable[[datetime], dict[str, str]]
+) -> Iterator[tuple[Services, datetime]]:
+    """``dagster dev`` for ``regions`` up before a tick ``delays`` minutes into a quarter hour; with the tick.
+
+    ``settings`` gives the deployment's schedule offsets for the tick. The gap fillers are stopped
+    first, so the schedule's run is the only one.
+    """
     with (
         tempfile.TemporaryDirectory(prefix="carbon-bench-") as workdir,
         services(latency_seconds, synthetic_regions=regions) as stack,
         dagster_home(Path(workdir), "sqlite") as (home, instance_env),
     ):
-        env = deployment_env(
-            stack, home, instance_env, region_names(regions), CARBON_SCHEDULE_DELAY_MINUTES=str(delay_minutes)
-        )
-        stop_sensor(GAP_FILLER, env)
-        with DagsterDev(home, env, Path(workdir) / "dagster_dev.log"):
+        env = deployment_env(stack, home, instance_env, region_names(regions))
+        stop_gap_fillers(env)
+        tick = next_tick(datetime.now(UTC) + timedelta(seconds=START_UP_SECONDS), delays)
+        with DagsterDev(home, env | settings(tick), Path(workdir) / "dagster_dev.log"):
             if datetime.now(UTC) >= tick:
                 raise RuntimeError(f"the deployment took longer than {START_UP_SECONDS} s to start; tick missed")
-            points = _wait_for_points(stack.points, where, expected, tick)
-            stored_at = datetime.now(UTC)
+            yield stack, tick
+
+
+def measure_tick(regions: int, latency_seconds: float) -> TickFigures:
+    with deployment_before_tick(regions, latency_seconds, MOER_DELAYS, _moer_tick_settings) as (stack, tick):
+        interval = tick - timedelta(minutes=tick.minute % 15) - INTERVAL
+        where = f"time >= '{interval:%Y-%m-%dT%H:%M:%SZ}' AND time < '{interval + INTERVAL:%Y-%m-%dT%H:%M:%SZ}'"
+        points, stored_at = wait_for_points(lambda: stack.points(where), regions * POINTS_PER_INTERVAL, tick)
         calls, _ = simulator_counts(stack.watttime_url)
         peak = busiest_second(stack.watttime_url)
     return TickFigures(regions, points, calls, peak, (stored_at - tick).total_seconds())
+
+
+def _moer_tick_settings(tick: datetime) -> dict[str, str]:
+    return {
+        "CARBON_SCHEDULE_DELAY_MINUTES": str(tick.minute % 15),
+        "CARBON_FORECAST_DELAY_MINUTES": str(quiet_delay(tick, FORECAST_DELAYS)),
+    }
 
 
 def busiest_second(watttime_url: str) -> int:
@@ -92,13 +130,14 @@ def busiest_second(watttime_url: str) -> int:
     return max((bisect_left(times, moment + 1.0) - index for index, moment in enumerate(times)), default=0)
 
 
-def _wait_for_points(count: Callable[[str], int], where: str, expected: int, tick: datetime) -> int:
+def wait_for_points(count: Callable[[], int], expected: int, tick: datetime) -> tuple[int, datetime]:
+    """Poll ``count`` until it reaches ``expected``; the count and when it was first seen there."""
     deadline = tick + timedelta(seconds=POINTS_TIMEOUT_SECONDS)
     points = 0
     while datetime.now(UTC) < deadline:
-        points = count(where)
+        points = count()
         if points >= expected:
-            return points
+            return points, datetime.now(UTC)
         time.sleep(POLL_SECONDS)
     raise RuntimeError(f"{points} of {expected} points {POINTS_TIMEOUT_SECONDS} s after the {tick:%H:%M} tick")
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
 from benchmarks.data_path import main, measure_data_path, rate_limit_floor_seconds, simulator_process
 from benchmarks.history import HistoryCosts, HistoryFigures
 from benchmarks.report import render, run
+from benchmarks.tick import FORECAST_DELAYS, MOER_DELAYS, next_tick, quiet_delay
 
 
 def test_data_path_benchmark_pushes_a_day_through_every_stage_and_both_writers() -> None:
@@ -42,16 +45,22 @@ def test_simulator_runs_as_its_own_process_and_stops_with_the_benchmark() -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1500)
+# Each forecast tick may wait up to ten minutes for a minute its schedule accepts (0 to 4 into a quarter hour).
+@pytest.mark.timeout(2700)
 def test_the_full_benchmark_runs_a_day_through_every_scenario_and_prints_every_target() -> None:
     """The smoke version of `make bench`: real dagster dev, SQLite and PostgreSQL, two real ticks,
     and the history costs with 8 and 10 days of 20 regions."""
-    results, baseline_rows = run(days=1, regions=3, latency_ms=0.0, history_days=(8, 10))
+    results, baseline_rows = run(days=1, regions=3, latency_ms=0.0, history_days=(8, 10), forecast_days=2)
 
     for backfill in (results.sqlite, results.postgres):
         assert (backfill.intervals, backfill.points, backfill.watttime_calls) == (96, 288, 1)
-        assert 0 < backfill.run_seconds < backfill.launch_to_points_seconds <= backfill.launch_to_completed_seconds
-        assert backfill.peak_rss_mb > 100  # the run worker was found and measured
+        assert (
+            0
+            < backfill.launch.run_seconds
+            < backfill.launch.launch_to_points_seconds
+            <= backfill.launch.launch_to_completed_seconds
+        )
+        assert backfill.launch.peak_rss_mb > 100  # the run worker was found and measured
         assert backfill.event_log.materializations == 96 < backfill.event_log.events
         assert 0 < backfill.event_log.bytes_per_materialization < backfill.event_log.disk_bytes
     assert (results.one_region_tick.points, results.one_region_tick.watttime_calls) == (3, 1)
@@ -60,7 +69,14 @@ def test_the_full_benchmark_runs_a_day_through_every_scenario_and_prints_every_t
     printed = render(results, baseline_rows)
     for measure in [target.measure for target in results.targets()] + [name for name, _ in baseline_rows]:
         assert measure in printed
-    assert len(results.targets()) == 8 and len(baseline_rows) == 4
+    assert len(results.targets()) == 13 and len(baseline_rows) == 4
+    forecasts = results.forecast_backfill
+    assert (forecasts.issues, forecasts.forecast_points, forecasts.watttime_calls) == (192, 192 * 288, 2)
+    assert forecasts.materialized == {"carbon_forecast": 192, "carbon_cleanest_window": 192}
+    assert forecasts.launch.peak_rss_mb > 100
+    assert results.one_region_forecast_tick.points == {"carbon_forecast": 288, "carbon_cleanest_window": 3}
+    assert results.many_regions_forecast_tick.points == {"carbon_forecast": 3 * 288, "carbon_cleanest_window": 9}
+    assert 1 <= results.many_regions_forecast_tick.peak_requests_per_second <= 10
     history = results.history
     assert (history.regions, history.short.days, history.long.days) == (20, 8, 10)
     assert 20 * 8 * 96 < history.short.events < history.long.events <= 20 * 11 * 96
@@ -81,3 +97,12 @@ def test_the_history_table_compares_each_measure_with_twice_the_shorter_history_
     assert check.startswith("freshness check run on its own (s)") and check.endswith("met")
     assert gap_filler.split()[-5:] == ["0.30", "9.00", "<=", "1.10", "MISSED"]
     assert figures.target == "730 d <= 2x 28 d + 0.5 s"
+
+
+def test_a_tick_falls_on_a_minute_the_schedule_accepts_and_the_other_schedule_ticks_far_from_it() -> None:
+    after = datetime(2026, 1, 1, 10, 7, 30, tzinfo=UTC)
+    assert next_tick(after) == datetime(2026, 1, 1, 10, 8, tzinfo=UTC)
+    # The forecast schedule's delay is 0 to 4 minutes into the quarter hour: the next such minute is 10:15.
+    assert next_tick(after, FORECAST_DELAYS) == datetime(2026, 1, 1, 10, 15, tzinfo=UTC)
+    assert quiet_delay(datetime(2026, 1, 1, 10, 8, tzinfo=UTC), FORECAST_DELAYS) == 0
+    assert quiet_delay(datetime(2026, 1, 1, 10, 16, tzinfo=UTC), MOER_DELAYS) == 8

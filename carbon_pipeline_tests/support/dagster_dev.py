@@ -89,9 +89,15 @@ class DagsterGraphQL:
         response.raise_for_status()
         return response.json()["data"]
 
-    def launch_backfill(self, asset: str, partition_keys: Sequence[str]) -> str:
-        """Launch a backfill of ``partition_keys`` as the asset page's "Launch backfill" does; its id."""
-        params = {"partitionNames": list(partition_keys), "assetSelection": [{"path": [asset]}], "fromFailure": False}
+    def launch_backfill(self, assets: str | Sequence[str], partition_keys: Sequence[str]) -> str:
+        """Launch a backfill of ``partition_keys`` as the asset page's "Launch backfill" does; its id.
+
+        ``assets`` is one asset's name, or every asset of a multi-asset that cannot be split (the UI selects
+        them all, and Dagster refuses a selection of part of one).
+        """
+        names = [assets] if isinstance(assets, str) else list(assets)
+        selection = [{"path": [name]} for name in names]
+        params = {"partitionNames": list(partition_keys), "assetSelection": selection, "fromFailure": False}
         launched = self.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
         if launched["__typename"] != "LaunchBackfillSuccess":
             raise AssertionError(f"backfill not launched: {launched}")
