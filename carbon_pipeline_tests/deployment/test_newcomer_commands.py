@@ -27,14 +27,13 @@ from dagster._core.instance.ref import InstanceRef
 from carbon_pipeline.definitions import ACCURACY_AUTOMATION, FORECAST_GAP_FILLER
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as MEASUREMENT_GAP_FILLER
 from carbon_pipeline_tests.conftest import OUR_PREFIXES
-from carbon_pipeline_tests.support.dagster_dev import DAGSTER, FINISHED_BACKFILL, REPO, DagsterDev
+from carbon_pipeline_tests.support.dagster_dev import DAGSTER, FINISHED_BACKFILL, REPO, SENSOR_TAG, DagsterDev
 
 DG = Path(sys.executable).parent / "dg"
 COMMAND_TIMEOUT_SECONDS = 300
 GAP_FILL_TIMEOUT_SECONDS = 180
 TEMPORARY_HOMES = ".tmp_dagster_home_*"
 ASSETS_BY_LOCATION = "{ assetNodes { assetKey { path } repository { location { name } } } }"
-SENSOR_TAG = "dagster/sensor_name"  # Dagster's tag on every run and backfill a sensor requests
 BACKFILLS = "{ partitionBackfillsOrError { ... on PartitionBackfills { results { status tags { key value } } } } }"
 # What the Catalog, Lineage and Automation pages show: groups, upstream assets, checks, schedules, sensors.
 UI_OVERVIEW = """

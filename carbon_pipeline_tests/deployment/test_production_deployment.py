@@ -34,6 +34,7 @@ from carbon_pipeline.partitions import (
 from carbon_pipeline.schedules import INTERVAL_TAG, SCHEDULE_NAME
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline.storage.batching import EVENT_BATCH_SIZE_VARIABLE
+from carbon_pipeline_tests.support.dagster_dev import SENSOR_TAG
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.postgres_server import PostgresServer
 from carbon_pipeline_tests.support.split_deployment import INSTANCE_FILE, SplitDeployment
@@ -161,7 +162,7 @@ def test_backfill_schedule_tick_and_sensor_tick_run_on_the_split_deployment_and_
     dagster = deployment.processes
     # The daemon evaluates the sensor as it starts; the backfill comes second, or the sensor would stand aside.
     dagster.poll(
-        lambda: dagster.runs_tagged("dagster/sensor_name", GAP_FILLER),
+        lambda: dagster.runs_tagged(SENSOR_TAG, GAP_FILLER),
         bool,
         TIMEOUT_SECONDS,
         "the gap-filling sensor's run",
@@ -186,7 +187,7 @@ def test_backfill_schedule_tick_and_sensor_tick_run_on_the_split_deployment_and_
     assert deployment.tick.timestamp() <= tick_run["creationTime"] < deployment.tick.timestamp() + 30
 
     # (3) The gap-filling sensor's run fills what is missing from the last hour.
-    gap_fill_run = dagster.wait_for_finished_run("dagster/sensor_name", GAP_FILLER, TIMEOUT_SECONDS)
+    gap_fill_run = dagster.wait_for_finished_run(SENSOR_TAG, GAP_FILLER, TIMEOUT_SECONDS)
     assert gap_fill_run["status"] == "SUCCESS"
     gap_fill_tags = tags_of(gap_fill_run)
     first_gap, last_gap = (interval_start(gap_fill_tags[tag].split("|")[1]) for tag in (RANGE_START_TAG, RANGE_END_TAG))

@@ -18,7 +18,7 @@ from carbon_pipeline.partitions import INTERVAL, RANGE_END_TAG, RANGE_START_TAG,
 from carbon_pipeline.sensors.failure_alerts import SENSOR_NAME as ALERTS
 from carbon_pipeline.sensors.freshness import SENSOR_NAME as FRESHNESS
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
-from carbon_pipeline_tests.support.dagster_dev import DagsterDev
+from carbon_pipeline_tests.support.dagster_dev import SENSOR_TAG, DagsterDev
 
 TIMEOUT_SECONDS = 180
 REGION = "CAISO_NORTH"
@@ -53,9 +53,7 @@ def test_each_sensor_tick_logs_what_it_found_and_what_it_did_or_why_not(dagster_
     found, requested = gap_fill["messages"]
     missing = MISSING.match(found)
     assert missing is not None, found
-    (run,) = [
-        run for run in dagster_dev.runs_tagged("dagster/sensor_name", GAP_FILLER) if run["runId"] in gap_fill["runIds"]
-    ]
+    (run,) = [run for run in dagster_dev.runs_tagged(SENSOR_TAG, GAP_FILLER) if run["runId"] in gap_fill["runIds"]]
     tags = {tag["key"]: tag["value"] for tag in run["tags"]}
     first, last = (interval_start(tags[tag].split("|")[1]) for tag in (RANGE_START_TAG, RANGE_END_TAG))
     assert requested == f"Requesting 1 run(s): region {REGION}, interval {format_window(first, last + INTERVAL)}"

@@ -26,6 +26,7 @@ READY_TIMEOUT_SECONDS = 120
 STOP_TIMEOUT_SECONDS = 60
 FINISHED_BACKFILL = ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
 FINISHED_RUN = ("SUCCESS", "FAILURE", "CANCELED")
+SENSOR_TAG = "dagster/sensor_name"  # Dagster's tag on every run and backfill a sensor requests
 T = TypeVar("T")
 
 LAUNCH_BACKFILL = """

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from carbon_pipeline.partitions import INTERVAL, interval_start
+from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline.watttime.simulator import SimulatorServer
-from carbon_pipeline_tests.support.dagster_dev import DagsterDev
+from carbon_pipeline_tests.support.dagster_dev import SENSOR_TAG, DagsterDev
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 
 BACKFILL_TIMEOUT = 300
@@ -50,7 +51,7 @@ def test_month_backfill_is_one_run_with_two_watttime_calls_and_the_last_week_fil
     )
     assert rows[0]["count"] == 31 * 288
 
-    gap_fill = webserver.wait_for_finished_run("carbon/trigger", "gap_fill", BACKFILL_TIMEOUT)
+    gap_fill = webserver.wait_for_finished_run(SENSOR_TAG, GAP_FILLER, BACKFILL_TIMEOUT)
     assert gap_fill["status"] == "SUCCESS"
     tags = {tag["key"]: tag["value"] for tag in gap_fill["tags"]}  # type: ignore[attr-defined]
     first, last = (
