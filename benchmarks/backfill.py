@@ -141,7 +141,9 @@ def ui_backfill(
     """Launch a backfill of ``assets``' ``keys`` (all of ``REGION``) from the UI, wait for it, and time it.
 
     Both gap fillers are stopped so that the backfill's run is the only one; the run worker is whichever
-    process ``dagster dev`` starts while the backfill is under way.
+    process ``dagster dev`` starts while the backfill is under way. The launch waits for the backfill
+    daemon's first loop, as a user's click meets a daemon that has been running: it then waits for the
+    daemon's next loop (at most Dagster's fixed 30 s), not for its start-up.
     """
     with (
         tempfile.TemporaryDirectory(prefix="carbon-bench-") as workdir,
@@ -152,6 +154,7 @@ def ui_backfill(
         stop_gap_fillers(env)
         log = Path(workdir) / "dagster_dev.log"
         with DagsterDev(home, env, log) as dagster_dev, RunWorkerMemory(dagster_dev.pid) as memory:
+            dagster_dev.wait_for_daemon("BACKFILL", BACKFILL_TIMEOUT_SECONDS)
             launched_at = time.time()
             started = perf_counter()
             backfill_id = dagster_dev.launch_backfill(assets, keys)

@@ -1,13 +1,14 @@
 """Fetching a region's forecasts: the first issue of each interval, live while it is under way, else archived.
 
-A backfill goes a day of issues (one `/v3/forecast/historical` call) at a time: fetched, checked whole and
-handed to the writer before the next day is fetched, so a month never sits in memory at once.
+A backfill goes a day of issues (one `/v3/forecast/historical` call) at a time: checked whole and handed to
+the writer while the next day is fetched, so a month never sits in memory at once.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -62,27 +63,37 @@ def store_region(
     now: datetime,
     serialize: Serializer,
 ) -> RegionOutcome:
-    """Fetch, check and hand to the writer one day of a region's issues at a time; a WattTime error stops the region."""
+    """Fetch, check and hand to the writer one day of a region's issues at a time; a WattTime error stops the region.
+
+    The next day is fetched while this one is checked and written, so WattTime's latency and our CPU overlap
+    while at most two days are held at once.
+    """
     outcome = RegionOutcome(windows[0].region)
-    for window in windows:
-        for piece in window.pieces(ISSUES_PER_CALL):
-            if writer.failed:
-                return outcome
-            issues = IssueWindow(piece.region, piece.start, piece.end)
+    days = [
+        IssueWindow(piece.region, piece.start, piece.end)
+        for window in windows
+        for piece in window.pieces(ISSUES_PER_CALL)
+    ]
+    with ThreadPoolExecutor(1, thread_name_prefix=f"forecast-{outcome.region}") as ahead:
+        pending = ahead.submit(_fetch, client, days[0], horizon_hours, now, outcome)
+        for index, day in enumerate(days):
             try:
-                issued = _fetch(client, issues, horizon_hours, now, outcome)
+                issued = pending.result()
             except WattTimeError as error:
-                message = f"{issues.describe()}: {error}"
+                message = f"{day.describe()}: {error}"
                 outcome.stopped_by = RegionFailure(
                     (outcome.region,), FailureKind.WATTTIME, message, retryable=error.retryable
                 )
                 return outcome
-            if not issued:
-                continue
-            checked = check_forecasts(outcome.region, forecast_frame(outcome.region, issued), horizon_hours)
-            outcome.rejected.extend(checked.rejected)
-            if not checked.frame.empty:
-                writer.add(outcome.region, checked.frame, *serialize(checked.frame))
+            if writer.failed:
+                return outcome
+            if index + 1 < len(days):
+                pending = ahead.submit(_fetch, client, days[index + 1], horizon_hours, now, outcome)
+            if issued:
+                checked = check_forecasts(outcome.region, forecast_frame(outcome.region, issued), horizon_hours)
+                outcome.rejected.extend(checked.rejected)
+                if not checked.frame.empty:
+                    writer.add(outcome.region, checked.frame, *serialize(checked.frame))
     return outcome
 
 

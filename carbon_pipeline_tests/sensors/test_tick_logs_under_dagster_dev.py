@@ -37,10 +37,10 @@ def dagster_dev(tmp_path: Path, dagster_home: Path, prod_env: dict[str, str]) ->
 
 def first_logged_tick(dagster_dev: DagsterDev, sensor: str) -> dict[str, Any]:
     ticks = dagster_dev.poll(
-        lambda: [tick for tick in dagster_dev.sensor_ticks(sensor) if tick["messages"]],
+        lambda: [tick for tick in dagster_dev.sensor_ticks(sensor) if tick["messages"] and tick["status"] != "STARTED"],
         bool,
         TIMEOUT_SECONDS,
-        f"a tick of {sensor} with log lines",
+        f"a finished tick of {sensor} with log lines",
     )
     return ticks[-1]
 

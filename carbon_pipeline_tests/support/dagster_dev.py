@@ -44,6 +44,9 @@ query ($id: String!) {
     ... on Runs { results { runId status creationTime startTime endTime } }
   }
 }"""
+DAEMON_HEALTH = """
+query Daemon($type: String!) { instance { daemonHealth { daemonStatus(daemonType: $type) { lastHeartbeatTime } } } }
+"""
 RUN_MATERIALIZATIONS = """
 query ($id: ID!) {
   runOrError(runId: $id) { ... on Run { assetMaterializations { partition } } }
@@ -114,6 +117,15 @@ class DagsterGraphQL:
             lambda status: status["partitionBackfillOrError"]["status"] in FINISHED_BACKFILL,
             timeout_seconds,
             f"backfill {backfill_id} to finish",
+        )
+
+    def wait_for_daemon(self, daemon_type: str, timeout_seconds: float) -> None:
+        """Until the daemon (``BACKFILL``, ``SENSOR``, ...) has heartbeat: its first loop is under way."""
+        self.poll(
+            lambda: self.graphql(DAEMON_HEALTH, {"type": daemon_type})["instance"]["daemonHealth"]["daemonStatus"],
+            lambda status: status["lastHeartbeatTime"] is not None,
+            timeout_seconds,
+            f"the {daemon_type} daemon's first heartbeat",
         )
 
     def materialized_partitions(self, run_id: str) -> list[str]:
