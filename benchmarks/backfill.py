@@ -142,8 +142,8 @@ def ui_backfill(
 
     Both gap fillers are stopped so that the backfill's run is the only one; the run worker is whichever
     process ``dagster dev`` starts while the backfill is under way. The launch waits for the backfill
-    daemon's first loop, as a user's click meets a daemon that has been running: it then waits for the
-    daemon's next loop (at most Dagster's fixed 30 s), not for its start-up.
+    daemon's first heartbeat, as a user's click meets a daemon that has been running, so what is timed
+    is the daemon's own loops (every 30 s, fixed by Dagster), not its start-up.
     """
     with (
         tempfile.TemporaryDirectory(prefix="carbon-bench-") as workdir,
