@@ -157,6 +157,31 @@ def test_watttime_outages_get_their_own_alert_and_never_a_write_failure_alert(ri
     assert alert["kind"] == "watttime" and "WattTime" in alert["text"]
 
 
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        (Fault("status", status=503, count=1000, path="/v3/historical"), "watttime"),
+        (Fault("missing_point", count=1000), "data_incomplete"),
+    ],
+    ids=["watttime_outage", "incomplete_data"],
+)
+def test_watttime_streaks_alert_once_and_recover_once(rig: AlertRig, fault: Fault, kind: str) -> None:
+    """As InfluxDB streaks do: one alert when the streak reaches the threshold, none while it goes on, one
+    recovery notice at the first stored run, and nothing more once the region is healthy."""
+    rig.simulator.state.inject(fault)
+    for expected_alerts in (0, 0, 1, 1):
+        rig.run_and_evaluate(succeeds=False)
+        assert len(rig.receiver.payloads) == expected_alerts
+    rig.simulator.state.clear_faults()
+    rig.run_and_evaluate(succeeds=True)
+    rig.run_and_evaluate(succeeds=True)
+
+    alert, recovery = rig.receiver.payloads
+    assert (alert["event"], alert["kind"], alert["failures"]) == ("alert", kind, 3)
+    assert (recovery["event"], recovery["kind"], recovery["failures"]) == ("recovery", kind, 4)
+    assert alert["region"] == recovery["region"] == REGION
+
+
 def test_rejected_data_is_alerted_at_once_and_is_not_a_write_failure(rig: AlertRig) -> None:
     rig.simulator.state.inject(Fault("out_of_range", count=1))
     rig.run_and_evaluate(succeeds=False)
