@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import tempfile
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -107,11 +107,14 @@ def _day_lock(path: Path) -> Iterator[None]:
 
 
 def _replace_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, flush it to disk, then swap it in; remove it on failure."""
-    descriptor, temporary_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    temporary = Path(temporary_name)
+    """Write ``text`` to a temporary file beside ``path``, flush it to disk, then swap it in; remove it on failure.
+
+    The name is this write's own (``x`` refuses an existing file); unlike ``tempfile.mkstemp``'s owner-only
+    mode, ``open`` gives the file the permissions the umask allows, as the day file had before.
+    """
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as temporary_file:
+        with open(temporary, "x", encoding="utf-8") as temporary_file:
             temporary_file.write(text)
             temporary_file.flush()
             os.fsync(temporary_file.fileno())

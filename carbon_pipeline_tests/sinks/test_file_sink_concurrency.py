@@ -133,3 +133,10 @@ def test_a_folder_where_the_day_files_lock_should_be_is_a_sink_error_naming_both
     )
     assert not raised.value.retryable
     assert not (tmp_path / DAY_FILE).exists()
+
+
+def test_a_swapped_in_day_file_has_the_permissions_of_any_new_file_in_its_folder(tmp_path: Path) -> None:
+    LineProtocolFileSink(directory=str(tmp_path)).write_lines([_line("CAISO_NORTH", 0)])
+    probe = tmp_path / "carbon_intensity" / "probe"
+    probe.write_text("")
+    assert (tmp_path / DAY_FILE).stat().st_mode == probe.stat().st_mode  # readable by a loader as the umask allows
