@@ -63,7 +63,7 @@ class StoredIssues:
 
 
 class StoringWriter:
-    """Thread-safe batching in front of a ``PointSink`` (the local file sink must not be written concurrently)."""
+    """Thread-safe batching in front of a ``PointSink``: the region threads share one batch and one write at a time."""
 
     def __init__(self, sink: PointSink) -> None:
         self._sink = sink

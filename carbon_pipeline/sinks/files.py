@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,14 +20,17 @@ from carbon_pipeline.sinks.line_protocol import line_measurement, line_series_ke
 # Refusals that may clear by themselves, so a re-run can succeed: a full disk or quota, a busy file system.
 # Anything else (no permission, a file where the folder should be) needs a person first.
 TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EAGAIN, errno.EBUSY, errno.EINTR})
+# Beside each day file, the file its writers lock; it holds nothing and is not line protocol.
+LOCK_SUFFIX = ".lock"
 
 
 class LineProtocolFileSink(PointSink):
     """Writes points as InfluxDB line protocol under ``directory``, a folder per measurement and a file per UTC day.
 
-    Used by the local deployment. A folder or file it may not write fails the write with a
-    ``SinkWriteError`` naming it. Re-materializing an interval replaces its lines instead of
-    appending them, so the files hold each point once and load cleanly with
+    Used by the local deployment. A folder or file it may not write (any ``OSError``: no permission, a
+    folder in the way, a full disk) fails the write with a ``SinkWriteError`` naming it. Re-materializing
+    an interval replaces its lines instead of appending them, and runs writing the same day at once on one
+    host take turns on the day file's lock, so the files hold each point once and load cleanly with
     ``curl --data-binary @FILE 'http://HOST:8086/write?db=DB&precision=s'`` (or ``/api/v3/write_lp``).
     """
 
@@ -59,8 +64,9 @@ def _refusals_named(path: Path) -> Iterator[None]:
         yield
     except OSError as error:
         reason = error.strerror or type(error).__name__
+        where = path if error.filename in (None, str(path)) else f"{path} ({error.filename})"
         raise SinkWriteError(
-            f"cannot write line-protocol file(s) at {path}: {reason}", retryable=error.errno in TRANSIENT_ERRNOS
+            f"cannot write line-protocol file(s) at {where}: {reason}", retryable=error.errno in TRANSIENT_ERRNOS
         ) from error
 
 
@@ -69,13 +75,53 @@ def _day(epoch_seconds: int) -> str:
 
 
 def _merge_into(path: Path, lines: Iterable[str]) -> None:
-    """Replace points with the same series and timestamp, then swap the file in atomically."""
-    points = {_point_key(line): line for line in _read_lines(path)}
-    points.update((_point_key(line), line) for line in lines)
-    ordered = sorted(points.items(), key=lambda item: (item[0][1], item[0][0]))
-    temporary = path.with_suffix(".lp.tmp")
-    temporary.write_text("".join(line + "\n" for _, line in ordered), encoding="utf-8")
-    os.replace(temporary, path)
+    """Replace points with the same series and timestamp, holding the day's lock from the read to the swap.
+
+    Without the lock two writers of one day both read the old file and the second swap drops the first's
+    lines. The new content goes to a temporary file of this write's own, swapped in by ``os.replace``, so a
+    reader sees the old file or the new one, never a half-written one, and a failed write leaves no trace.
+    """
+    with _day_lock(path):
+        points = {_point_key(line): line for line in _read_lines(path)}
+        points.update((_point_key(line), line) for line in lines)
+        ordered = sorted(points.items(), key=lambda item: (item[0][1], item[0][0]))
+        _replace_atomically(path, "".join(line + "\n" for _, line in ordered))
+
+
+@contextmanager
+def _day_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``'s lock file (``<day>.lp.lock`` beside it), for writers on this host.
+
+    The lock is ``fcntl.flock`` from the standard library: the kernel releases it when the holder dies, so a
+    killed run leaves no stale lock, and it also separates threads of one process, since each call opens the
+    lock file anew. The day file itself cannot carry the lock, because ``os.replace`` swaps it for a new
+    file. ``filelock``'s Unix lock is this same call, so it would add a dependency and nothing else; the
+    local deployment runs on Linux or macOS, both of which have ``flock``.
+    """
+    with open(path.with_name(path.name + LOCK_SUFFIX), "a", encoding="utf-8") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _replace_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, flush it to disk, then swap it in; remove it on failure.
+
+    The name is this write's own (``x`` refuses an existing file); unlike ``tempfile.mkstemp``'s owner-only
+    mode, ``open`` gives the file the permissions the umask allows, as the day file had before.
+    """
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temporary, "x", encoding="utf-8") as temporary_file:
+            temporary_file.write(text)
+            temporary_file.flush()
+            os.fsync(temporary_file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _read_lines(path: Path) -> list[str]:
