@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup demo ui simulator test test-fast lint influxdb postgresql chromium bench lock clean
+.PHONY: setup demo ui simulator test test-fast lint influxdb postgresql chromium wheelhouse bench lock clean
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
@@ -52,18 +52,31 @@ chromium:
 	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+## Wheels of the locked runtime dependencies and the build backend, for the image test's pip install:
+## the tests run with no network beyond loopback and no package index (see README, Tests).
+wheelhouse: $(VENV)/wheelhouse/.complete
+
+$(VENV)/wheelhouse/.complete: pyproject.toml constraints.txt | $(BIN)/python
+	rm -rf $(VENV)/wheelhouse
+	$(BIN)/pip wheel --quiet --constraint constraints.txt --wheel-dir $(VENV)/wheelhouse . setuptools
+	rm -f $(VENV)/wheelhouse/carbon_pipeline-*.whl
+	touch $@
+
 ## Benchmarks with real InfluxDB and the simulator; they print their figures (see README).
 bench: setup influxdb postgresql
 	$(BIN)/python -m benchmarks
 
 ## Lint (ruff, including the no-naive-datetime rules), types (mypy), then the whole suite,
 ## which fails below 90 % line and branch coverage of carbon_pipeline.
-test: setup influxdb postgresql chromium lint
+## Everything that downloads comes first: pytest re-executes itself in a network namespace holding only
+## loopback (carbon_pipeline_tests/support/loopback_guard.py), where no test nor any process it starts
+## reaches anything else, and pip has no index.
+test: setup wheelhouse influxdb postgresql chromium lint
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 ## The fast loop while coding: every test that needs no server process, browser or long wait
 ## (partitions, validation, line protocol, settings, the client against the in-process simulator...).
-## Under a minute on 2 cores; `make test` still runs everything.
+## Under a minute on 2 cores, in the same loopback-only namespace; `make test` still runs everything.
 test-fast: setup
 	$(BIN)/pytest -m "not integration and not browser and not slow"
 

@@ -56,6 +56,9 @@ NOT_IN_CONTEXT = (
     "carbon_pipeline.egg-info/PKG-INFO",
     ".coverage",
 )
+# Wheels of every runtime dependency at its locked version and of the build backend, which `make wheelhouse`
+# puts beside the virtualenv before the tests; the image's pip install finds everything there, no index.
+WHEELHOUSE = Path(sys.prefix) / "wheelhouse"
 INSTALL_TIMEOUT_SECONDS = 600
 DAGSTER_TIMEOUT_SECONDS = 180
 # deploy/dagster.yaml's PostgreSQL connection, field by field, and the variable each comes from.
@@ -427,9 +430,11 @@ def image(stages: list[Stage], dockerignore: DockerIgnore, tmp_path_factory: pyt
     """Every stage's WORKDIR and context COPY in order, the build stage's RUN steps for real (``python`` is
     this interpreter), and the final stage's ``COPY --from`` of the virtualenv, which lands where it was built.
 
-    Two changes to the pip command, neither touching what gets installed: pip may use its cache, and it
-    skips byte-compiling (the image compiles at install; here it would only cost time).
+    Three changes to the pip command, none touching what gets installed: pip may use its cache, it skips
+    byte-compiling (the image compiles at install; here it would only cost time), and it installs from
+    WHEELHOUSE with no index, as nothing may be downloaded while the tests run.
     """
+    assert (WHEELHOUSE / ".complete").is_file(), f"no wheels in {WHEELHOUSE}: run `make wheelhouse` first"
     root = tmp_path_factory.mktemp("image")
     (build,) = [stage for stage in stages if pip_installs(stage)]
     final = stages[-1]
@@ -446,10 +451,12 @@ def image(stages: list[Stage], dockerignore: DockerIgnore, tmp_path_factory: pyt
                 words = [_in_root(word, root, venv) for word in shell_words(command)]
                 if words[:3] == ["python", "-m", "venv"]:
                     words[0] = sys.executable
+                env = clean_environment()
                 if is_pip_install(words):
                     words = [word for word in words if word != "--no-cache-dir"] + ["--no-compile", "--quiet"]
+                    env = clean_environment(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(WHEELHOUSE))
                 result = subprocess.run(
-                    words, cwd=workdir, env=clean_environment(), capture_output=True, text=True,
+                    words, cwd=workdir, env=env, capture_output=True, text=True,
                     timeout=INSTALL_TIMEOUT_SECONDS, check=False,
                 )  # fmt: skip
                 assert result.returncode == 0, f"{command.original!r} failed:\n{result.stdout}\n{result.stderr}"
