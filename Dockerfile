@@ -23,7 +23,9 @@ RUN chown dagster:dagster /opt/dagster/home
 WORKDIR /opt/dagster/app
 USER dagster
 EXPOSE 4000
-# Answers for the code server (the default command); a webserver or daemon container sets its own check.
+# Healthy only while the code server serves its definitions: a code server whose code failed to load (a
+# missing production setting) keeps running, and `dagster api grpc-health-check` would pass it. For the
+# code server (the default command); a webserver or daemon container sets its own check.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s \
-    CMD dagster api grpc-health-check -p 4000 || exit 1
+    CMD carbon-pipeline healthcheck -p 4000 || exit 1
 CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "carbon_pipeline.definitions"]

@@ -1,5 +1,5 @@
 """``carbon-pipeline``: the demo (``carbon_pipeline.demo``), the standalone WattTime simulator, WattTime
-account registration and the region of a location."""
+account registration, the region of a location and the code server's health check."""
 
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from carbon_pipeline.dagster_private import (
+    DagsterUserCodeUnreachableError,
+    SerializableErrorInfo,
+    code_location_load_error,
+)
 from carbon_pipeline.demo import DEMO_HOURS, demo
 from carbon_pipeline.settings import (
     WATTTIME_BASE_URL_VARIABLE,
@@ -55,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     register_parser = _add_register_parser(commands)
     region_parser = _add_region_parser(commands)
+    healthcheck_parser = _add_healthcheck_parser(commands)
     args, rest = parser.parse_known_args(argv)
     if args.command == "simulator":
         return simulator_main(rest)
@@ -64,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "region":
         _refuse_extra_arguments(region_parser, rest)
         return region(args)
+    if args.command == "healthcheck":
+        _refuse_extra_arguments(healthcheck_parser, rest)
+        return healthcheck(args)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return demo()
@@ -245,6 +254,48 @@ def region(args: argparse.Namespace) -> int:
         return _fail("region", str(error), EXIT_FAILED)
     print(f"{found.region}\t{found.full_name}")
     return 0
+
+
+# ##### healthcheck
+
+
+def _add_healthcheck_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """The image's HEALTHCHECK: `dagster api grpc-health-check` passes as soon as the server answers."""
+    healthcheck_parser = commands.add_parser(
+        "healthcheck",
+        help="exit 0 only when the code server answers and its definitions loaded",
+        description=(
+            "Ask the code server for its repositories, as the webserver and the daemon do. A code server whose "
+            "definitions failed to load (a missing production setting, say) keeps running and answers with the "
+            "load error: this command then exits 1 and prints the error's first line."
+        ),
+    )
+    healthcheck_parser.add_argument("-p", "--port", type=int, required=True, help="the code server's port")
+    healthcheck_parser.add_argument("--host", default="localhost", help="the code server's host (default: localhost)")
+    return healthcheck_parser
+
+
+def healthcheck(args: argparse.Namespace) -> int:
+    """Healthy means the definitions are served: an unconfigured code location is up, not healthy."""
+    where = f"{args.host}:{args.port}"
+    try:
+        error = code_location_load_error(args.host, args.port)
+    except DagsterUserCodeUnreachableError:
+        return _fail("healthcheck", f"no code server answers at {where}", EXIT_FAILED)
+    if error is not None:
+        return _fail("healthcheck", f"the code server at {where} failed to load: {_root_cause(error)}", EXIT_FAILED)
+    print(f"The code server at {where} serves its definitions.")
+    return 0
+
+
+def _root_cause(error: SerializableErrorInfo) -> str:
+    """The first line of the innermost error: the project's own load errors name a setting, never its value."""
+    while error.cause is not None:
+        error = error.cause
+    lines = error.message.strip().splitlines()
+    return lines[0] if lines else error.cls_name or "unknown error"
 
 
 if __name__ == "__main__":

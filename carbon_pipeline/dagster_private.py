@@ -27,6 +27,9 @@ from dagster._core.definitions.metadata import RawMetadataValue
 # which the schedule and the gap-filling sensor take as an argument.
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+# What the gRPC client raises when no code server answers; Dagster does not export it.
+from dagster._core.errors import DagsterUserCodeUnreachableError
+
 # Marks events that the instance may store together, as Dagster marks the per-partition
 # materializations it derives from an asset's output; without it, each event is its own write.
 from dagster._core.events import DagsterEventBatchMetadata
@@ -50,8 +53,15 @@ from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 # derives them only for the materializations of an output, and reads the key's dimensions back from them.
 from dagster._core.storage.tags import MULTIDIMENSIONAL_PARTITION_PREFIX
 
+# The code server's gRPC client: Dagster's only public probe, ``dagster api grpc-health-check``, asks
+# whether the server answers, not whether its code loaded, and Dagster exports no client of its own.
+from dagster._grpc.client import DagsterGrpcClient
+
 # A storage's own dagster.yaml block, which a ConfigurableClass receives in ``from_config_value``.
 from dagster._serdes import ConfigurableClassData
+
+# What a code server answers, in place of its repositories, when its definitions failed to load.
+from dagster._utils.error import SerializableErrorInfo
 
 
 def event_log_storage(instance: dg.DagsterInstance) -> EventLogStorage:
@@ -74,18 +84,32 @@ def latest_materialization_ids(
     )
 
 
+def code_location_load_error(host: str, port: int) -> SerializableErrorInfo | None:
+    """The load error of the code server at ``host:port``, or None when it serves its definitions.
+
+    ``ListRepositories`` is what the webserver and the daemon ask a code location first; ``dagster
+    code-server start`` keeps running after its code failed to load and answers it with the load
+    error instead. Raises ``DagsterUserCodeUnreachableError`` when nothing answers at all.
+    """
+    answer = dg.deserialize_value(DagsterGrpcClient(port=port, host=host).list_repositories())
+    return answer if isinstance(answer, SerializableErrorInfo) else None
+
+
 __all__ = [
     "MULTIDIMENSIONAL_PARTITION_PREFIX",
     "AssetCheckEvaluationTargetMaterializationData",
     "BulkActionStatus",
     "ConfigurableClassData",
     "DagsterEventBatchMetadata",
+    "DagsterUserCodeUnreachableError",
     "EventLogStorage",
     "RawMetadataValue",
+    "SerializableErrorInfo",
     "SqlEventLogStorage",
     "SqlEventLogStorageTable",
     "SqliteEventLogStorage",
     "UnresolvedAssetJobDefinition",
+    "code_location_load_error",
     "event_log_storage",
     "latest_materialization_ids",
     "materializations_in_batches",

@@ -15,6 +15,7 @@ from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import REPO
 from carbon_pipeline_tests.support.processes import free_loopback_port
+from carbon_pipeline_tests.support.secret_scan import new_sentinel
 
 pytest_plugins = ["carbon_pipeline_tests.support.fault_report", "carbon_pipeline_tests.support.markers", "pytester"]
 
@@ -95,8 +96,8 @@ def sentinels() -> dict[str, str]:
 
     The alert webhook's URL is a secret too (Slack's embed a token); nothing listens on it, so
     alert deliveries fail and their error reports are scanned as well."""
-    secrets = {name: f"SENTINEL-{uuid.uuid4()}" for name in ("WATTTIME_PASSWORD", "INFLUXDB_TOKEN")}
-    return secrets | {"ALERT_WEBHOOK_URL": f"http://127.0.0.1:{free_loopback_port()}/hooks/SENTINEL-{uuid.uuid4()}"}
+    secrets = {name: new_sentinel() for name in ("WATTTIME_PASSWORD", "INFLUXDB_TOKEN")}
+    return secrets | {"ALERT_WEBHOOK_URL": f"http://127.0.0.1:{free_loopback_port()}/hooks/{new_sentinel()}"}
 
 
 @pytest.fixture

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from carbon_pipeline.cli import main
 from carbon_pipeline.definitions import JOB_NAME, build_definitions
 from carbon_pipeline.demo import demo_intervals
 from carbon_pipeline.settings import PipelineSettings
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SimulatorServer
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.pipeline_harness import REPO
+from carbon_pipeline_tests.support.processes import free_loopback_port
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 MODULE = ["-m", "carbon_pipeline.definitions"]
@@ -132,3 +134,13 @@ def test_the_demo_covers_the_last_day_inside_the_partition_window(
     env = {} if partitions_start is None else {"CARBON_PARTITIONS_START": partitions_start}
     job = build_definitions(PipelineSettings.from_env(env, now)).resolve_job_def(JOB_NAME)
     assert demo_intervals(job, now) == (first, datetime(2026, 3, 8, 9, 45, tzinfo=UTC))
+
+
+def test_healthcheck_fails_in_one_line_when_no_code_server_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    """The image's HEALTHCHECK before the code server listens (or after it died): a reason, not a traceback.
+    The code server that answers with a load error is test_dockerfile.py's."""
+    port = free_loopback_port()
+    assert main(["healthcheck", "-p", str(port)]) == 1
+    assert (
+        capsys.readouterr().err == f"carbon-pipeline healthcheck: error: no code server answers at localhost:{port}\n"
+    )

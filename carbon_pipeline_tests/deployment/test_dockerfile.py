@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -543,49 +543,123 @@ def test_only_runtime_dependencies_are_installed_at_the_locked_versions(image: I
     assert not unpinned, f"installed versions that constraints.txt does not pin: {unpinned}"
 
 
+# The production settings the code location needs; the secrets' values must never reach the probe's output.
+PRODUCTION_SETTINGS = {
+    "WATTTIME_USERNAME": "image-check",
+    "WATTTIME_PASSWORD": "image-check-password",
+    "INFLUXDB_HOST": "http://127.0.0.1:8181",
+    "INFLUXDB_TOKEN": "image-check-token",
+    "INFLUXDB_DATABASE": "carbon",
+}
+# What an operator forgets: the account name and the InfluxDB server, with the secrets set.
+FORGOTTEN_SETTINGS = ("WATTTIME_USERNAME", "INFLUXDB_HOST", "INFLUXDB_DATABASE")
+SECRET_SETTINGS = ("WATTTIME_PASSWORD", "INFLUXDB_TOKEN")
+
+
+@dataclass(frozen=True)
+class ServedImage:
+    """The image's CMD and HEALTHCHECK commands with the EXPOSEd port swapped for a free one and the
+    listening address for loopback, and the environment a container of the image gets."""
+
+    image: Image
+    serve: list[str]
+    probe: list[str]
+    liveness: list[str]
+    env: dict[str, str]
+
+    def start(self, settings: Mapping[str, str]) -> ServerProcess:
+        """The CMD in the image's WORKDIR with ``settings`` as the only project settings."""
+        env = self.env | dict(settings)
+        return ServerProcess(
+            "image code server",
+            self.serve,
+            self.image.root / "code_server.log",
+            owner=self.image,
+            cwd=self.image.workdir,
+            env=env,
+        )
+
+    def check(self, argv: Sequence[str], settings: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+        env = self.env | dict(settings)
+        return subprocess.run(
+            argv, cwd=self.image.workdir, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def served(image: Image, final: Stage, postgres: PostgresServer) -> ServedImage:
+    """With the final stage's ENV (prod, PATH to the virtualenv, DAGSTER_HOME holding deploy/dagster.yaml)
+    and a real PostgreSQL behind the DAGSTER_PG_* variables. ``liveness`` is Dagster's own probe, which
+    only asks whether the server answers."""
+    (exposed,) = final.all("EXPOSE")
+    port = str(free_loopback_port())
+    swaps = {exposed.value[0]: port, "0.0.0.0": "127.0.0.1"}
+    (healthcheck,) = final.all("HEALTHCHECK")
+    (cmd,) = final.all("CMD")
+    connection = (postgres.host, str(postgres.port), postgres.user, postgres.password, postgres.database)
+    env = clean_environment() | image.env | dict(zip(PG_VARIABLES.values(), connection, strict=True))
+    return ServedImage(
+        image=image,
+        serve=_swapped(_argv(cmd.json, cmd.value), swaps),
+        probe=_swapped(_argv(healthcheck.json, healthcheck.value[1:]), swaps),
+        liveness=["dagster", "api", "grpc-health-check", "-p", port],
+        env=env,
+    )
+
+
 @pytest.mark.slow
 def test_image_command_serves_the_production_code_location_and_passes_the_healthcheck(
-    image: Image, final: Stage
+    image: Image, served: ServedImage
 ) -> None:
-    """With the final stage's ENV (prod, PATH to the virtualenv, DAGSTER_HOME holding deploy/dagster.yaml)
-    and a real PostgreSQL behind the DAGSTER_PG_* variables: the instance opens from the installed packages,
-    and the CMD, started in the image's WORKDIR, answers the HEALTHCHECK's command. The EXPOSEd port is
-    swapped for a free one and the listening address for loopback."""
-    (exposed,) = final.all("EXPOSE")
-    swaps = {exposed.value[0]: str(free_loopback_port()), "0.0.0.0": "127.0.0.1"}
-    (healthcheck,) = final.all("HEALTHCHECK")
-    probe = _swapped(_argv(healthcheck.json, healthcheck.value[1:]), swaps)
-    (cmd,) = final.all("CMD")
-    serve = _swapped(_argv(cmd.json, cmd.value), swaps)
-    production = {
-        "WATTTIME_USERNAME": "image-check",
-        "WATTTIME_PASSWORD": "image-check-password",
-        "INFLUXDB_HOST": "http://127.0.0.1:8181",
-        "INFLUXDB_TOKEN": "image-check-token",
-        "INFLUXDB_DATABASE": "carbon",
-    }
-    with PostgresServer() as postgres:
-        connection = (postgres.host, str(postgres.port), postgres.user, postgres.password, postgres.database)
-        env = clean_environment() | image.env | production | dict(zip(PG_VARIABLES.values(), connection, strict=True))
-        opened = image.run(
-            [
-                "python",
-                "-c",
-                "import dagster as dg; instance = dg.DagsterInstance.get(); "
-                "print(type(instance.event_log_storage).__name__, len(instance.get_runs()))",
-            ],
-            env,
+    """The instance opens from the installed packages, and the CMD, started in the image's WORKDIR with
+    every production setting, answers the HEALTHCHECK's command."""
+    opened = image.run(
+        [
+            "python",
+            "-c",
+            "import dagster as dg; instance = dg.DagsterInstance.get(); "
+            "print(type(instance.event_log_storage).__name__, len(instance.get_runs()))",
+        ],
+        served.env | PRODUCTION_SETTINGS,
+    )
+    assert opened.split() == ["BatchingPostgresEventLogStorage", "0"]
+    server = served.start(PRODUCTION_SETTINGS)
+    try:
+        server.wait_until_ready(
+            lambda: served.check(served.probe, PRODUCTION_SETTINGS).returncode == 0,
+            DAGSTER_TIMEOUT_SECONDS,
+            "pass the healthcheck",
         )
-        assert opened.split() == ["BatchingPostgresEventLogStorage", "0"]
-        server = ServerProcess(
-            "image code server", serve, image.root / "code_server.log", owner=image, cwd=image.workdir, env=env
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_healthcheck_fails_while_the_code_location_cannot_load_its_settings(served: ServedImage) -> None:
+    """A code server started without some production settings keeps running and answers gRPC with its load
+    error: Dagster's liveness probe passes it, the HEALTHCHECK must not. Its one-line reason names the
+    missing variables and shows no secret's value."""
+    settings = {name: value for name, value in PRODUCTION_SETTINGS.items() if name not in FORGOTTEN_SETTINGS}
+    server = served.start(settings)
+    try:
+        server.wait_until_ready(
+            lambda: served.check(served.liveness, settings).returncode == 0, DAGSTER_TIMEOUT_SECONDS, "answer gRPC"
         )
-        try:
-            server.wait_until_ready(
-                lambda: _probe_passes(probe, env, image.workdir), DAGSTER_TIMEOUT_SECONDS, "pass the healthcheck"
-            )
-        finally:
-            server.stop()
+        probed = served.check(served.probe, settings)
+        assert server.exit_code() is None, "the code server is still running, unconfigured"
+    finally:
+        server.stop()
+    output = probed.stdout + probed.stderr
+    assert probed.returncode != 0, output
+    (line,) = output.splitlines()
+    assert "failed to load" in line and all(name in line for name in FORGOTTEN_SETTINGS), line
+    assert not [name for name in SECRET_SETTINGS if PRODUCTION_SETTINGS[name] in output]
 
 
 def _argv(exec_form: bool, value: Sequence[str]) -> list[str]:
@@ -598,7 +672,3 @@ def _swapped(argv: list[str], swaps: Mapping[str, str]) -> list[str]:
     swapped = [pattern.sub(lambda match: swaps[match.group()], word) for word in argv]
     assert swapped != argv, f"{shlex.join(argv)} names neither the exposed port nor an address"
     return swapped
-
-
-def _probe_passes(probe: list[str], env: Mapping[str, str], cwd: Path) -> bool:
-    return subprocess.run(probe, cwd=cwd, env=dict(env), capture_output=True, timeout=60, check=False).returncode == 0

@@ -64,6 +64,7 @@ from carbon_pipeline_tests.support.secret_scan import (
     graphql,
     process_tree,
     scan_answers,
+    sentinel_secrets,
     ui_answers,
 )
 
@@ -553,26 +554,39 @@ def _outcome(url: str, expected_status: str, evidence: str) -> Outcome:
     return Outcome(run_id, status, expected_status, evidence)
 
 
-def _scanner_finds_planted_sentinels(scanner: SecretScanner, sentinels: dict[str, str], folder: Path) -> None:
-    """The scan is only meaningful if it finds what it looks for, in each form and place it searches."""
+def _scanner_finds_planted_sentinels(scanner: SecretScanner, secrets: dict[str, str], folder: Path) -> None:
+    """The scan is only meaningful if it finds what it looks for, in each form and place it searches:
+    whole secrets, 8 of their characters at the start or inside, raw or base64, but never 7."""
+    token_name, token = next((name, value) for name, value in secrets.items() if name.startswith("WattTime token"))
+    password = secrets["WATTTIME_PASSWORD"]
     folder.mkdir()
-    (folder / "plain.log").write_text(f"token={sentinels['INFLUXDB_TOKEN']}\n")
+    (folder / "plain.log").write_text(f"token={secrets['INFLUXDB_TOKEN']}\n")
     with sqlite3.connect(folder / "events.db") as database:
         database.execute("CREATE TABLE event_logs (event TEXT)")
-        database.execute("INSERT INTO event_logs VALUES (?)", (f'{{"password": "{sentinels["WATTTIME_PASSWORD"]}"}}',))
+        database.execute("INSERT INTO event_logs VALUES (?)", (f'{{"password": "SENTINEL-{password}"}}',))
     database.close()
-    basic = base64.b64encode(f"{SIMULATOR_USERNAME}:{sentinels['WATTTIME_PASSWORD']}".encode()).decode()
+    basic = base64.b64encode(f"{SIMULATOR_USERNAME}:{password[5:13]}".encode()).decode()
     (folder / "headers.txt").write_text(f"Authorization: Basic {basic}\n")
+    (folder / "token_prefix.log").write_text(f"Authorization: Bearer {token[:8]}...\n")
+    (folder / "seven.log").write_text(f"Bearer {token[:7]}... {password[9:16]} {secrets['INFLUXDB_TOKEN'][-7:]}\n")
     assert set(scanner.scan_tree(folder)) == {
         Finding(f"file {folder / 'plain.log'}", "INFLUXDB_TOKEN"),
         Finding(f"file {folder / 'events.db'}", "WATTTIME_PASSWORD"),
         Finding(f"file {folder / 'headers.txt'}", "WATTTIME_PASSWORD"),
+        Finding(f"file {folder / 'token_prefix.log'}", token_name),
     }
-    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", sentinels["INFLUXDB_TOKEN"]]) as child:
+    infix = secrets["INFLUXDB_TOKEN"][3:11]
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", infix]) as child:
         with ProcessTreeSampler(child.pid, scanner) as planted:
             planted.sample()
         child.kill()
     assert [finding.secret for finding in planted.findings()] == ["INFLUXDB_TOKEN"]
+
+
+def _issued_tokens(simulator: SimulatorServer) -> dict[str, str]:
+    """The WattTime tokens the simulator handed out during the test: bearer credentials for 30 minutes."""
+    tokens = simulator.state.issued_tokens()
+    return {f"WattTime token {number}": token for number, token in enumerate(tokens, start=1)}
 
 
 @pytest.mark.slow
@@ -587,12 +601,16 @@ def test_secrets_appear_nowhere_dagster_stores_shows_or_prints(
     dagster_home: Path,
     tmp_path: Path,
 ) -> None:
-    """A success and four kinds of failure under `dagster dev`, then every place a secret could surface."""
-    scanner = SecretScanner(sentinels)
-    with dagster_dev(sentinel_env, dagster_home, tmp_path) as dev, ProcessTreeSampler(dev.process.pid, scanner) as tree:
+    """A success and four kinds of failure under `dagster dev`, then every place a secret could surface:
+    the sentinels, and the WattTime tokens issued meanwhile, known only once the runs are over."""
+    sampler = SecretScanner(sentinel_secrets(sentinels))
+    with dagster_dev(sentinel_env, dagster_home, tmp_path) as dev, ProcessTreeSampler(dev.process.pid, sampler) as tree:
         started_before_the_runs = set(process_tree(dev.process.pid))
         outcomes = _run_every_outcome(dev.url, sentinel_watttime, sentinel_influxdb)
         answers = ui_answers(dev.url, Repository(LOCATION), JOB_NAME)
+    tokens = _issued_tokens(sentinel_watttime)
+    secrets = sentinel_secrets(sentinels) | tokens
+    scanner = SecretScanner(secrets)
 
     assert _everything_dagster_left(scanner, dagster_home, dev, answers, tree) == []
 
@@ -603,11 +621,12 @@ def test_secrets_appear_nowhere_dagster_stores_shows_or_prints(
     }
     assert _stored_count(influxdb_server, influxdb_database, FIRST_QUARTER) == 3  # the shim wants the sentinel token
     assert sentinel_watttime.state.stats()["logins"] >= 1  # the simulator only logs in the sentinel password
+    assert len(tokens) >= 1, "the tokens of those logins are scanned for too"  # a count: no value shown
     for name, outcome in outcomes.items():
         assert outcome.evidence in answers[f"events of run {outcome.run_id}"], name
     assert all(sentinel_env[name] == value for name, value in sentinels.items())
     _assert_run_processes_held_the_secrets(tree, started_before_the_runs, set(sentinels))
-    _scanner_finds_planted_sentinels(scanner, sentinels, tmp_path / "planted")
+    _scanner_finds_planted_sentinels(scanner, secrets, tmp_path / "planted")
 
 
 def _everything_dagster_left(
@@ -619,7 +638,7 @@ def _everything_dagster_left(
         *scanner.scan_bytes("dagster dev stdout", dev.stdout.read_bytes()),
         *scanner.scan_bytes("dagster dev stderr", dev.stderr.read_bytes()),
         *scan_answers(scanner, answers),
-        *tree.findings(),
+        *tree.findings(scanner),
     ]
 
 

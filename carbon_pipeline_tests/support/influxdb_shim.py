@@ -71,7 +71,8 @@ class RecordedWrite:
     ``headers`` has lower-cased names; ``authorization`` keeps only its scheme
     (e.g. ``"Token"``) so tokens never end up in assertion messages or logs.
     ``body_size`` counts bytes on the wire (compressed when gzip), while
-    ``line_count`` counts the non-blank lines of the decoded body.
+    ``line_count`` counts the non-blank lines of the decoded body. ``received_at`` is the
+    ``time.monotonic()`` of its arrival, so tests can see how long a client waited between requests.
     """
 
     path: str
@@ -79,6 +80,7 @@ class RecordedWrite:
     headers: dict[str, str]
     line_count: int
     body_size: int
+    received_at: float
 
 
 @dataclass
@@ -434,6 +436,7 @@ class InfluxDBShim:
 
     def _handle(self, method: str, target: str, headers: Message, body: bytes) -> _Reply | None:
         """Answer one request; None means: reset the connection without a reply."""
+        received_at = time.monotonic()
         url = urlsplit(target)
         endpoint = _ENDPOINTS.get(url.path) if method == "POST" else None
         if endpoint is None:
@@ -441,7 +444,7 @@ class InfluxDBShim:
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         decoded = _decode_body(body, headers.get("Content-Encoding"))
         lines = [] if decoded is None else _split_lines(decoded)
-        self._record(RecordedWrite(url.path, params, self._redacted(headers), len(lines), len(body)))
+        self._record(RecordedWrite(url.path, params, self._redacted(headers), len(lines), len(body), received_at))
         if not self._authenticated(headers):
             return _UNAUTHENTICATED
         try:

@@ -45,7 +45,7 @@ from carbon_pipeline_tests.support.dagster_dev import REPO, DagsterDev
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.processes import free_loopback_port
-from carbon_pipeline_tests.support.secret_scan import Finding, SecretScanner
+from carbon_pipeline_tests.support.secret_scan import Finding, SecretScanner, sentinel_secrets
 
 SCREENSHOTS = REPO / "test-artifacts" / "ui"
 CHROMIUM = "/usr/bin/chromium"
@@ -225,7 +225,7 @@ def session(browser: Browser, dagster_ui: str, sentinels: dict[str, str], screen
     traffic.attach(context)
     page = context.new_page()
     page.set_default_timeout(STEP_TIMEOUT_MS)
-    user = UserSession(page, dagster_ui, SecretScanner(sentinels), traffic)
+    user = UserSession(page, dagster_ui, SecretScanner(sentinel_secrets(sentinels)), traffic)
     yield user
     if not user.completed:  # where it stopped, for whoever reads the failure
         page.screenshot(path=screenshots / "failed-last-page.png", full_page=True, animations="disabled")

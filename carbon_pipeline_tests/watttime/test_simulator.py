@@ -68,6 +68,15 @@ def test_expire_tokens_forces_a_new_login(sim: Sim) -> None:
     assert sim.historical().status_code == 200
 
 
+def test_issued_tokens_keeps_every_token_a_login_handed_out_even_after_it_expired(sim: Sim) -> None:
+    """Tests look for them where secrets must never appear, so a forgotten token is still listed."""
+    first = sim.login().json()["token"]
+    sim.server.state.expire_tokens()
+    second = sim.login().json()["token"]
+    sim.server.state.reset_stats()
+    assert sim.server.state.issued_tokens() == (first, second)
+
+
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-token", "Basic c2ltdWxhdG9yOng="])
 def test_data_call_without_a_valid_token_is_401(sim: Sim, authorization: str | None) -> None:
     headers = {"Authorization": authorization} if authorization else {}

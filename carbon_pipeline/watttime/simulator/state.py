@@ -75,6 +75,7 @@ class SimulatorState:
         self._passwords = dict(self.config.accounts)
         self._registered: set[str] = set()
         self._tokens: dict[str, tuple[str, datetime]] = {}
+        self._issued: list[str] = []
         self._windows: defaultdict[tuple[str, str], deque[datetime]] = defaultdict(deque)
         self._faults: list[Fault] = []
         self._in_flight = 0
@@ -108,8 +109,16 @@ class SimulatorState:
             token = secrets.token_urlsafe(32)
             expiry = self.now() + timedelta(seconds=self.config.token_ttl_seconds)
             self._tokens[token] = (username, expiry)
+            self._issued.append(token)
             self._stats["logins"] += 1
             return token
+
+    def issued_tokens(self) -> tuple[str, ...]:
+        """Every token a login handed out, expired and forgotten ones included, oldest first: they are
+        credentials too, and tests look for them where secrets must never appear. Not in ``stats``,
+        which the control endpoint serves."""
+        with self._lock:
+            return tuple(self._issued)
 
     def user_for_token(self, token: str) -> str | None:
         """The token's owner while it is valid; expired tokens are forgotten."""
