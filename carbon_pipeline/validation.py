@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
@@ -29,6 +30,8 @@ MAX_MOER_LBS_PER_MWH = 4000.0
 # Milligram resolution: far finer than any MOER model, without float noise such as 365.68616869400006.
 GCO2_KWH_DECIMALS = 4
 FAILURE_MESSAGE_ROWS = 5
+# Dagster's logger: inside a run its messages reach the run's event log, outside it they are plain logging.
+_logger = dg.get_dagster_logger(__name__)
 
 
 class MoerValues(pa.DataFrameModel):
@@ -125,8 +128,43 @@ def _chunk_frame(region: str, chunk: HistoricalChunk) -> pd.DataFrame:
     )
 
 
+def without_exact_repeats(window: RegionWindow, frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with each point WattTime sent more than once, identically, kept once, and a warning saying so.
+
+    An identical copy (same time, value as sent, units, model and marker) says nothing new, so it need not
+    cost the interval; copies that differ in anything are left for ``MoerFrame``'s uniqueness rule to reject,
+    since which of them is right cannot be told.
+    """
+    if not frame["point_time"].duplicated().any():
+        return frame
+    # Numbers compare by value (1 and 1.0 are one JSON number), anything else as sent: "n/a" is not null.
+    as_sent = frame.drop(columns="raw_value").assign(raw_value=frame["raw_value"].map(_unless_number))
+    repeats = as_sent.duplicated(keep=False)
+    if not repeats.any():
+        return frame
+    copies = frame.loc[repeats].groupby("point_time", sort=True).size()
+    shown = ", ".join(f"{_iso(moment)} ({count} copies)" for moment, count in copies.head(FAILURE_MESSAGE_ROWS).items())
+    more = f" and {len(copies) - FAILURE_MESSAGE_ROWS} more" if len(copies) > FAILURE_MESSAGE_ROWS else ""
+    _logger.warning(
+        "%s: WattTime sent %d point(s) more than once with the same value; kept one of each: %s%s",
+        window.describe(),
+        len(copies),
+        shown,
+        more,
+    )
+    return frame.loc[~as_sent.duplicated(keep="first")].reset_index(drop=True)
+
+
+def _unless_number(raw: object) -> str | None:
+    return None if type(raw) in (int, float) else repr(raw)
+
+
 def validate_moer_frame(window: RegionWindow, frame: pd.DataFrame) -> pd.DataFrame:
-    """Check every rule at once and return the frame with its conversion to gCO2/kWh added."""
+    """Check every rule at once and return the frame with its conversion to gCO2/kWh added.
+
+    Exact repeats of a point are dropped first (``without_exact_repeats``); every other rule is pandera's.
+    """
+    frame = without_exact_repeats(window, frame)
     schema = MoerFrame.to_schema().update_column(
         "point_time",
         checks=[pa.Check.in_range(pd.Timestamp(window.start), pd.Timestamp(window.end), include_max=False)],

@@ -211,7 +211,7 @@ def test_hourly_region_stores_one_point_per_hour(
     [
         ("out_of_range", "99999.0"),
         ("nulls", "None"),
-        ("duplicates", "unique"),
+        ("conflicting_duplicates", "multiple_fields_uniqueness"),
         ("outside_window", "in_range"),
         ("wrong_units", "'percentile'"),
         ("non_numeric", "'n/a'"),

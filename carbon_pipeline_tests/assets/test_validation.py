@@ -1,5 +1,6 @@
 """pandera rules and completeness: every bad value is named with its timestamp and rule; nothing passes half-checked."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -125,3 +126,26 @@ def test_points_off_the_period_grid_are_rejected() -> None:
         match=r"point_time 2025-01-01T00:07:00Z at 2025-01-01T00:07:00Z fails on the 300 s data period grid",
     ):
         require_complete(WINDOW, frame, 300)
+
+
+@pytest.mark.parametrize("repeated", [[2.0, 2.0, 2.0], [2.0, 2, 2.0]], ids=["floats", "an-integer-among-floats"])
+def test_exact_repeats_are_kept_once_with_a_warning_naming_region_interval_time_and_count(
+    repeated: list[object], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        frame = _validate(_chunk([1.0, *repeated, 3.0], minutes=[0, 5, 5, 5, 10]))
+    assert frame["point_time"].tolist() == list(expected_point_times(WINDOW, 300))
+    assert frame["moer_lbs_per_mwh"].tolist() == [1.0, 2.0, 3.0]
+    require_complete(WINDOW, frame, 300)
+    (warning,) = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warning == (
+        "region CAISO_NORTH, interval 2025-01-01T00:00Z..2025-01-01T00:15Z: WattTime sent 1 point(s) more than "
+        "once with the same value; kept one of each: 2025-01-01T00:05:00Z (3 copies)"
+    )
+
+
+@pytest.mark.parametrize("other", [2.5, "n/a"], ids=["another-value", "a-non-numeric-value"])
+def test_repeats_that_differ_are_rejected_as_before(other: object) -> None:
+    rejected = "point_time 2025-01-01T00:05:00Z at 2025-01-01T00:05:00Z fails multiple_fields_uniqueness"
+    with pytest.raises(DataRejected, match=rejected):
+        _validate(_chunk([1.0, 2.0, other, 3.0], minutes=[0, 5, 5, 10]))
