@@ -30,6 +30,10 @@ MAX_MOER_LBS_PER_MWH = 4000.0
 # Milligram resolution: far finer than any MOER model, without float noise such as 365.68616869400006.
 GCO2_KWH_DECIMALS = 4
 FAILURE_MESSAGE_ROWS = 5
+# WattTime documents a publication lag from under a minute to "up to a few hours" per region; an interval with
+# not one point that much (3 h), and as long again, after its end is overdue rather than waiting on the lag.
+WATTTIME_PUBLICATION_LAG = timedelta(hours=3)
+OVERDUE_MARGIN = timedelta(hours=3)
 # Dagster's logger: inside a run its messages reach the run's event log, outside it they are plain logging.
 _logger = dg.get_dagster_logger(__name__)
 
@@ -94,6 +98,22 @@ class DataIncomplete(Exception):
         super().__init__(
             f"{window.describe()}: {state}: {present} of {expected} points (missing {_listed(missing)}); "
             "nothing written, retry later"
+        )
+
+
+class DataLongOverdue(DataIncomplete):
+    """No point at all for an interval WattTime should have published long ago: not its usual lag.
+
+    Still retryable (WattTime fills gaps late, and the gap filler asks again), but worth a different word:
+    "not yet published" would send the operator waiting for data that is overdue.
+    """
+
+    def __init__(self, window: RegionWindow, expected: int, missing: Sequence[datetime], expected_by: datetime) -> None:
+        super().__init__(window, expected, missing)
+        self.expected_by = expected_by
+        self.args = (
+            f"WattTime returned no points for {window.describe()}, published long ago (expected by "
+            f"{_iso(expected_by)}): 0 of {expected} points; nothing written, retry later",
         )
 
 
@@ -207,10 +227,17 @@ def _describe_failure(row: object) -> str:
     return f"{row.column} {row.value} at {row.point_time} fails {row.rule}"  # type: ignore[attr-defined]
 
 
-def require_complete(window: RegionWindow, frame: pd.DataFrame, period_seconds: int | None) -> None:
-    """Refuse to mark intervals materialized while any of their points is still unpublished."""
+def require_complete(
+    window: RegionWindow, frame: pd.DataFrame, period_seconds: int | None, now: datetime | None = None
+) -> None:
+    """Refuse to mark intervals materialized while any of their points is still unpublished.
+
+    `now` (default: the clock) tells a reply that is empty because of WattTime's lag from one that is empty
+    long after the interval should have been published (`DataLongOverdue`).
+    """
     if period_seconds is None:
         if frame.empty:
+            _raise_if_overdue(window, window.interval_count, [window.start], now)
             raise DataIncomplete(window, window.interval_count, [window.start])
         raise DataRejected(
             window,
@@ -226,10 +253,18 @@ def require_complete(window: RegionWindow, frame: pd.DataFrame, period_seconds: 
             window, _rule_failure(off_grid[0], "point_time", off_grid[0], f"on the {period_seconds} s data period grid")
         )
     missing = expected.difference(present)
+    if len(missing) and present.empty:
+        _raise_if_overdue(window, len(expected), list(missing), now)
     if len(missing):
         raise DataIncomplete(
             window, len(expected), list(missing), published_until=present.max() if len(present) else None
         )
+
+
+def _raise_if_overdue(window: RegionWindow, expected: int, missing: Sequence[datetime], now: datetime | None) -> None:
+    expected_by = window.end + WATTTIME_PUBLICATION_LAG + OVERDUE_MARGIN
+    if (now or datetime.now(UTC)) >= expected_by:
+        raise DataLongOverdue(window, expected, missing, expected_by)
 
 
 def expected_point_times(window: RegionWindow, period_seconds: int) -> pd.DatetimeIndex:

@@ -9,6 +9,7 @@ import pytest
 from carbon_pipeline.partitions import RegionWindow
 from carbon_pipeline.validation import (
     DataIncomplete,
+    DataLongOverdue,
     DataRejected,
     data_period,
     expected_point_times,
@@ -89,10 +90,36 @@ def test_incomplete_interval_is_not_yet_published_with_counts() -> None:
         require_complete(WINDOW, frame, 300)
 
 
-def test_empty_reply_is_incomplete_not_an_error() -> None:
+# Without a data period the expected count is the window's intervals: here one.
+PERIODS_AND_POINTS = [(300, 3), (None, 1)]
+
+
+@pytest.mark.parametrize(("period", "points"), PERIODS_AND_POINTS)
+def test_empty_reply_for_a_fresh_interval_is_not_yet_published(period: int | None, points: int) -> None:
     frame = _validate(_chunk([]))
-    with pytest.raises(DataIncomplete, match="0 of 3 points"):
-        require_complete(WINDOW, frame, 300)
+    just_before_overdue = WINDOW.end + timedelta(hours=6) - timedelta(seconds=1)
+    with pytest.raises(DataIncomplete, match=f"not yet published: 0 of {points} points") as raised:
+        require_complete(WINDOW, frame, period, now=just_before_overdue)
+    assert not isinstance(raised.value, DataLongOverdue)
+
+
+@pytest.mark.parametrize(("period", "points"), PERIODS_AND_POINTS)
+def test_empty_reply_for_an_interval_published_long_ago_says_so(period: int | None, points: int) -> None:
+    frame = _validate(_chunk([]))
+    with pytest.raises(DataLongOverdue) as raised:
+        require_complete(WINDOW, frame, period, now=WINDOW.end + timedelta(hours=6))
+    assert str(raised.value) == (
+        "WattTime returned no points for region CAISO_NORTH, interval 2025-01-01T00:00Z..2025-01-01T00:15Z, "
+        f"published long ago (expected by 2025-01-01T06:15:00Z): 0 of {points} points; nothing written, retry later"
+    )
+    assert isinstance(raised.value, DataIncomplete)  # still retryable: WattTime may fill it late
+
+
+def test_a_partly_published_interval_long_ago_is_still_a_gap_not_an_empty_reply() -> None:
+    frame = _validate(_chunk([1.0, 2.0]))
+    with pytest.raises(DataIncomplete, match="not yet published: 2 of 3 points") as raised:
+        require_complete(WINDOW, frame, 300, now=WINDOW.end + timedelta(days=30))
+    assert not isinstance(raised.value, DataLongOverdue)
 
 
 def test_hourly_region_expects_one_point_on_the_hour_and_none_at_quarter_past() -> None:

@@ -409,7 +409,7 @@ _CASES = [
     watttime_recovers("truncated body", simulator_fault("truncated")),
     watttime_fails("HTML page from CloudFront (403)", simulator_fault("html"), "HTTP 403", "Server: CloudFront"),
     # ----- WattTime: a 200 reply with wrong content
-    data_incomplete("empty data", "empty", "not yet published: 0 of 3 points"),
+    data_incomplete("empty data, long after publication", "empty", "WattTime returned no points", "published long ago"),
     data_rejected("null values", "nulls", "None"),
     data_rejected("out-of-range values", "out_of_range", "99999.0", "-5.0"),
     FaultCase(
