@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
@@ -29,6 +30,12 @@ MAX_MOER_LBS_PER_MWH = 4000.0
 # Milligram resolution: far finer than any MOER model, without float noise such as 365.68616869400006.
 GCO2_KWH_DECIMALS = 4
 FAILURE_MESSAGE_ROWS = 5
+# WattTime documents a publication lag from under a minute to "up to a few hours" per region; an interval with
+# not one point that much (3 h), and as long again, after its end is overdue rather than waiting on the lag.
+WATTTIME_PUBLICATION_LAG = timedelta(hours=3)
+OVERDUE_MARGIN = timedelta(hours=3)
+# Dagster's logger: inside a run its messages reach the run's event log, outside it they are plain logging.
+_logger = dg.get_dagster_logger(__name__)
 
 
 class MoerValues(pa.DataFrameModel):
@@ -94,6 +101,22 @@ class DataIncomplete(Exception):
         )
 
 
+class DataLongOverdue(DataIncomplete):
+    """No point at all for an interval WattTime should have published long ago: not its usual lag.
+
+    Still retryable (WattTime fills gaps late, and the gap filler asks again), but worth a different word:
+    "not yet published" would send the operator waiting for data that is overdue.
+    """
+
+    def __init__(self, window: RegionWindow, expected: int, missing: Sequence[datetime], expected_by: datetime) -> None:
+        super().__init__(window, expected, missing)
+        self.expected_by = expected_by
+        self.args = (
+            f"WattTime returned no points for {window.describe()}, published long ago (expected by "
+            f"{_iso(expected_by)}): 0 of {expected} points; nothing written, retry later",
+        )
+
+
 def _listed(moments: Sequence[datetime]) -> str:
     shown = ", ".join(_iso(moment) for moment in moments[:FAILURE_MESSAGE_ROWS])
     more = f" and {len(moments) - FAILURE_MESSAGE_ROWS} more" if len(moments) > FAILURE_MESSAGE_ROWS else ""
@@ -125,8 +148,43 @@ def _chunk_frame(region: str, chunk: HistoricalChunk) -> pd.DataFrame:
     )
 
 
+def without_exact_repeats(window: RegionWindow, frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with each point WattTime sent more than once, identically, kept once, and a warning saying so.
+
+    An identical copy (same time, value as sent, units, model and marker) says nothing new, so it need not
+    cost the interval; copies that differ in anything are left for ``MoerFrame``'s uniqueness rule to reject,
+    since which of them is right cannot be told.
+    """
+    if not frame["point_time"].duplicated().any():
+        return frame
+    # Numbers compare by value (1 and 1.0 are one JSON number), anything else as sent: "n/a" is not null.
+    as_sent = frame.drop(columns="raw_value").assign(raw_value=frame["raw_value"].map(_unless_number))
+    repeats = as_sent.duplicated(keep=False)
+    if not repeats.any():
+        return frame
+    copies = frame.loc[repeats].groupby("point_time", sort=True).size()
+    shown = ", ".join(f"{_iso(moment)} ({count} copies)" for moment, count in copies.head(FAILURE_MESSAGE_ROWS).items())
+    more = f" and {len(copies) - FAILURE_MESSAGE_ROWS} more" if len(copies) > FAILURE_MESSAGE_ROWS else ""
+    _logger.warning(
+        "%s: WattTime sent %d point(s) more than once with the same value; kept one of each: %s%s",
+        window.describe(),
+        len(copies),
+        shown,
+        more,
+    )
+    return frame.loc[~as_sent.duplicated(keep="first")].reset_index(drop=True)
+
+
+def _unless_number(raw: object) -> str | None:
+    return None if type(raw) in (int, float) else repr(raw)
+
+
 def validate_moer_frame(window: RegionWindow, frame: pd.DataFrame) -> pd.DataFrame:
-    """Check every rule at once and return the frame with its conversion to gCO2/kWh added."""
+    """Check every rule at once and return the frame with its conversion to gCO2/kWh added.
+
+    Exact repeats of a point are dropped first (``without_exact_repeats``); every other rule is pandera's.
+    """
+    frame = without_exact_repeats(window, frame)
     schema = MoerFrame.to_schema().update_column(
         "point_time",
         checks=[pa.Check.in_range(pd.Timestamp(window.start), pd.Timestamp(window.end), include_max=False)],
@@ -169,10 +227,17 @@ def _describe_failure(row: object) -> str:
     return f"{row.column} {row.value} at {row.point_time} fails {row.rule}"  # type: ignore[attr-defined]
 
 
-def require_complete(window: RegionWindow, frame: pd.DataFrame, period_seconds: int | None) -> None:
-    """Refuse to mark intervals materialized while any of their points is still unpublished."""
+def require_complete(
+    window: RegionWindow, frame: pd.DataFrame, period_seconds: int | None, now: datetime | None = None
+) -> None:
+    """Refuse to mark intervals materialized while any of their points is still unpublished.
+
+    `now` (default: the clock) tells a reply that is empty because of WattTime's lag from one that is empty
+    long after the interval should have been published (`DataLongOverdue`).
+    """
     if period_seconds is None:
         if frame.empty:
+            _raise_if_overdue(window, window.interval_count, [window.start], now)
             raise DataIncomplete(window, window.interval_count, [window.start])
         raise DataRejected(
             window,
@@ -188,10 +253,18 @@ def require_complete(window: RegionWindow, frame: pd.DataFrame, period_seconds: 
             window, _rule_failure(off_grid[0], "point_time", off_grid[0], f"on the {period_seconds} s data period grid")
         )
     missing = expected.difference(present)
+    if len(missing) and present.empty:
+        _raise_if_overdue(window, len(expected), list(missing), now)
     if len(missing):
         raise DataIncomplete(
             window, len(expected), list(missing), published_until=present.max() if len(present) else None
         )
+
+
+def _raise_if_overdue(window: RegionWindow, expected: int, missing: Sequence[datetime], now: datetime | None) -> None:
+    expected_by = window.end + WATTTIME_PUBLICATION_LAG + OVERDUE_MARGIN
+    if (now or datetime.now(UTC)) >= expected_by:
+        raise DataLongOverdue(window, expected, missing, expected_by)
 
 
 def expected_point_times(window: RegionWindow, period_seconds: int) -> pd.DatetimeIndex:

@@ -156,6 +156,25 @@ class WattTimeClient:
                 windows, lambda window, abort: self._historical_chunk(region, window, abort), self._max_concurrent
             )
 
+    def historical_updates(
+        self, region: str, start: datetime, end: datetime, updated_since: datetime
+    ) -> list[HistoricalChunk]:
+        """The points of [start, end) whose value WattTime published or revised at or after `updated_since`.
+
+        WattTime may revise a value at any time after publishing it; this asks `/v3/historical` with
+        `updated_since` and gives each chunk's frame a `last_updated` column (UTC), checked on every point
+        (`replies.last_updated_times`). Chunked and fetched exactly as `historical`.
+        """
+        region = validate_region(region)
+        since = require_utc(updated_since, "updated_since")
+        windows = _windows(start, end, MAX_CHUNK)
+        with self._errors_logged():
+            return fetch_concurrently(
+                windows,
+                lambda window, abort: self._historical_chunk(region, window, abort, updated_since=since),
+                self._max_concurrent,
+            )
+
     def forecast(
         self, region: str, horizon_hours: int = DEFAULT_FORECAST_HORIZON_HOURS, *, model: str | None = None
     ) -> Forecast:
@@ -242,7 +261,14 @@ class WattTimeClient:
 
     # ----- data requests -----
 
-    def _historical_chunk(self, region: str, window: Window, abort: threading.Event | None = None) -> HistoricalChunk:
+    def _historical_chunk(
+        self,
+        region: str,
+        window: Window,
+        abort: threading.Event | None = None,
+        *,
+        updated_since: datetime | None = None,
+    ) -> HistoricalChunk:
         call = Call(HISTORICAL_PATH, region, window)
         start, end = inclusive_bounds(window)
         params = {
@@ -252,8 +278,12 @@ class WattTimeClient:
             "end": end,
             "include_imputed_marker": "true",
         }
+        if updated_since is not None:
+            params["updated_since"] = updated_since.isoformat()
         reply = self._get_data(call, params, abort)
-        chunk = parse_signal(call, reply, region=region, signal_type=self._signal_type, window=window)
+        chunk = parse_signal(
+            call, reply, region=region, signal_type=self._signal_type, window=window, updated_since=updated_since
+        )
         return self._log_warnings(chunk)
 
     def _historical_forecast_chunk(

@@ -46,6 +46,8 @@ _JSON_NUMBER_TYPES = (int, float)
 _JSON_NUMBER_TYPE_SET = frozenset(_JSON_NUMBER_TYPES)
 
 _T = TypeVar("_T")
+# How an ISO-8601 time names its zone: "Z" or an offset such as +00:00.
+_TIME_ZONE_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing DataFrames element-wise has no single truth value
@@ -261,11 +263,54 @@ def signal_document(call: Call, reply: Reply) -> tuple[list[Any], Mapping[str, A
     return payload["data"], meta, parsed
 
 
+def last_updated_times(call: Call, request_id: str | None, points: list[Any], updated_since: datetime) -> pd.Series:
+    """When each point's value was published or last revised, UTC, from a reply to `updated_since`.
+
+    Such a reply is only of use if it dates every point: a missing, zone-less or unparseable `last_updated` is
+    refused, and so is one before `updated_since`, which would mean the filter was not applied.
+    """
+    raw = [point.get("last_updated") for point in points]
+    undated = [point["point_time"] for point, value in zip(points, raw, strict=True) if not isinstance(value, str)]
+    if undated:
+        raise response_error(
+            call, request_id, f"{len(undated)} point(s) without a last_updated time, the first at {undated[0]}"
+        )
+    zoneless = [value for value in raw if not _TIME_ZONE_SUFFIX.search(value)]
+    if zoneless:
+        raise response_error(call, request_id, f"last_updated {zoneless[0]!r} has no timezone")
+    try:
+        times = pd.Series(pd.to_datetime(raw, utc=True, format="ISO8601").as_unit("ns"), name="last_updated")
+    except (ValueError, TypeError) as exc:
+        raise response_error(call, request_id, f"unparseable last_updated: {str(exc).splitlines()[0]}") from exc
+    early = times < pd.Timestamp(updated_since)
+    if early.any():
+        first = int(early.to_numpy().argmax())
+        raise response_error(
+            call,
+            request_id,
+            f"point {points[first]['point_time']} was last updated at {raw[first]}, before updated_since "
+            f"{updated_since.isoformat()}: the reply ignored the filter",
+        )
+    return times
+
+
 def parse_signal(
-    call: Call, reply: Reply, *, region: str, signal_type: str, window: tuple[datetime, datetime]
+    call: Call,
+    reply: Reply,
+    *,
+    region: str,
+    signal_type: str,
+    window: tuple[datetime, datetime],
+    updated_since: datetime | None = None,
 ) -> HistoricalChunk:
-    """Parse a `/v3/historical` reply for the window it was asked for."""
+    """Parse a `/v3/historical` reply for the window it was asked for.
+
+    A reply to `updated_since` also gets the frame column `last_updated` (`last_updated_times`).
+    """
     data, _, meta = signal_document(call, reply)
+    frame = points_frame(call, reply.request_id, data)
+    if updated_since is not None:
+        frame["last_updated"] = last_updated_times(call, reply.request_id, data, updated_since)
     return HistoricalChunk(
         region=region,
         signal_type=signal_type,
@@ -276,7 +321,7 @@ def parse_signal(
         model_date=meta.model_date,
         warnings=meta.warnings,
         request_id=reply.request_id,
-        frame=points_frame(call, reply.request_id, data),
+        frame=frame,
     )
 
 

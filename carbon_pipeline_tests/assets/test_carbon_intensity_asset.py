@@ -211,7 +211,7 @@ def test_hourly_region_stores_one_point_per_hour(
     [
         ("out_of_range", "99999.0"),
         ("nulls", "None"),
-        ("duplicates", "unique"),
+        ("conflicting_duplicates", "multiple_fields_uniqueness"),
         ("outside_window", "in_range"),
         ("wrong_units", "'percentile'"),
         ("non_numeric", "'n/a'"),
@@ -257,12 +257,15 @@ def test_interval_not_fully_published_fails_retryably_and_stays_missing(
     assert _materialized(instance) == set()
 
 
-def test_empty_reply_is_treated_as_not_yet_published(
+def test_empty_reply_for_an_interval_published_long_ago_says_so(
     resources: dict[str, object], simulator: SimulatorServer, influxdb_shim: InfluxDBShim
 ) -> None:
     simulator.state.inject(Fault(kind="empty", path="/v3/historical"))
     result = materialize(resources, "CAISO_NORTH", DAY)
-    assert "not yet published: 0 of 3 points" in failure_message(result)
+    message = failure_message(result)
+    expected_by = (DAY + QUARTER + timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert f"WattTime returned no points for {INTERVAL_TEXT}, published long ago (expected by {expected_by})" in message
+    assert "not yet published" not in message
     assert influxdb_shim.requests == []
 
 

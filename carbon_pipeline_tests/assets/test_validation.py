@@ -1,5 +1,6 @@
 """pandera rules and completeness: every bad value is named with its timestamp and rule; nothing passes half-checked."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -8,6 +9,7 @@ import pytest
 from carbon_pipeline.partitions import RegionWindow
 from carbon_pipeline.validation import (
     DataIncomplete,
+    DataLongOverdue,
     DataRejected,
     data_period,
     expected_point_times,
@@ -88,10 +90,36 @@ def test_incomplete_interval_is_not_yet_published_with_counts() -> None:
         require_complete(WINDOW, frame, 300)
 
 
-def test_empty_reply_is_incomplete_not_an_error() -> None:
+# Without a data period the expected count is the window's intervals: here one.
+PERIODS_AND_POINTS = [(300, 3), (None, 1)]
+
+
+@pytest.mark.parametrize(("period", "points"), PERIODS_AND_POINTS)
+def test_empty_reply_for_a_fresh_interval_is_not_yet_published(period: int | None, points: int) -> None:
     frame = _validate(_chunk([]))
-    with pytest.raises(DataIncomplete, match="0 of 3 points"):
-        require_complete(WINDOW, frame, 300)
+    just_before_overdue = WINDOW.end + timedelta(hours=6) - timedelta(seconds=1)
+    with pytest.raises(DataIncomplete, match=f"not yet published: 0 of {points} points") as raised:
+        require_complete(WINDOW, frame, period, now=just_before_overdue)
+    assert not isinstance(raised.value, DataLongOverdue)
+
+
+@pytest.mark.parametrize(("period", "points"), PERIODS_AND_POINTS)
+def test_empty_reply_for_an_interval_published_long_ago_says_so(period: int | None, points: int) -> None:
+    frame = _validate(_chunk([]))
+    with pytest.raises(DataLongOverdue) as raised:
+        require_complete(WINDOW, frame, period, now=WINDOW.end + timedelta(hours=6))
+    assert str(raised.value) == (
+        "WattTime returned no points for region CAISO_NORTH, interval 2025-01-01T00:00Z..2025-01-01T00:15Z, "
+        f"published long ago (expected by 2025-01-01T06:15:00Z): 0 of {points} points; nothing written, retry later"
+    )
+    assert isinstance(raised.value, DataIncomplete)  # still retryable: WattTime may fill it late
+
+
+def test_a_partly_published_interval_long_ago_is_still_a_gap_not_an_empty_reply() -> None:
+    frame = _validate(_chunk([1.0, 2.0]))
+    with pytest.raises(DataIncomplete, match="not yet published: 2 of 3 points") as raised:
+        require_complete(WINDOW, frame, 300, now=WINDOW.end + timedelta(days=30))
+    assert not isinstance(raised.value, DataLongOverdue)
 
 
 def test_hourly_region_expects_one_point_on_the_hour_and_none_at_quarter_past() -> None:
@@ -125,3 +153,26 @@ def test_points_off_the_period_grid_are_rejected() -> None:
         match=r"point_time 2025-01-01T00:07:00Z at 2025-01-01T00:07:00Z fails on the 300 s data period grid",
     ):
         require_complete(WINDOW, frame, 300)
+
+
+@pytest.mark.parametrize("repeated", [[2.0, 2.0, 2.0], [2.0, 2, 2.0]], ids=["floats", "an-integer-among-floats"])
+def test_exact_repeats_are_kept_once_with_a_warning_naming_region_interval_time_and_count(
+    repeated: list[object], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        frame = _validate(_chunk([1.0, *repeated, 3.0], minutes=[0, 5, 5, 5, 10]))
+    assert frame["point_time"].tolist() == list(expected_point_times(WINDOW, 300))
+    assert frame["moer_lbs_per_mwh"].tolist() == [1.0, 2.0, 3.0]
+    require_complete(WINDOW, frame, 300)
+    (warning,) = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warning == (
+        "region CAISO_NORTH, interval 2025-01-01T00:00Z..2025-01-01T00:15Z: WattTime sent 1 point(s) more than "
+        "once with the same value; kept one of each: 2025-01-01T00:05:00Z (3 copies)"
+    )
+
+
+@pytest.mark.parametrize("other", [2.5, "n/a"], ids=["another-value", "a-non-numeric-value"])
+def test_repeats_that_differ_are_rejected_as_before(other: object) -> None:
+    rejected = "point_time 2025-01-01T00:05:00Z at 2025-01-01T00:05:00Z fails multiple_fields_uniqueness"
+    with pytest.raises(DataRejected, match=rejected):
+        _validate(_chunk([1.0, 2.0, other, 3.0], minutes=[0, 5, 5, 10]))

@@ -18,6 +18,7 @@ collected into the table that ``fault_report`` prints at the end of the session.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -324,6 +325,19 @@ def retry_came_after_retry_after(scene: Scene, result: dg.ExecuteInProcessResult
     assert gap >= INFLUXDB_RETRY_AFTER_SECONDS, f"the retry came {gap:.2f} s after the 503"
 
 
+def the_repeat_is_logged(scene: Scene, result: dg.ExecuteInProcessResult) -> None:
+    """The run's log names the region, the interval, the repeated point's time and how many copies came."""
+    (window,) = scene.windows()
+    repeated = (window.start + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")  # the middle of three points
+    expected = (
+        f"{window.describe()}: WattTime sent 1 point(s) more than once with the same value; kept one of each: "
+        f"{repeated} (2 copies)"
+    )
+    logs = scene.instance.all_logs(result.run_id)
+    warnings = [entry.user_message for entry in logs if entry.level == logging.WARNING]
+    assert expected in warnings, warnings
+
+
 def watttime_recovers(fault: str, arrange: Arrange, *, calls: int = 2, **options: Any) -> FaultCase:
     return FaultCase(fault, "WattTime", "recovered", arrange, calls=calls, **options)
 
@@ -406,10 +420,17 @@ _CASES = [
     watttime_recovers("truncated body", simulator_fault("truncated")),
     watttime_fails("HTML page from CloudFront (403)", simulator_fault("html"), "HTTP 403", "Server: CloudFront"),
     # ----- WattTime: a 200 reply with wrong content
-    data_incomplete("empty data", "empty", "not yet published: 0 of 3 points"),
+    data_incomplete("empty data, long after publication", "empty", "WattTime returned no points", "published long ago"),
     data_rejected("null values", "nulls", "None"),
     data_rejected("out-of-range values", "out_of_range", "99999.0", "-5.0"),
-    data_rejected("duplicate point", "duplicates", "unique"),
+    FaultCase(
+        "exact duplicate point (kept once, with a warning)",
+        "WattTime",
+        "accepted",
+        simulator_fault("duplicates"),
+        verify=the_repeat_is_logged,
+    ),
+    data_rejected("duplicate point with another value", "conflicting_duplicates", "multiple_fields_uniqueness"),
     data_rejected("wrong units", "wrong_units", "'percentile'"),
     data_rejected("point outside the window", "outside_window", "in_range"),
     data_rejected("non-numeric value", "non_numeric", "'n/a'"),

@@ -451,7 +451,13 @@ FIVE_POINTS = [f"2025-01-01T00:{minute:02d}:00+00:00" for minute in range(0, 21,
 DATA_FAULT_CHECKS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "nulls": lambda body: [point["value"] for point in body["data"]].count(None) == 1,
     "out_of_range": lambda body: (body["data"][0]["value"], body["data"][-1]["value"]) == (99999.0, -5.0),
-    "duplicates": lambda body: point_times(body) == [*FIVE_POINTS[:3], *FIVE_POINTS[2:]],
+    "duplicates": lambda body: (
+        point_times(body) == [*FIVE_POINTS[:3], *FIVE_POINTS[2:]] and body["data"][2] == body["data"][3]
+    ),
+    "conflicting_duplicates": lambda body: (
+        point_times(body) == [*FIVE_POINTS[:3], *FIVE_POINTS[2:]]
+        and body["data"][3]["value"] == body["data"][2]["value"] + 1.0
+    ),
     "wrong_units": lambda body: body["meta"]["units"] == "percentile",
     "model_date": lambda body: body["meta"]["model"]["date"] == "2024-06-01",
     "outside_window": lambda body: point_times(body) == [*FIVE_POINTS, "2025-01-01T00:25:00+00:00"],

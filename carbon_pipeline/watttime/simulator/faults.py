@@ -29,6 +29,7 @@ DATA_KINDS = (
             "nulls",
             "out_of_range",
             "duplicates",
+            "conflicting_duplicates",
             "wrong_units",
             "model_date",
             "outside_window",
@@ -74,21 +75,22 @@ class Fault:
     Data-level kinds (a 200 reply whose content is wrong; on /v3/forecast/historical each forecast in the
     reply is damaged alike):
 
-    ==================  ===============================================================
-    nulls               every fifth value is null
-    out_of_range        first value 99999.0, last value -5.0
-    duplicates          the middle point appears twice
-    wrong_units         meta.units is "percentile"
-    model_date          meta.model.date is 2024-06-01, so a range mixes model dates
-    outside_window      one extra point five minutes after the requested end (historical
-                        forecasts: one extra forecast issued five minutes after it)
-    empty               data is []
-    non_numeric         the middle value is the string "n/a"
-    missing_point       the middle point is dropped: a gap inside the series
-    short_horizon       forecasts only: the second half of the points is missing
-    stale_generated_at  forecasts only: an hour-old forecast, generated_at and every point
-                        time one hour earlier than asked for
-    ==================  ===============================================================
+    ======================  ===============================================================
+    nulls                   every fifth value is null
+    out_of_range            first value 99999.0, last value -5.0
+    duplicates              the middle point appears twice, an exact copy
+    conflicting_duplicates  the middle point appears twice, the copy's value 1.0 higher
+    wrong_units             meta.units is "percentile"
+    model_date              meta.model.date is 2024-06-01, so a range mixes model dates
+    outside_window          one extra point five minutes after the requested end (historical
+                            forecasts: one extra forecast issued five minutes after it)
+    empty                   data is []
+    non_numeric             the middle value is the string "n/a"
+    missing_point           the middle point is dropped: a gap inside the series
+    short_horizon           forecasts only: the second half of the points is missing
+    stale_generated_at      forecasts only: an hour-old forecast, generated_at and every point
+                            time one hour earlier than asked for
+    ======================  ===============================================================
     """
 
     kind: str
@@ -158,6 +160,8 @@ def _damage_points(kind: str, points: list[dict[str, Any]]) -> None:
         points[-1]["value"] = -5.0
     elif kind == "duplicates" and points:
         points.insert(middle, dict(points[middle]))
+    elif kind == "conflicting_duplicates" and points:
+        points.insert(middle + 1, {**points[middle], "value": points[middle]["value"] + 1.0})
     elif kind == "non_numeric" and points:
         points[middle]["value"] = "n/a"
     elif kind == "missing_point" and points:

@@ -35,8 +35,22 @@ _DAY_SECONDS = 86_400
 # An older model is at most this far off the newest per version of age, drifting over about a fortnight.
 _MODEL_DRIFT = 0.04
 _MODEL_DRIFT_PERIOD_SECONDS = _DAY_SECONDS * 13.7
+# Revisions pick their points with a hash of their own, and move a value this far (5 % is well above rounding).
+_REVISION_SALT = 0x27D4EB2F
+_REVISION_STEP = 0.05
 
-__all__ = ["DATA_START", "REGIONS", "Region", "is_imputed", "moer_at", "moer_value", "signal_at", "synthetic_regions"]
+__all__ = [
+    "DATA_START",
+    "REGIONS",
+    "Region",
+    "is_imputed",
+    "is_revised",
+    "moer_at",
+    "moer_value",
+    "revised_value",
+    "signal_at",
+    "synthetic_regions",
+]
 
 
 class Shape(NamedTuple):
@@ -117,6 +131,18 @@ def moer_value(region: str, point_time: datetime) -> float:
 def is_imputed(region: str, epoch: int) -> bool:
     """Marks roughly 2% of points as imputed, so `include_imputed_marker` has something to show."""
     return _unit_hash(_profile(MOER, region)[3] ^ 0x5BD1E995, epoch // _NOISE_PERIOD_SECONDS) < 0.02
+
+
+def is_revised(signal_type: str, region: str, epoch: int, share: float) -> bool:
+    """Whether WattTime revises the point at `epoch` after publishing it: a seeded `share` of all points."""
+    return share > 0 and _unit_hash(_profile(signal_type, region)[3] ^ _REVISION_SALT, epoch) < share
+
+
+def revised_value(signal_type: str, value: float) -> float:
+    """The value a revision replaces `value` with: 5 % towards the middle of the signal's range, so it stays inside."""
+    shape = SHAPES[signal_type]
+    factor = 1 - _REVISION_STEP if value > (shape.low + shape.high) / 2 else 1 + _REVISION_STEP
+    return round(value * factor, shape.decimals)
 
 
 def point_epochs(period_seconds: int, start: datetime, end: datetime) -> range:

@@ -42,6 +42,11 @@ class SimulatorConfig:
     earlier versions a request may pin with `model=`. `forecast_regions` limits which regions the account may
     read forecasts for (None: all it may read at all), and `forecast_archive_start` is the oldest
     `generated_at` /v3/forecast/historical keeps.
+
+    `revision_share` of /v3/historical's points (0 to 1, chosen by a seeded hash of region and time, so the same
+    points in every run) get a new value `revision_delay_seconds` after they were published; 0, the default,
+    revises nothing. With revisions on, every point carries `last_updated`; without, only the points of a
+    request that asks `updated_since`.
     """
 
     accounts: Mapping[str, str] = field(default_factory=_default_accounts)
@@ -57,7 +62,15 @@ class SimulatorConfig:
     login_rate_limit: int = 100
     # Extra regions SYNTH_000, SYNTH_001, ... beside the real catalogue, for load tests with many regions.
     synthetic_regions: int = 0
+    revision_share: float = 0.0
+    revision_delay_seconds: float = 6 * 3600
     clock: Callable[[], datetime] = _utc_now
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.revision_share <= 1:
+            raise ValueError("revision_share must be between 0 and 1")
+        if self.revision_delay_seconds < 0:
+            raise ValueError("revision_delay_seconds must not be negative")
 
 
 class SimulatorState:
