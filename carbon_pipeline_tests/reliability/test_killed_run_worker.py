@@ -99,7 +99,7 @@ def keys_of(first: datetime, end: datetime) -> set[str]:
 def rig(tmp_path: Path, prod_env: dict[str, str]) -> Iterator[Rig]:
     instance_file = tmp_path / "dagster.yaml"
     config = yaml.safe_load(INSTANCE_FILE.read_text())
-    config["run_monitoring"] |= MONITORING
+    config.setdefault("run_monitoring", {}).update(MONITORING)
     instance_file.write_text(yaml.safe_dump(config))
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     settings = {key: value for key, value in prod_env.items() if key.startswith(SETTING_PREFIXES)} | {
