@@ -86,7 +86,13 @@ def _measurements(settings: PipelineSettings) -> dg.Definitions:
             build_failure_alert_sensor(asset.key, partitions, settings.alert_after_failures),
             build_freshness_sensor(asset.key, partitions, delay),
             build_gap_filler_sensor(
-                job, asset.key, partitions, timedelta(hours=settings.gap_fill_hours), delay, settings.gap_fill_max_runs
+                job,
+                asset.key,
+                partitions,
+                timedelta(hours=settings.gap_fill_hours),
+                delay,
+                settings.gap_fill_max_runs,
+                stalled_after=timedelta(seconds=settings.stalled_run_seconds),
             ),
         ],
     )
@@ -136,6 +142,7 @@ def _forecasts(settings: PipelineSettings) -> dg.Definitions:
                 after_interval_end,
                 settings.gap_fill_max_runs,
                 FORECAST_GAP_FILLER,
+                stalled_after=timedelta(seconds=settings.stalled_run_seconds),
             ),
         ],
     )

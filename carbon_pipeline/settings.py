@@ -49,6 +49,7 @@ WHOLE_NUMBERS = {
     "alert_after_failures": (1, 100, "consecutive failed runs of a region before an alert"),
     "gap_fill_hours": (1, 24 * 366, "hours searched for missing intervals"),
     "gap_fill_max_runs": (1, 20, "gap-filling runs queued or running at once"),
+    "stalled_run_seconds": (10, 24 * 3600, "seconds a running run may record nothing before it counts as dead"),
     # Under 5: the issue interval's first forecast (WattTime issues every 5 minutes) must still be the newest.
     "forecast_delay_minutes": (0, 4, "whole minutes after each interval starts before its forecast is fetched"),
     "forecast_horizon_hours": (*FORECAST_HORIZON_HOURS, "hours of WattTime forecast stored per issue"),
@@ -101,6 +102,9 @@ class PipelineSettings(BaseModel):
     alert_after_failures: int = Field(3, validation_alias="CARBON_ALERT_AFTER_FAILURES")
     gap_fill_hours: int = Field(7 * 24, validation_alias="CARBON_GAP_FILL_HOURS")
     gap_fill_max_runs: int = Field(2, validation_alias="CARBON_GAP_FILL_MAX_RUNS")
+    # A live run records an event at least every few minutes (its longest silence is a fetch or a write
+    # under the retry policy's budget); one silent for half an hour has lost its worker.
+    stalled_run_seconds: int = Field(1800, validation_alias="CARBON_STALLED_RUN_SECONDS")
     forecast_delay_minutes: int = Field(2, validation_alias="CARBON_FORECAST_DELAY_MINUTES")
     forecast_horizon_hours: int = Field(24, validation_alias="CARBON_FORECAST_HORIZON_HOURS")
     window_hours: tuple[int, ...] = Field(DEFAULT_WINDOW_HOURS, validation_alias="CARBON_WINDOW_HOURS")

@@ -7,8 +7,10 @@ interval a queued or running run already covers, keeps at most ``max_runs`` of i
 so neither the run queue nor WattTime's limits are flooded, stands aside while a backfill of the
 asset is running, and does not keep hammering an interval whose data was refused: refused ranges are
 retried one interval at a time, so one bad point cannot hold back its neighbours, and a refused
-single interval waits ``REFUSED_RETRY_AFTER`` before it is tried again. Each tick logs what was
-missing, per region, and what it requested or why it requested nothing.
+single interval waits ``REFUSED_RETRY_AFTER`` before it is tried again. A run that is starting or
+running but has recorded nothing for ``stalled_after`` is not trusted: its worker died with no one
+left to report it (its code server died too, or the host), so its intervals are requested again.
+Each tick logs what was missing, per region, and what it requested or why it requested nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ TRIGGER = "gap_fill"
 MAX_RUN_INTERVALS = 30 * 96  # 30 days: one WattTime call
 REFUSED_RETRY_AFTER = timedelta(hours=6)
 RUN_LOOKUP_LIMIT = 1000
+DEFAULT_STALLED_AFTER = timedelta(minutes=30)
+# Statuses whose run worker should be recording events; a queued run may wait as long as the queue is.
+RUNNING_STATUSES = frozenset({dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED})
 WAITING_STATUSES = [
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.QUEUED,
@@ -82,9 +87,11 @@ def build_gap_filler_sensor(
     schedule_delay: timedelta,
     max_runs: int,
     name: str = SENSOR_NAME,
+    stalled_after: timedelta = DEFAULT_STALLED_AFTER,
 ) -> dg.SensorDefinition:
     """``schedule_delay`` is how long after an interval *ends* its scheduled run starts: negative for forecasts,
-    whose run starts shortly after the interval begins."""
+    whose run starts shortly after the interval begins. ``stalled_after`` is how long a starting or running
+    run may record nothing before its intervals count as missing again."""
 
     @dg.sensor(
         name=name,
@@ -102,7 +109,9 @@ def build_gap_filler_sensor(
             return skipped(context.log, "a backfill of the asset is in progress; it fills its own range")
         due = due_intervals(partitions_def, datetime.now(UTC), lookback, schedule_delay)
         regions = regions_of(partitions_def)
-        waiting = _waiting_runs(instance, asset_key, partitions_def)
+        waiting, stalled = _waiting_runs(instance, asset_key, partitions_def, datetime.now(UTC) - stalled_after)
+        if stalled:
+            context.log.info(_stalled_note(stalled, stalled_after))
         plan = plan_gap_fill(
             due,
             regions,
@@ -187,16 +196,42 @@ def _refused_starts(refused: Iterable[RegionWindow]) -> tuple[dict[str, set[date
 
 
 def _waiting_runs(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partitions_def: dg.MultiPartitionsDefinition
-) -> list[tuple[dict[str, str], list[RegionWindow]]]:
-    """Tags and windows of runs that are queued or running and cover partitions of the asset."""
+    instance: dg.DagsterInstance,
+    asset_key: dg.AssetKey,
+    partitions_def: dg.MultiPartitionsDefinition,
+    silent_since: datetime,
+) -> tuple[list[tuple[dict[str, str], list[RegionWindow]]], list[str]]:
+    """Tags and windows of runs that are queued or running and cover partitions of the asset, and the ids
+    of the running ones left out because they have recorded nothing since ``silent_since``."""
     records = instance.get_run_records(dg.RunsFilter(statuses=WAITING_STATUSES), limit=RUN_LOOKUP_LIMIT)
-    runs = [
-        (dict(record.dagster_run.tags), run_windows(record.dagster_run.tags, partitions_def))
-        for record in records
-        if run_covers(record.dagster_run, asset_key)
-    ]
-    return [(tags, windows) for tags, windows in runs if windows]
+    waiting, stalled = [], []
+    for record in records:
+        run = record.dagster_run
+        windows = run_windows(run.tags, partitions_def) if run_covers(run, asset_key) else []
+        if not windows:
+            continue
+        if run.status in RUNNING_STATUSES and _last_activity(instance, record) < silent_since:
+            stalled.append(run.run_id)
+        else:
+            waiting.append((dict(run.tags), windows))
+    return waiting, stalled
+
+
+def _last_activity(instance: dg.DagsterInstance, record: dg.RunRecord) -> datetime:
+    """When the run last recorded an event (its worker is alive while it records them); without any, when
+    its record last changed."""
+    latest = instance.get_records_for_run(record.dagster_run.run_id, limit=1, ascending=False).records
+    if latest:
+        return datetime.fromtimestamp(latest[0].timestamp, UTC)
+    return record.update_timestamp.astimezone(UTC)
+
+
+def _stalled_note(run_ids: list[str], stalled_after: timedelta) -> str:
+    minutes = stalled_after / timedelta(minutes=1)
+    return (
+        f"{len(run_ids)} run(s) starting or running have recorded nothing for {minutes:g} minute(s), so their "
+        f"worker is taken for dead and their intervals for missing: {listed(run_ids)}."
+    )
 
 
 def _recently_refused(

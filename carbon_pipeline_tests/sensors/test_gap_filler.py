@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -163,6 +164,38 @@ def test_a_scheduled_run_in_flight_holds_back_its_interval_for_every_region(inst
     ]
     assert {start[0] for start, _ in requested} == set(REGIONS)
     assert all(not interval_start(start[1]) <= newest <= interval_start(end[1]) for start, end in requested)
+
+
+def test_a_running_run_that_records_nothing_for_too_long_no_longer_holds_back_its_intervals(
+    instance: dg.DagsterInstance,
+) -> None:
+    """A run left STARTED by a worker that died with its code server never ends by itself; once it has
+    recorded nothing for ``stalled_after`` its intervals are requested again, and not before."""
+    newest = floor_interval(datetime.now(UTC) - timedelta(minutes=20)) - INTERVAL
+    start_run(instance, region_range_tags("CAISO_NORTH", newest - 3 * INTERVAL, newest) | {TRIGGER_TAG: TRIGGER})
+
+    def caiso_north_requested(stalled_after: timedelta) -> set[datetime]:
+        sensor = build_gap_filler_sensor(
+            dg.define_asset_job("carbon_intensity_job", selection=[ASSET]),
+            ASSET.key,
+            PARTITIONS,
+            lookback=timedelta(hours=1),
+            schedule_delay=timedelta(minutes=5),
+            max_runs=1 + len(REGIONS),
+            stalled_after=stalled_after,
+        )
+        result = sensor(dg.build_sensor_context(instance=instance))
+        assert isinstance(result, dg.SensorResult)
+        starts: set[datetime] = set()
+        for request in result.run_requests or []:
+            (region, first), (_, last) = (request.tags[tag].split("|") for tag in (RANGE_START_TAG, RANGE_END_TAG))
+            if region == "CAISO_NORTH":
+                starts.update(RegionWindow(region, interval_start(first), interval_start(last) + INTERVAL).starts())
+        return starts
+
+    assert newest not in caiso_north_requested(timedelta(hours=1))
+    time.sleep(0.01)
+    assert newest in caiso_north_requested(timedelta(milliseconds=1))
 
 
 def test_a_tick_logs_what_is_missing_what_it_requests_and_why_it_then_requests_nothing(

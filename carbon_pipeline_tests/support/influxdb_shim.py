@@ -54,7 +54,7 @@ from types import TracebackType
 from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-FaultKind = Literal["status", "delay", "reset", "partial_write", "lost_reply"]
+FaultKind = Literal["status", "delay", "reset", "partial_write", "lost_reply", "slow_reply"]
 
 _LOOPBACK = "127.0.0.1"
 _UPSTREAM_TIMEOUT_SECONDS = 30.0
@@ -92,6 +92,10 @@ class _Fault:
     delay_seconds: float
     body: str | None
     line_number: int
+    measurement: str | None = None
+
+    def matches(self, lines: list[bytes]) -> bool:
+        return self.measurement is None or lines[0].startswith(f"{self.measurement},".encode())
 
 
 @dataclass(frozen=True)
@@ -403,8 +407,10 @@ class InfluxDBShim:
         delay_seconds: float = 1.0,
         body: str | None = None,
         line_number: int = 2,
+        measurement: str | None = None,
     ) -> None:
-        """Queue a fault for the next ``count`` write requests (after faults queued earlier).
+        """Queue a fault for the next ``count`` write requests (after faults queued earlier); with
+        ``measurement``, only for requests whose first line is of that measurement.
 
         * ``"status"``: answer ``status`` with ``body`` (default ``{"error": "<reason>"}``)
           and ``Retry-After: retry_after`` if given; nothing is forwarded.
@@ -417,6 +423,8 @@ class InfluxDBShim:
         * ``"lost_reply"``: forward the write, then close the connection with a TCP
           reset instead of answering: the points are stored but the client never
           learns it, as when a server or proxy dies between committing and replying.
+        * ``"slow_reply"``: forward the write, then sleep ``delay_seconds`` before answering:
+          the points are stored while the writer still waits for the reply.
         """
         if kind not in get_args(FaultKind):
             raise ValueError(f"unknown fault kind {kind!r}, expected one of {get_args(FaultKind)}")
@@ -430,6 +438,7 @@ class InfluxDBShim:
             delay_seconds=delay_seconds,
             body=body,
             line_number=line_number,
+            measurement=measurement,
         )
         with self._state_lock:
             self._faults.append(fault)
@@ -463,7 +472,7 @@ class InfluxDBShim:
     def _write(self, query: dict[str, str], headers: Message, body: bytes, lines: list[bytes]) -> _Reply | None:
         """Forward a validated write, unless the next queued fault says otherwise."""
         content_type = headers.get("Content-Type", _TEXT)
-        fault = self._take_fault()
+        fault = self._take_fault(lines)
         if fault is None:
             return self._forward(query, body, content_type, headers.get("Content-Encoding"))
         match fault.kind:
@@ -479,6 +488,10 @@ class InfluxDBShim:
             case "lost_reply":
                 self._forward(query, body, content_type, headers.get("Content-Encoding"))
                 return None
+            case "slow_reply":
+                reply = self._forward(query, body, content_type, headers.get("Content-Encoding"))
+                time.sleep(fault.delay_seconds)
+                return reply
 
     def _partial_write(self, fault: _Fault, query: dict[str, str], content_type: str, lines: list[bytes]) -> _Reply:
         index = fault.line_number - 1
@@ -523,14 +536,14 @@ class InfluxDBShim:
         with self._state_lock:
             return self._max_request_bytes
 
-    def _take_fault(self) -> _Fault | None:
+    def _take_fault(self, lines: list[bytes]) -> _Fault | None:
         with self._state_lock:
-            if not self._faults:
+            fault = next((fault for fault in self._faults if fault.matches(lines)), None)
+            if fault is None:
                 return None
-            fault = self._faults[0]
             fault.remaining -= 1
             if fault.remaining == 0:
-                self._faults.popleft()
+                self._faults.remove(fault)
             return fault
 
 

@@ -79,8 +79,15 @@ class SplitDeployment(DagsterGraphQL):
     failure); ``logs()`` gives it at any time.
     """
 
-    def __init__(self, workdir: Path, instance_env: Mapping[str, str], settings: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        instance_env: Mapping[str, str],
+        settings: Mapping[str, str],
+        instance_file: Path = INSTANCE_FILE,
+    ) -> None:
         self.workdir = workdir
+        self.instance_file = instance_file
         self.code_server_port = free_loopback_port()
         self.webserver_port = free_loopback_port()
         super().__init__(f"http://127.0.0.1:{self.webserver_port}/graphql")
@@ -113,17 +120,11 @@ class SplitDeployment(DagsterGraphQL):
         (self.workdir / "logs").mkdir(parents=True)
         for launch in self._launches.values():
             launch.home.mkdir(parents=True)
-            shutil.copy(INSTANCE_FILE, launch.home / "dagster.yaml")
+            shutil.copy(self.instance_file, launch.home / "dagster.yaml")
         grpc_server = {"host": "127.0.0.1", "port": self.code_server_port, "location_name": LOCATION_NAME}
         self.workspace_path.write_text(yaml.safe_dump({"load_from": [{"grpc_server": grpc_server}]}))
         try:
-            # `dagster code-server start` loads the definitions before it binds its port.
-            code_server = self._start("code_server")
-            code_server.wait_until_ready(
-                accepts_connections(self.code_server_port),
-                READY_TIMEOUT_SECONDS,
-                f"listen on port {self.code_server_port}",
-            )
+            self._start_code_server()
             webserver = self._start("webserver")
             self._start("daemon")
             webserver.wait_until_ready(self.answers, READY_TIMEOUT_SECONDS, f"answer GraphQL at {self.url}")
@@ -149,6 +150,20 @@ class SplitDeployment(DagsterGraphQL):
         return "\n".join(
             f"--- {launch.name} ({launch.log_path}), last lines:\n{log_tail(launch.log_path)}"
             for launch in self._launches.values()
+        )
+
+    def kill_code_server(self) -> None:
+        """SIGKILL the code server with its process group (the run workers it started), as a host restart or
+        a killed container does, then start it again on the same port, as the host's service manager would."""
+        dead = self._processes["code_server"]
+        os.killpg(dead.pid, signal.SIGKILL)
+        dead.stop()
+        self._start_code_server()
+
+    def _start_code_server(self) -> None:
+        # `dagster code-server start` loads the definitions before it binds its port.
+        self._start("code_server").wait_until_ready(
+            accepts_connections(self.code_server_port), READY_TIMEOUT_SECONDS, f"listen on port {self.code_server_port}"
         )
 
     def _start(self, name: str) -> ServerProcess:
