@@ -57,6 +57,7 @@ def production_resources(settings: PipelineSettings) -> dict[str, object]:
                 username=dg.EnvVar("WATTTIME_USERNAME"),
                 password=dg.EnvVar("WATTTIME_PASSWORD"),
                 base_url=settings.watttime_base_url,
+                shared_limits_folder=str(settings.watttime_limits_directory),
             ),
             "point_sink": InfluxDBResource(
                 host=settings.influxdb_host,

@@ -144,6 +144,11 @@ class PipelineSettings(BaseModel):
         """``CARBON_LINE_PROTOCOL_DIR``, else ``$DAGSTER_HOME/line_protocol``: next to the instance recording runs."""
         return self.line_protocol_dir or self.dagster_home / "line_protocol"
 
+    @property
+    def watttime_limits_directory(self) -> Path:
+        """``$DAGSTER_HOME/watttime_limits``: every run process of this instance shares WattTime's limits there."""
+        return self.dagster_home / "watttime_limits"
+
     @classmethod
     def variable(cls, field_name: str) -> str:
         """The environment variable a field is read from."""

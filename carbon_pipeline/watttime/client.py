@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -40,6 +41,7 @@ from carbon_pipeline.watttime.endpoints import (
 )
 from carbon_pipeline.watttime.errors import WattTimeAuthError, WattTimeError
 from carbon_pipeline.watttime.forecasts import Forecast, first_issues, parse_forecast, parse_historical_forecasts
+from carbon_pipeline.watttime.limits import ProcessLimits, SharedLimits, WattTimeLimits
 from carbon_pipeline.watttime.replies import (
     HistoricalChunk,
     RegionLocation,
@@ -72,8 +74,10 @@ class WattTimeClient:
     full-jitter backoff from `backoff_base_seconds` up to `backoff_max_seconds` (`carbon_pipeline.retry`).
     `token_refresh_margin_seconds` renews the token that long before its 30-minute life ends, so a long
     backfill never waits on a 401; `login_limit` per `login_window_seconds` mirrors WattTime's 100 logins per
-    5 minutes. `verify` checks the server's TLS certificate, because the password and tokens cross that
-    connection: pass an `ssl.SSLContext` to trust a private CA, and False only for a known test server.
+    5 minutes. Both budgets are this client's own unless `limits_folder` is given: then every client on the
+    host using that folder and this username shares them (`carbon_pipeline.watttime.limits`). `verify` checks
+    the server's TLS certificate, because the password and tokens cross that connection: pass an
+    `ssl.SSLContext` to trust a private CA, and False only for a known test server.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class WattTimeClient:
         login_limit: int = 100,
         login_window_seconds: float = 300.0,
         max_concurrent_requests: int = MAX_CONCURRENT_REQUESTS,
+        limits_folder: Path | None = None,
         logger: logging.Logger | None = None,
         verify: bool | ssl.SSLContext = True,
     ) -> None:
@@ -116,9 +121,7 @@ class WattTimeClient:
             self._base_url,
             retry=RetryPolicy(max_attempts, max_retry_seconds, backoff_base_seconds, backoff_max_seconds),
             timeout_seconds=timeout_seconds,
-            requests_per_second=requests_per_second,
-            login_limit=login_limit,
-            login_window_seconds=login_window_seconds,
+            limits=_limits(limits_folder, username, requests_per_second, login_limit, login_window_seconds),
             max_concurrent_requests=max_concurrent_requests,
             logger=self._logger,
             verify=verify,
@@ -395,3 +398,18 @@ def _windows(start: datetime, end: datetime, size: timedelta) -> list[Window]:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _limits(
+    folder: Path | None, username: str, requests_per_second: float, login_limit: int, login_window_seconds: float
+) -> WattTimeLimits:
+    """The account's budgets: shared through `folder` by every process on the host, else this client's own."""
+    if folder is None:
+        return ProcessLimits(requests_per_second, login_limit, login_window_seconds)
+    return SharedLimits(
+        folder,
+        username,
+        requests_per_second=requests_per_second,
+        login_limit=login_limit,
+        login_window_seconds=login_window_seconds,
+    )

@@ -2,6 +2,7 @@
 
 import logging
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 import dagster as dg
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
@@ -33,7 +34,19 @@ class WattTimeSource(dg.ConfigurableResource, ABC):
     requests_per_second: float = Field(
         default=10.0,
         gt=0,
-        description="Client-side request rate limit; WattTime allows 3,000 requests per 5 minutes (10/s).",
+        description=(
+            "Client-side request rate limit; WattTime allows 3,000 requests per 5 minutes (10/s) per account. "
+            "With shared_limits_folder set it holds for all runs on this host together; hosts sharing one "
+            "account must divide it between them."
+        ),
+    )
+    shared_limits_folder: str | None = Field(
+        default=None,
+        description=(
+            "Folder where all runs on this host keep one request and login budget per WattTime account, so "
+            "concurrent runs stay within the account's limits together (one small file per account, named by "
+            "a hash of the username; no password or token is written). Empty: each run keeps its own budget."
+        ),
     )
 
     # Validation errors must not echo the password (or anything else) that was passed in.
@@ -83,6 +96,7 @@ class WattTimeSource(dg.ConfigurableResource, ABC):
             max_attempts=self.max_attempts,
             max_retry_seconds=self.max_retry_seconds,
             requests_per_second=self.requests_per_second,
+            limits_folder=Path(self.shared_limits_folder) if self.shared_limits_folder else None,
             logger=logger,
             verify=verify,
         )

@@ -10,21 +10,20 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from fractions import Fraction
 from typing import Any, NoReturn
 
 import httpx
-from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate
 from tenacity import RetryCallState
 
 from carbon_pipeline.retry import RetryPolicy, elapsed_seconds
-from carbon_pipeline.watttime.endpoints import LOGIN_PATH, RETRYABLE_STATUSES, USER_AGENT, Call, request_id_of, require
+from carbon_pipeline.watttime.endpoints import LOGIN_PATH, RETRYABLE_STATUSES, USER_AGENT, Call, request_id_of
 from carbon_pipeline.watttime.errors import (
     WattTimeError,
     WattTimeResponseError,
     WattTimeTLSError,
     WattTimeUnavailableError,
 )
+from carbon_pipeline.watttime.limits import WattTimeLimits
 from carbon_pipeline.watttime.replies import Reply
 
 TRANSIENT_TRANSPORT_ERRORS = (
@@ -68,9 +67,7 @@ class Transport:
         *,
         retry: RetryPolicy,
         timeout_seconds: float,
-        requests_per_second: float,
-        login_limit: int,
-        login_window_seconds: float,
+        limits: WattTimeLimits,
         max_concurrent_requests: int,
         logger: logging.Logger,
         verify: bool | ssl.SSLContext,
@@ -78,15 +75,13 @@ class Transport:
         self._retry = retry
         self._logger = logger
         self._http = httpx.Client(base_url=base_url, timeout=timeout_seconds, headers=USER_AGENT, verify=verify)
-        self._request_limiter = _per_second_limiter(requests_per_second)
-        self._login_limiter = _limiter(login_limit, Duration.SECOND * login_window_seconds)
+        self._limits = limits
         self._in_flight = threading.BoundedSemaphore(max_concurrent_requests)
 
     def close(self) -> None:
-        """Release pooled connections and the limiters' background leak threads."""
+        """Release pooled connections and what the limits hold open."""
         self._http.close()
-        self._request_limiter.close()
-        self._login_limiter.close()
+        self._limits.close()
 
     def send(self, call: Call, abort: threading.Event | None = None, **request: Any) -> Reply:
         """One GET, repeated on transient failures; `abort` stops it between attempts and before each send."""
@@ -125,8 +120,8 @@ class Transport:
         _check_abort(abort)
         with self._in_flight:
             if call.path == LOGIN_PATH:
-                self._login_limiter.try_acquire("login")
-            self._request_limiter.try_acquire("request")
+                self._limits.wait_for_login()
+            self._limits.wait_for_request()
             _check_abort(abort)  # the permits may have taken a while
             try:
                 return self._http.get(call.path, **request)
@@ -165,18 +160,6 @@ def _check_abort(abort: threading.Event | None) -> None:
     """Send nothing more for a call another chunk of it already failed."""
     if abort is not None and abort.is_set():
         raise Abandoned
-
-
-def _limiter(limit: int, interval_ms: int) -> Limiter:
-    """Blocking, thread-safe sliding-window limiter; the bucket is explicit so pyrate-limiter stays quiet."""
-    return Limiter(InMemoryBucket([Rate(limit, interval_ms)]))
-
-
-def _per_second_limiter(requests_per_second: float) -> Limiter:
-    """Express a possibly fractional rate (0.5/s) as pyrate-limiter's integer count per interval (1 per 2 s)."""
-    ratio = Fraction(requests_per_second).limit_denominator(1000)
-    require(ratio.numerator >= 1, f"requests_per_second {requests_per_second} is too small")
-    return _limiter(ratio.numerator, Duration.SECOND * ratio.denominator)
 
 
 def _backoff_sleep(abort: threading.Event | None) -> Callable[[float], None]:
