@@ -22,6 +22,7 @@ SETTINGS = {"CARBON_REGIONS": "CAISO_NORTH,PJM_DC", "CARBON_PARTITIONS_START": "
 LOCAL_ENV = SETTINGS | {"DAGSTER_HOME": "/srv/dagster"}
 PROD_ENV = SETTINGS | {
     "DAGSTER_DEPLOYMENT": "prod",
+    "DAGSTER_HOME": "/opt/dagster/home",
     "CARBON_SCHEDULE_DELAY_MINUTES": "7",
     "CARBON_UI_URL": "https://dagster.example.org",
     "WATTTIME_USERNAME": "grid-user",
