@@ -12,6 +12,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from carbon_pipeline.watttime.endpoints import require, require_utc
 from carbon_pipeline.watttime.transport import Abandoned
 
 # WattTime bounds are inclusive, so a half-open window [a, b) is requested as [a, b - 1 s]: adjacent
@@ -73,3 +74,10 @@ def fetch_concurrently(
     if failures:
         raise failures[0]
     return [future.result() for future in futures]
+
+
+def requested_windows(start: datetime, end: datetime, size: timedelta) -> list[Window]:
+    """Check a half-open window before any request, then cut it into chunks of at most `size`."""
+    start, end = require_utc(start, "start"), require_utc(end, "end")
+    require(end > start, f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+    return list(chunk_windows(start, end, size))

@@ -21,7 +21,7 @@ import httpx
 
 from carbon_pipeline.regions import validate_region
 from carbon_pipeline.retry import RetryPolicy
-from carbon_pipeline.watttime.chunks import Window, chunk_windows, fetch_concurrently, inclusive_bounds
+from carbon_pipeline.watttime.chunks import Window, fetch_concurrently, inclusive_bounds, requested_windows
 from carbon_pipeline.watttime.endpoints import (
     DEFAULT_SIGNAL_TYPE,
     FORECAST_HISTORICAL_PATH,
@@ -41,7 +41,7 @@ from carbon_pipeline.watttime.endpoints import (
 )
 from carbon_pipeline.watttime.errors import WattTimeAuthError, WattTimeError
 from carbon_pipeline.watttime.forecasts import Forecast, first_issues, parse_forecast, parse_historical_forecasts
-from carbon_pipeline.watttime.limits import ProcessLimits, SharedLimits, WattTimeLimits
+from carbon_pipeline.watttime.limits import account_limits
 from carbon_pipeline.watttime.replies import (
     HistoricalChunk,
     RegionLocation,
@@ -121,7 +121,7 @@ class WattTimeClient:
             self._base_url,
             retry=RetryPolicy(max_attempts, max_retry_seconds, backoff_base_seconds, backoff_max_seconds),
             timeout_seconds=timeout_seconds,
-            limits=_limits(limits_folder, username, requests_per_second, login_limit, login_window_seconds),
+            limits=account_limits(limits_folder, username, requests_per_second, login_limit, login_window_seconds),
             max_concurrent_requests=max_concurrent_requests,
             logger=self._logger,
             verify=verify,
@@ -153,7 +153,7 @@ class WattTimeClient:
         fails the whole call with its own error.
         """
         region = validate_region(region)
-        windows = _windows(start, end, MAX_CHUNK)
+        windows = requested_windows(start, end, MAX_CHUNK)
         with self._errors_logged():
             return fetch_concurrently(
                 windows, lambda window, abort: self._historical_chunk(region, window, abort), self._max_concurrent
@@ -170,7 +170,7 @@ class WattTimeClient:
         """
         region = validate_region(region)
         since = require_utc(updated_since, "updated_since")
-        windows = _windows(start, end, MAX_CHUNK)
+        windows = requested_windows(start, end, MAX_CHUNK)
         with self._errors_logged():
             return fetch_concurrently(
                 windows,
@@ -213,7 +213,7 @@ class WattTimeClient:
         region = validate_region(region)
         params = self._forecast_params(region, horizon_hours, model)
         require(issue_interval is None or issue_interval > timedelta(0), "issue_interval must be positive")
-        windows = _windows(start, end, FORECAST_HISTORY_CHUNK)
+        windows = requested_windows(start, end, FORECAST_HISTORY_CHUNK)
 
         def fetch(window: Window, abort: threading.Event) -> list[Forecast]:
             return self._historical_forecast_chunk(region, window, params, issue_interval, abort)
@@ -389,27 +389,5 @@ class WattTimeClient:
         self._logger.info("Logged in to WattTime as %r", self._username)
 
 
-def _windows(start: datetime, end: datetime, size: timedelta) -> list[Window]:
-    """Check a half-open window before any request, then cut it into chunks of at most `size`."""
-    start, end = require_utc(start, "start"), require_utc(end, "end")
-    require(end > start, f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
-    return list(chunk_windows(start, end, size))
-
-
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def _limits(
-    folder: Path | None, username: str, requests_per_second: float, login_limit: int, login_window_seconds: float
-) -> WattTimeLimits:
-    """The account's budgets: shared through `folder` by every process on the host, else this client's own."""
-    if folder is None:
-        return ProcessLimits(requests_per_second, login_limit, login_window_seconds)
-    return SharedLimits(
-        folder,
-        username,
-        requests_per_second=requests_per_second,
-        login_limit=login_limit,
-        login_window_seconds=login_window_seconds,
-    )

@@ -131,3 +131,18 @@ def _bucket(path: Path, table: str, rate: Rate) -> SQLiteBucket:
     bucket = SQLiteBucket.init_from_file([rate], table=table, db_path=str(path))
     bucket.conn.execute("PRAGMA journal_mode=WAL")
     return bucket
+
+
+def account_limits(
+    folder: Path | None, username: str, requests_per_second: float, login_limit: int, login_window_seconds: float
+) -> WattTimeLimits:
+    """The account's budgets: shared through `folder` by every process on the host, else this client's own."""
+    if folder is None:
+        return ProcessLimits(requests_per_second, login_limit, login_window_seconds)
+    return SharedLimits(
+        folder,
+        username,
+        requests_per_second=requests_per_second,
+        login_limit=login_limit,
+        login_window_seconds=login_window_seconds,
+    )
