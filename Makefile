@@ -76,9 +76,10 @@ test: setup wheelhouse influxdb postgresql chromium lint
 
 ## The fast loop while coding: every test that needs no server process, browser or long wait
 ## (partitions, validation, line protocol, settings, the client against the in-process simulator...).
-## Under a minute on 2 cores, in the same loopback-only namespace; `make test` still runs everything.
+## Under a minute on 2 cores (one pytest-xdist worker per core), in the same loopback-only namespace;
+## `make test` still runs everything, in one process.
 test-fast: setup
-	$(BIN)/pytest -m "not integration and not browser and not slow"
+	$(BIN)/pytest -m "not integration and not browser and not slow" -n 2
 
 lint: setup
 	$(BIN)/ruff check carbon_pipeline carbon_pipeline_tests benchmarks
