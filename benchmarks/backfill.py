@@ -176,9 +176,13 @@ def ui_backfill(
         yield LaunchedBackfill(stack, home, instance_env, launch)
 
 
-def historical_calls(watttime_url: str, first: datetime, end: datetime) -> int:
-    """Historical-data calls the simulator answered for [first, end); a scheduled tick's calls are not counted."""
-    queries = simulator_stats(watttime_url)["historical_queries"]
+def historical_calls(watttime_url: str, first: datetime, end: datetime, recorded: str = "historical_queries") -> int:
+    """Calls the simulator answered for [first, end), of the kind it records under ``recorded``.
+
+    The schedules keep running during a backfill; their calls are for the interval under way, not for
+    [first, end), so they are not counted.
+    """
+    queries = simulator_stats(watttime_url)[recorded]
     return sum(1 for query in queries if first <= datetime.fromisoformat(query["start"]) < end)
 
 

@@ -19,7 +19,7 @@ from functools import partial
 
 import dagster as dg
 
-from benchmarks.backfill import FIRST_INTERVAL, INTERVALS_PER_DAY, LaunchFigures, ui_backfill
+from benchmarks.backfill import FIRST_INTERVAL, INTERVALS_PER_DAY, LaunchFigures, historical_calls, ui_backfill
 from benchmarks.data_path import REGION, simulator_stats, table
 from benchmarks.stack import Services, instance_in
 from benchmarks.tick import (
@@ -40,6 +40,7 @@ FORECAST_DAYS = 30
 HORIZON = timedelta(hours=24)  # CARBON_FORECAST_HORIZON_HOURS's default
 POINTS_PER_ISSUE = HORIZON // timedelta(minutes=HORIZON_STEP_MINUTES)
 FORECAST_PATHS = ("/v3/forecast", "/v3/forecast/historical")
+ARCHIVED = "forecast_historical_queries"  # what the simulator records of each /v3/forecast/historical call
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class ForecastBackfillFigures:
         return [
             ("issue intervals", f"{self.issues:,} ({self.days} day(s) of {REGION})"),
             *stored,
-            ("WattTime forecast calls", str(self.watttime_calls)),
+            ("WattTime archived-forecast calls for these issues", str(self.watttime_calls)),
             *self.launch.rows(),
         ]
 
@@ -121,7 +122,9 @@ def measure_forecast_backfill(days: int, latency_seconds: float) -> ForecastBack
     with ui_backfill("sqlite", [output.asset for output in FORECAST_OUTPUTS], keys, latency_seconds) as backfill:
         where = _issues_where(FIRST_INTERVAL, FIRST_INTERVAL + days * timedelta(days=1))
         points = {output.asset: _count(backfill.services, output, where) for output in FORECAST_OUTPUTS}
-        calls = forecast_calls(backfill.services.watttime_url)
+        calls = historical_calls(
+            backfill.services.watttime_url, FIRST_INTERVAL, FIRST_INTERVAL + days * timedelta(days=1), ARCHIVED
+        )
         with instance_in(backfill.home, backfill.instance_env) as instance:
             materialized = {
                 output.asset: len(instance.get_materialized_partitions(dg.AssetKey(output.asset)) & set(keys))

@@ -90,7 +90,7 @@ class Results:
         month = backfill.days == FORECAST_DAYS
         return [
             Target(
-                "forecast backfill: WattTime forecast calls",
+                "forecast backfill: WattTime archived-forecast calls",
                 f"<= {backfill.days} (one a day)",
                 str(backfill.watttime_calls),
                 backfill.watttime_calls <= backfill.days,
