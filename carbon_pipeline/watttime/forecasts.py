@@ -7,7 +7,7 @@ off-grid values reach validation, which reports them with the region and the iss
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,11 +15,18 @@ import numpy as np
 import pandas as pd
 
 from carbon_pipeline.watttime.endpoints import Call
-from carbon_pipeline.watttime.replies import Reply, SignalMeta, points_frame, response_error, signal_document
+from carbon_pipeline.watttime.replies import (
+    Reply,
+    SignalMeta,
+    SignalReply,
+    points_frame,
+    response_error,
+    signal_document,
+)
 
 
-@dataclass(frozen=True, eq=False)  # eq=False: comparing DataFrames element-wise has no single truth value
-class Forecast:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Forecast(SignalReply):
     """One forecast as WattTime issued it, with the metadata the writer stores as tags.
 
     `frame` has the columns of a `HistoricalChunk`'s (`point_time`, `value`, `raw_value`, `imputed`, the last
@@ -27,15 +34,7 @@ class Forecast:
     `generated_at` is WattTime's issue time, tz-aware UTC.
     """
 
-    region: str
-    signal_type: str
     generated_at: datetime
-    units: str | None
-    period_seconds: int | None
-    model_date: str | None
-    warnings: tuple[str, ...]
-    request_id: str | None
-    frame: pd.DataFrame = field(repr=False)
 
     @property
     def start(self) -> datetime:

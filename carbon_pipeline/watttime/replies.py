@@ -50,9 +50,9 @@ _T = TypeVar("_T")
 _TIME_ZONE_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 
 
-@dataclass(frozen=True, eq=False)  # eq=False: comparing DataFrames element-wise has no single truth value
-class HistoricalChunk:
-    """One WattTime reply as a typed frame plus the metadata the InfluxDB writer needs as tags.
+@dataclass(frozen=True, eq=False, kw_only=True)  # eq=False: comparing DataFrames element-wise has no single truth
+class SignalReply:
+    """One WattTime signal reply as a typed frame plus the metadata the InfluxDB writer needs as tags.
 
     `frame` keeps every point WattTime sent, including null or non-numeric values (`value` NaN, original in
     `raw_value`), so that downstream validation can report them instead of the client silently dropping them.
@@ -60,14 +60,20 @@ class HistoricalChunk:
 
     region: str
     signal_type: str
-    start: datetime
-    end: datetime
     units: str | None
     period_seconds: int | None
     model_date: str | None
     warnings: tuple[str, ...]
     request_id: str | None
     frame: pd.DataFrame = field(repr=False)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class HistoricalChunk(SignalReply):
+    """A `/v3/historical` reply, with the window it was asked for."""
+
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True)

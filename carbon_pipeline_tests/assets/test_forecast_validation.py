@@ -33,7 +33,17 @@ def _forecast(
             "imputed": pd.array([pd.NA] * len(times), dtype="boolean"),
         }
     )
-    return Forecast("CAISO_NORTH", "co2_moer", generated_at, units, period, "2023-03-01", (), None, frame)
+    return Forecast(
+        region="CAISO_NORTH",
+        signal_type="co2_moer",
+        generated_at=generated_at,
+        units=units,
+        period_seconds=period,
+        model_date="2023-03-01",
+        warnings=(),
+        request_id=None,
+        frame=frame,
+    )
 
 
 def _checked(*issued: tuple[datetime, Forecast]) -> CheckedForecasts:

@@ -36,7 +36,16 @@ def _chunk(
         }
     )
     return HistoricalChunk(
-        "CAISO_NORTH", "co2_moer", WINDOW.start, WINDOW.end, units, period, "2023-03-01", (), "req-1", frame
+        region="CAISO_NORTH",
+        signal_type="co2_moer",
+        start=WINDOW.start,
+        end=WINDOW.end,
+        units=units,
+        period_seconds=period,
+        model_date="2023-03-01",
+        warnings=(),
+        request_id="req-1",
+        frame=frame,
     )
 
 
