@@ -12,7 +12,6 @@ dependency and a run always materializes the windows of exactly the forecasts it
 """
 
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
@@ -20,11 +19,12 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from carbon_pipeline.assets.carbon_intensity import GROUP_NAME, MAX_CONCURRENT_REGIONS, WATTTIME_POOL
+from carbon_pipeline.assets.carbon_intensity import GROUP_NAME, WATTTIME_POOL
 from carbon_pipeline.assets.forecast_fetch import RegionOutcome, Serializer, store_region
 from carbon_pipeline.assets.forecast_store import StoredIssues, StoringWriter
 from carbon_pipeline.assets.run_events import failed_check, interval_materializations, partition_tags
 from carbon_pipeline.assets.schemas import FORECAST_SCHEMA, WINDOW_SCHEMA
+from carbon_pipeline.assets.side_by_side import map_regions
 from carbon_pipeline.assets.window_metadata import window_metadata
 from carbon_pipeline.cleanest_windows import cleanest_windows
 from carbon_pipeline.dagster_private import materializations_in_batches
@@ -69,13 +69,11 @@ def build_forecast_assets(
             by_region.setdefault(window.region, []).append(IssueWindow(window.region, window.start, window.end))
         writer = StoringWriter(point_sink)
         client, serialize, now = watttime.get_client(), _serializer(watttime, window_hours), datetime.now(UTC)
-        with ThreadPoolExecutor(min(MAX_CONCURRENT_REGIONS, len(by_region)), thread_name_prefix="forecast") as pool:
-            outcomes = list(
-                pool.map(
-                    lambda region: store_region(client, writer, by_region[region], horizon_hours, now, serialize),
-                    sorted(by_region),
-                )
-            )
+        outcomes = map_regions(
+            lambda region: store_region(client, writer, by_region[region], horizon_hours, now, serialize),
+            sorted(by_region),
+            "forecast",
+        )
         stored = writer.finish()
         rejections = [item for outcome in outcomes for item in outcome.rejected]
         if rejections:

@@ -1,7 +1,6 @@
 """The carbon-intensity asset: WattTime MOER for each region and 15-minute interval, in InfluxDB."""
 
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -13,6 +12,7 @@ import pyarrow as pa
 from carbon_pipeline.assets.interval_figures import interval_figures
 from carbon_pipeline.assets.run_events import failed_check, interval_materializations
 from carbon_pipeline.assets.schemas import POINT_SCHEMA
+from carbon_pipeline.assets.side_by_side import map_regions
 from carbon_pipeline.dagster_private import materializations_in_batches
 from carbon_pipeline.partitions import RegionWindow, region_windows
 from carbon_pipeline.run_outcomes import FailureKind, RegionFailure, pipeline_failure
@@ -38,7 +38,6 @@ WATTTIME_POOL = "watttime_api"
 PREVIEW_ROWS = 12
 # WattTime's 10 requests/s are the real limit (the client's limiter enforces it); a few regions in
 # flight at once is enough to reach it at WattTime's usual latency.
-MAX_CONCURRENT_REGIONS = 4
 
 
 @dataclass(frozen=True)
@@ -157,8 +156,7 @@ def _prepare_regions(watttime: WattTimeSource, windows: Sequence[RegionWindow]) 
     for window in windows:
         by_region.setdefault(window.region, []).append(window)
     client = watttime.get_client()
-    with ThreadPoolExecutor(min(MAX_CONCURRENT_REGIONS, len(by_region)), thread_name_prefix="watttime") as pool:
-        return list(pool.map(lambda region: _prepare_region(client, watttime, region), by_region.values()))
+    return map_regions(lambda region: _prepare_region(client, watttime, region), by_region.values(), "watttime")
 
 
 def _prepare_region(

@@ -1,13 +1,16 @@
-"""Fixtures the fault matrices share: one simulator and one Dagster instance per matrix module."""
+"""Fixtures the fault matrices share (one simulator and one Dagster instance per matrix module), and the
+production layout whose gap-filling runs are killed or terminated."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from carbon_pipeline.watttime.simulator import SimulatorConfig, SimulatorServer
+from carbon_pipeline_tests.support.interrupted_runs import Rig, gap_fill_deployment
 
 
 @pytest.fixture(scope="module")
@@ -24,3 +27,9 @@ def shared_simulator() -> Iterator[SimulatorServer]:
 def shared_instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test() as instance:
         yield instance
+
+
+@pytest.fixture
+def rig(tmp_path: Path, prod_env: dict[str, str]) -> Iterator[Rig]:
+    with gap_fill_deployment(tmp_path, prod_env) as rig:
+        yield rig

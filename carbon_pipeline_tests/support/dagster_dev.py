@@ -37,6 +37,14 @@ mutation ($params: LaunchBackfillParams!) {
     ... on PythonError { message }
   }
 }"""
+REEXECUTE_BACKFILL = """
+mutation ($params: ReexecutionParams!) {
+  reexecutePartitionBackfill(reexecutionParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
 BACKFILL_STATUS = """
 query ($id: String!) {
   partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } }
@@ -105,6 +113,14 @@ class DagsterGraphQL:
         launched = self.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
         if launched["__typename"] != "LaunchBackfillSuccess":
             raise AssertionError(f"backfill not launched: {launched}")
+        return str(launched["backfillId"])
+
+    def reexecute_backfill_from_failure(self, backfill_id: str) -> str:
+        """What the backfill page's "Re-execute -> From failure" sends: a backfill of what did not succeed; its id."""
+        params = {"parentRunId": backfill_id, "strategy": "FROM_FAILURE"}
+        launched = self.graphql(REEXECUTE_BACKFILL, {"params": params})["reexecutePartitionBackfill"]
+        if launched["__typename"] != "LaunchBackfillSuccess":
+            raise AssertionError(f"backfill not re-executed: {launched}")
         return str(launched["backfillId"])
 
     def backfill_status(self, backfill_id: str) -> dict[str, Any]:
