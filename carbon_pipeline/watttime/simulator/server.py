@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 import contextlib
 import logging
+import math
 import threading
 from types import TracebackType
 
