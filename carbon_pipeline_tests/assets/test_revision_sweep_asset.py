@@ -149,6 +149,7 @@ def test_a_revision_out_of_range_is_refused_by_name_and_nothing_is_written(
     instance: dg.DagsterInstance,
 ) -> None:
     before = _stored(influxdb_server, influxdb_database)
+    assert _revised_epochs() and all(updated is None for _, updated in before.values())  # revisions are due
     revising.state.inject(Fault(kind="out_of_range", path="/v3/historical"))
 
     result = _sweep(resources, instance)
