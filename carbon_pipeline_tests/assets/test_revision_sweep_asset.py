@@ -20,6 +20,7 @@ from carbon_pipeline.watttime.simulator.signal import is_revised, revised_value
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import (
+    declared_failure,
     failure_message,
     influxdb_resource,
     materialization_metadata,
@@ -161,3 +162,21 @@ def test_a_revision_out_of_range_is_refused_by_name_and_nothing_is_written(
     assert _stored(influxdb_server, influxdb_database) == before
     metadata = materialization_metadata(result)
     assert metadata["regions_refused"] == 1 and f"swept_at/{REGION}" not in metadata
+
+
+def test_an_influxdb_that_cannot_be_read_fails_the_region_as_a_sink_failure_and_keeps_its_sweep_time(
+    resources: dict[str, object], stored_day: FakeClock, influxdb_shim: InfluxDBShim, instance: dg.DagsterInstance
+) -> None:
+    first = _sweep(resources, instance)
+    assert first.success
+    influxdb_shim.refuse_connections()
+
+    result = _sweep(resources, instance)
+
+    assert not result.success
+    assert f"region {REGION}, interval " in failure_message(result)
+    assert f"revision sweep: InfluxDB read from InfluxDB {influxdb_shim.url}" in failure_message(result)
+    assert declared_failure(result)["failure_kind"] == "influxdb_write"
+    metadata = materialization_metadata(result)
+    assert metadata["regions_refused"] == 1
+    assert metadata[f"swept_at/{REGION}"] == materialization_metadata(first)[f"swept_at/{REGION}"]
