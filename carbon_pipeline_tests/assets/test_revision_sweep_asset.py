@@ -22,10 +22,8 @@ from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import (
     declared_failure,
     failure_message,
-    influxdb_resource,
     materialization_metadata,
     materialize,
-    watttime_resource,
 )
 from carbon_pipeline_tests.support.simulator_session import FakeClock
 
@@ -48,20 +46,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def revising(clock: FakeClock) -> Iterator[SimulatorServer]:
+def simulator(clock: FakeClock) -> Iterator[SimulatorServer]:
+    """The simulator the assets' shared ``resources`` use: revising, on the test's clock."""
     config = SimulatorConfig(
         publication_lag_seconds=0, revision_share=SHARE, revision_delay_seconds=DELAY.total_seconds(), clock=clock
     )
     with SimulatorServer(config) as server:
         yield server
-
-
-@pytest.fixture
-def resources(revising: SimulatorServer, influxdb_shim: InfluxDBShim, influxdb_database: str) -> dict[str, object]:
-    return {
-        "watttime": watttime_resource(revising.base_url),
-        "point_sink": influxdb_resource(influxdb_shim.url, influxdb_database),
-    }
 
 
 @pytest.fixture
@@ -125,7 +116,7 @@ def test_the_sweep_stores_the_revised_truth_with_last_updated_and_says_how_much_
 
 
 def test_a_second_sweep_asks_from_the_first_finds_nothing_and_still_records_the_sweep(
-    resources: dict[str, object], stored_day: FakeClock, revising: SimulatorServer, instance: dg.DagsterInstance
+    resources: dict[str, object], stored_day: FakeClock, simulator: SimulatorServer, instance: dg.DagsterInstance
 ) -> None:
     first = _sweep(resources, instance)
     second = _sweep(resources, instance)
@@ -136,7 +127,7 @@ def test_a_second_sweep_asks_from_the_first_finds_nothing_and_still_records_the_
     assert metadata["max_change_gco2_kwh"] == metadata["mean_change_gco2_kwh"] == 0.0
     swept_at = datetime.fromtimestamp(materialization_metadata(first)[f"swept_at/{REGION}"], UTC)
     asked = [
-        query["updated_since"] for query in revising.state.stats()["historical_queries"] if "updated_since" in query
+        query["updated_since"] for query in simulator.state.stats()["historical_queries"] if "updated_since" in query
     ]
     assert asked[-1] == (swept_at - CLOCK_OVERLAP).isoformat()
 
@@ -144,14 +135,14 @@ def test_a_second_sweep_asks_from_the_first_finds_nothing_and_still_records_the_
 def test_a_revision_out_of_range_is_refused_by_name_and_nothing_is_written(
     resources: dict[str, object],
     stored_day: FakeClock,
-    revising: SimulatorServer,
+    simulator: SimulatorServer,
     influxdb_server: InfluxDBServer,
     influxdb_database: str,
     instance: dg.DagsterInstance,
 ) -> None:
     before = _stored(influxdb_server, influxdb_database)
     assert _revised_epochs() and all(updated is None for _, updated in before.values())  # revisions are due
-    revising.state.inject(Fault(kind="out_of_range", path="/v3/historical"))
+    simulator.state.inject(Fault(kind="out_of_range", path="/v3/historical"))
 
     result = _sweep(resources, instance)
 
