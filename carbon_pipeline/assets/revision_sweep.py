@@ -6,6 +6,7 @@ carbon_intensity validates what it fetches, and rewrites the stored points whose
 """
 
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,13 +14,18 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from carbon_pipeline.assets.carbon_intensity import GROUP_NAME, VALID_DATA_CHECK, WATTTIME_POOL
+from carbon_pipeline.assets.carbon_intensity import GROUP_NAME, MAX_CONCURRENT_REGIONS, VALID_DATA_CHECK, WATTTIME_POOL
 from carbon_pipeline.assets.run_events import failed_check
 from carbon_pipeline.assets.schemas import POINT_SCHEMA
 from carbon_pipeline.partitions import RegionWindow
 from carbon_pipeline.run_outcomes import FailureKind, RegionFailure, pipeline_failure
 from carbon_pipeline.sinks.base import PointSink, SinkWriteError
-from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH, MEASUREMENT, carbon_intensity_lines
+from carbon_pipeline.sinks.line_protocol import (
+    LBS_PER_MWH_TO_G_PER_KWH,
+    MEASUREMENT,
+    LineProtocolError,
+    carbon_intensity_lines,
+)
 from carbon_pipeline.validation import DataRejected, moer_frame, validate_moer_frame
 from carbon_pipeline.watttime.client import WattTimeClient
 from carbon_pipeline.watttime.errors import WattTimeError
@@ -92,13 +98,8 @@ def build_revision_sweep_asset(regions: Sequence[str], revision_days: int) -> dg
         """
         asked_at = datetime.now(UTC).replace(microsecond=0)
         previous = _previous_sweeps(context)
-        client = watttime.get_client()
-        outcomes = {
-            region: _sweep_region(
-                client, watttime, point_sink, _sweep_of(region, asked_at, revision_days, previous.get(region))
-            )
-            for region in regions
-        }
+        sweeps = [_sweep_of(region, asked_at, revision_days, previous.get(region)) for region in regions]
+        outcomes = _sweep_regions(watttime, point_sink, sweeps)
         rejections = [item.rejected for item in outcomes.values() if isinstance(item, _Refused) and item.rejected]
         yield (
             failed_check(VALID_DATA_CHECK, rejections)
@@ -133,6 +134,16 @@ def _sweep_of(region: str, asked_at: datetime, revision_days: int, previous: dat
     return _Sweep(window, since)
 
 
+def _sweep_regions(
+    watttime: WattTimeSource, sink: PointSink, sweeps: Sequence[_Sweep]
+) -> dict[str, _Revised | _Refused]:
+    """Every region, a few at a time through the run's one client, as carbon_intensity fetches them."""
+    client = watttime.get_client()
+    with ThreadPoolExecutor(min(MAX_CONCURRENT_REGIONS, len(sweeps)), thread_name_prefix="watttime") as pool:
+        swept = pool.map(lambda sweep: _sweep_region(client, watttime, sink, sweep), sweeps)
+        return {sweep.window.region: outcome for sweep, outcome in zip(sweeps, swept, strict=True)}
+
+
 def _sweep_region(
     client: WattTimeClient, watttime: WattTimeSource, sink: PointSink, sweep: _Sweep
 ) -> _Revised | _Refused:
@@ -154,6 +165,9 @@ def _sweep_region(
     except DataRejected as error:
         message = f"revision refused: {error}"
         return _Refused(RegionFailure(regions, FailureKind.DATA_REJECTED, message, retryable=False), rejected=error)
+    except LineProtocolError as error:
+        message = f"{window.describe()}: revision cannot be stored safely: {error}"
+        return _Refused(RegionFailure(regions, FailureKind.DATA_REJECTED, message, retryable=False))
     except SinkWriteError as error:
         message = f"{window.describe()}: revision sweep: {error}"
         return _Refused(RegionFailure(regions, FailureKind.INFLUXDB_WRITE, message, retryable=error.retryable))
