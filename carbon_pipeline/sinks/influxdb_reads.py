@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ class InfluxQLReader:
     """One database's ``/query`` endpoint, asked under the pipeline's retry policy."""
 
     host: str
-    token: str
+    token: str = field(repr=False)
     database: str
     timeout_seconds: float
     verify_ssl: bool
