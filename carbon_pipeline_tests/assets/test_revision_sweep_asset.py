@@ -20,6 +20,7 @@ from carbon_pipeline.watttime.simulator.signal import is_revised, revised_value
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import (
+    check_evaluation,
     declared_failure,
     failure_message,
     materialization_metadata,
@@ -153,6 +154,8 @@ def test_a_revision_out_of_range_is_refused_by_name_and_nothing_is_written(
     assert _stored(influxdb_server, influxdb_database) == before
     metadata = materialization_metadata(result)
     assert metadata["regions_refused"] == 1 and f"swept_at/{REGION}" not in metadata
+    evaluation = check_evaluation(result)
+    assert not evaluation.passed and "99999.0" in evaluation.metadata["failure_cases"].value
 
 
 def test_an_influxdb_that_cannot_be_read_fails_the_region_as_a_sink_failure_and_keeps_its_sweep_time(
