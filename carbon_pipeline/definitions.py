@@ -18,6 +18,7 @@ import dagster as dg
 from carbon_pipeline.assets.carbon_forecast import ASSET_NAME, build_forecast_assets
 from carbon_pipeline.assets.carbon_forecast_accuracy import build_day_partitions, build_forecast_accuracy_asset
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
+from carbon_pipeline.assets.revision_sweep import build_revision_sweep_asset
 from carbon_pipeline.deployments import resources_for
 from carbon_pipeline.partitions import (
     INTERVAL,
@@ -27,7 +28,7 @@ from carbon_pipeline.partitions import (
     partition_count,
 )
 from carbon_pipeline.run_outcomes import ASSET_TAG
-from carbon_pipeline.schedules import build_carbon_intensity_schedule, build_forecast_schedule
+from carbon_pipeline.schedules import build_carbon_intensity_schedule, build_forecast_schedule, build_revision_schedule
 from carbon_pipeline.sensors.failure_alerts import build_failure_alert_sensor
 from carbon_pipeline.sensors.freshness import build_freshness_check, build_freshness_sensor
 from carbon_pipeline.sensors.gap_filler import build_gap_filler_sensor
@@ -35,6 +36,7 @@ from carbon_pipeline.settings import PipelineSettings
 
 JOB_NAME = "carbon_intensity_job"
 FORECAST_JOB_NAME = "carbon_forecast_job"
+REVISION_JOB_NAME = "carbon_intensity_revisions_job"
 FORECAST_ALERTS = "carbon_forecast_failure_alerts"
 FORECAST_GAP_FILLER = "carbon_forecast_gap_filler"
 ACCURACY_AUTOMATION = "carbon_forecast_accuracy_automation"
@@ -60,6 +62,7 @@ def assemble_definitions(settings: PipelineSettings, resources: Mapping[str, obj
     return dg.Definitions.merge(
         _measurements(settings),
         _forecasts(settings),
+        _revisions(settings),
         dg.Definitions(resources=dict(resources), executor=dg.in_process_executor),
     )
 
@@ -96,6 +99,18 @@ def _measurements(settings: PipelineSettings) -> dg.Definitions:
             ),
         ],
     )
+
+
+def _revisions(settings: PipelineSettings) -> dg.Definitions:
+    """What WattTime changed afterwards: the revision sweep over the stored measurements, and its schedule."""
+    (asset,) = _deployed(settings, [build_revision_sweep_asset(settings.regions, settings.revision_days)])
+    job = dg.define_asset_job(
+        REVISION_JOB_NAME,
+        selection=dg.AssetSelection.assets(asset),
+        executor_def=dg.in_process_executor,
+        tags={ASSET_TAG: asset.key.to_user_string()},
+    )
+    return dg.Definitions(assets=[asset], jobs=[job], schedules=[build_revision_schedule(job)])
 
 
 def _forecasts(settings: PipelineSettings) -> dg.Definitions:

@@ -1,8 +1,8 @@
 """``carbon-pipeline demo``: every asset materialized on the local deployment, as the UI would launch the runs.
 
 The last day of measurements, the forecasts of the newest day that can be judged and the one under way, that
-day's accuracy, and the next cleanest window an automation would act on: all from the embedded simulator,
-into line-protocol files, on the instance ``make ui`` then opens.
+day's accuracy, the next cleanest window an automation would act on, and a revision sweep: all from the
+embedded simulator, into line-protocol files, on the instance ``make ui`` then opens.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import dagster as dg
 from carbon_pipeline.assets.carbon_forecast import VALID_FORECAST_CHECK, WINDOW_ASSET_NAME
 from carbon_pipeline.assets.carbon_forecast_accuracy import ACCURACY_ASSET_NAME, DAY_DIMENSION
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
-from carbon_pipeline.definitions import FORECAST_JOB_NAME, JOB_NAME, build_definitions
+from carbon_pipeline.definitions import FORECAST_JOB_NAME, JOB_NAME, REVISION_JOB_NAME, build_definitions
 from carbon_pipeline.partitions import (
     INTERVAL,
     TIME_DIMENSION,
@@ -66,13 +66,14 @@ def demo() -> int:
         measured = all([_measure(demo, region, _day_start(day) if day else first, last) for region in settings.regions])
         forecast = _forecast_now(demo, settings.regions)
         judged = day is None or all(_forecast_and_judge(demo, region, day) for region in settings.regions)
+        swept = _sweep_revisions(demo, settings.revision_days)
         if forecast is not None:
             _print_windows(
                 forecast, settings.regions, min(settings.window_hours, key=lambda hours: abs(hours - DEMO_WINDOW_HOURS))
             )
     print(f"Dagster instance: {settings.dagster_home}")
     print("Open the UI with `make ui` (http://127.0.0.1:3000) to see the runs, partitions and metadata.")
-    return 0 if measured and forecast is not None and judged else 1
+    return 0 if measured and forecast is not None and judged and swept else 1
 
 
 def demo_intervals(job: dg.JobDefinition, now: datetime) -> tuple[datetime, datetime]:
@@ -154,6 +155,24 @@ def _forecast_and_judge(demo: _Demo, region: str, day: date) -> bool:
         f"{region}: forecasts of {day.isoformat()} against what was published: mean absolute error "
         f"{metadata['mae_0_to_1h_gco2_kwh'].value:g} gCO2/kWh within 1 h, {metadata['mae_6_to_24h_gco2_kwh'].value:g} "
         f"6 to 24 h ahead"
+    )
+    return True
+
+
+def _sweep_revisions(demo: _Demo, days: int) -> bool:
+    """One revision sweep, as its hourly schedule runs it.
+
+    The points just stored are WattTime's current values, so it finds few or none; the sweeps the schedule runs
+    later under ``make ui`` find the simulator's revisions, made half an hour after publishing.
+    """
+    result = demo.run(REVISION_JOB_NAME, {})
+    if result is None:
+        return False
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    print(
+        f"revision sweep of the last {days} days: {metadata['points_revised'].value} stored points revised by "
+        f"WattTime since they were written (max change {metadata['max_change_gco2_kwh'].value:g} gCO2/kWh)"
     )
     return True
 

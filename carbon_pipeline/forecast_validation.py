@@ -20,7 +20,14 @@ from pandera.typing import Series
 
 from carbon_pipeline.partitions import INTERVAL, RegionWindow, format_window
 from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
-from carbon_pipeline.validation import GCO2_KWH_DECIMALS, DataIncomplete, DataRejected, MoerValues, failure_table
+from carbon_pipeline.validation import (
+    GCO2_KWH_DECIMALS,
+    DataIncomplete,
+    DataRejected,
+    MoerValues,
+    failure_table,
+    without_exact_repeats,
+)
 from carbon_pipeline.watttime.forecasts import Forecast
 
 MISSING_UNITS = "(missing)"
@@ -123,7 +130,13 @@ def _repeated(values: Sequence[datetime], sizes: Sequence[int]) -> pd.Series:
 
 
 def check_forecasts(region: str, frame: pd.DataFrame, horizon_hours: int) -> CheckedForecasts:
-    """Every rule over every issue of ``frame`` at once; the issues that pass come back converted to gCO2/kWh."""
+    """Every rule over every issue of ``frame`` at once; the issues that pass come back converted to gCO2/kWh.
+
+    A point an issue holds twice, identically, is kept once with a warning, as for measurements; two copies
+    that differ refuse their issue.
+    """
+    if not frame.empty:
+        frame = without_exact_repeats(_issues_described(region, frame), frame, key=("issue_time", "point_time"))
     refused: dict[datetime, pd.DataFrame] = {}
     schema_failures = _schema_failures(frame)
     for issue, cases in _per_issue(frame, schema_failures).items():
@@ -138,6 +151,11 @@ def check_forecasts(region: str, frame: pd.DataFrame, horizon_hours: int) -> Che
         for issue, cases in sorted(refused.items())
     )
     return CheckedForecasts(converted.reset_index(drop=True), rejected)
+
+
+def _issues_described(region: str, frame: pd.DataFrame) -> str:
+    first, last = frame["issue_time"].min(), frame["issue_time"].max()
+    return f"region {region}, forecasts issued in {format_window(first, last + INTERVAL)}"
 
 
 def _schema_failures(frame: pd.DataFrame) -> pd.DataFrame:

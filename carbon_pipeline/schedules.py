@@ -7,6 +7,9 @@ from carbon_pipeline.partitions import REGION_DIMENSION, TIME_DIMENSION, interva
 
 SCHEDULE_NAME = "carbon_intensity_every_15_minutes"
 FORECAST_SCHEDULE_NAME = "carbon_forecast_every_15_minutes"
+REVISION_SCHEDULE_NAME = "carbon_intensity_revisions_hourly"
+# Between the measurement ticks (5, 20, 35, 50 by default) and the forecast ones (2, 17, 32, 47).
+REVISION_CRON = "40 * * * *"
 INTERVAL_TAG = "carbon/interval"
 
 
@@ -68,3 +71,19 @@ def build_interval_schedule(
         return [dg.RunRequest(run_key=interval, tags=tags)]
 
     return every_15_minutes
+
+
+def build_revision_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    """The revision sweep every hour: WattTime revises hours after publishing, so a sweep an hour finds each soon.
+
+    No run key: a tick the daemon missed needs no catching up, since the next sweep asks for every update
+    since the last successful one.
+    """
+    return dg.ScheduleDefinition(
+        name=REVISION_SCHEDULE_NAME,
+        cron_schedule=REVISION_CRON,
+        job=job,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Rewrites the stored carbon_intensity points WattTime revised since the last sweep.",
+    )

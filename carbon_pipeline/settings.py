@@ -53,6 +53,8 @@ WHOLE_NUMBERS = {
     # Under 5: the issue interval's first forecast (WattTime issues every 5 minutes) must still be the newest.
     "forecast_delay_minutes": (0, 4, "whole minutes after each interval starts before its forecast is fetched"),
     "forecast_horizon_hours": (*FORECAST_HORIZON_HOURS, "hours of WattTime forecast stored per issue"),
+    # WattTime's /v3/historical reaches back 32 days per request; 30 keeps the sweep to one request per region.
+    "revision_days": (1, 30, "days back the revision sweep asks WattTime for revised values"),
 }
 DEFAULT_WINDOW_HOURS = (1, 2, 4)
 # A window must fit in the shortest forecast this setting allows: 1 hour.
@@ -108,6 +110,7 @@ class PipelineSettings(BaseModel):
     forecast_delay_minutes: int = Field(2, validation_alias="CARBON_FORECAST_DELAY_MINUTES")
     forecast_horizon_hours: int = Field(24, validation_alias="CARBON_FORECAST_HORIZON_HOURS")
     window_hours: tuple[int, ...] = Field(DEFAULT_WINDOW_HOURS, validation_alias="CARBON_WINDOW_HOURS")
+    revision_days: int = Field(7, validation_alias="CARBON_REVISION_DAYS")
     ui_url: str = Field(DEFAULT_UI_URL, validation_alias="CARBON_UI_URL")
     # Presence only: the URL is a secret (Slack's embed a token), resolved by EnvVar when a sensor runs.
     alert_webhook: bool = Field(False, validation_alias="ALERT_WEBHOOK_URL")

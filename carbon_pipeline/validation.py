@@ -148,31 +148,42 @@ def _chunk_frame(region: str, chunk: HistoricalChunk) -> pd.DataFrame:
     )
 
 
-def without_exact_repeats(window: RegionWindow, frame: pd.DataFrame) -> pd.DataFrame:
+def without_exact_repeats(where: str, frame: pd.DataFrame, key: Sequence[str] = ("point_time",)) -> pd.DataFrame:
     """The frame with each point WattTime sent more than once, identically, kept once, and a warning saying so.
 
-    An identical copy (same time, value as sent, units, model and marker) says nothing new, so it need not
-    cost the interval; copies that differ in anything are left for ``MoerFrame``'s uniqueness rule to reject,
-    since which of them is right cannot be told.
+    An identical copy (same ``key``, value as sent, units, model and marker) says nothing new, so it need not
+    cost the interval; copies that differ in anything are left for the schema's uniqueness rule to reject,
+    since which of them is right cannot be told. ``where`` (region and interval) starts the warning; ``key``
+    is what makes a point one point: its time, or for forecasts its issue and time.
     """
-    if not frame["point_time"].duplicated().any():
+    columns = list(key)
+    if not frame.duplicated(columns).any():
         return frame
     # Numbers compare by value (1 and 1.0 are one JSON number), anything else as sent: "n/a" is not null.
     as_sent = frame.drop(columns="raw_value").assign(raw_value=frame["raw_value"].map(_unless_number))
     repeats = as_sent.duplicated(keep=False)
     if not repeats.any():
         return frame
-    copies = frame.loc[repeats].groupby("point_time", sort=True).size()
-    shown = ", ".join(f"{_iso(moment)} ({count} copies)" for moment, count in copies.head(FAILURE_MESSAGE_ROWS).items())
+    copies = frame.loc[repeats].groupby(columns, sort=True).size()
+    shown = ", ".join(
+        f"{_point_named(columns, point)} ({count} copies)" for point, count in copies.head(FAILURE_MESSAGE_ROWS).items()
+    )
     more = f" and {len(copies) - FAILURE_MESSAGE_ROWS} more" if len(copies) > FAILURE_MESSAGE_ROWS else ""
     _logger.warning(
         "%s: WattTime sent %d point(s) more than once with the same value; kept one of each: %s%s",
-        window.describe(),
+        where,
         len(copies),
         shown,
         more,
     )
     return frame.loc[~as_sent.duplicated(keep="first")].reset_index(drop=True)
+
+
+def _point_named(columns: Sequence[str], point: object) -> str:
+    """A repeated point as the warning names it: its time, or each key column with its time."""
+    if len(columns) == 1:
+        return _iso(point)  # type: ignore[arg-type]
+    return " ".join(f"{column} {_iso(moment)}" for column, moment in zip(columns, point, strict=True))  # type: ignore[call-overload]
 
 
 def _unless_number(raw: object) -> str | None:
@@ -184,7 +195,7 @@ def validate_moer_frame(window: RegionWindow, frame: pd.DataFrame) -> pd.DataFra
 
     Exact repeats of a point are dropped first (``without_exact_repeats``); every other rule is pandera's.
     """
-    frame = without_exact_repeats(window, frame)
+    frame = without_exact_repeats(window.describe(), frame)
     schema = MoerFrame.to_schema().update_column(
         "point_time",
         checks=[pa.Check.in_range(pd.Timestamp(window.start), pd.Timestamp(window.end), include_max=False)],

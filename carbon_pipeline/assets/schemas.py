@@ -28,6 +28,9 @@ POINT_SCHEMA = _schema(
     dg.TableColumn("carbon_intensity_gco2_kwh", "float", description="The same value in gCO2/kWh (x 0.45359237)."),
     dg.TableColumn("model_date", "string", description="WattTime model version that produced the value."),
     dg.TableColumn("imputed", "boolean", description="WattTime's imputed-data marker, when sent."),
+    dg.TableColumn(
+        "last_updated", "integer", description="When WattTime revised the value, Unix seconds; on revised points only."
+    ),
 )
 
 FORECAST_SCHEMA = _schema(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import dagster as dg
 
@@ -31,8 +32,12 @@ class SinkWriteError(Exception):
         self.retryable = retryable
 
 
+class SinkReadError(SinkWriteError):
+    """Stored points could not be read back; a sweep that needs them writes nothing for the region."""
+
+
 class PointSink(dg.ConfigurableResource, ABC):
-    """Receives line-protocol lines from the carbon-intensity asset.
+    """Receives line-protocol lines from the carbon-intensity asset, and gives back what it stored.
 
     Lines come from one serializer (``carbon_pipeline.sinks.line_protocol``) whatever the sink, so what a
     local run stores is exactly what production would send to InfluxDB.
@@ -41,6 +46,16 @@ class PointSink(dg.ConfigurableResource, ABC):
     @abstractmethod
     def write_lines(self, lines: Sequence[str]) -> WriteReport:
         """Store every line or raise ``SinkWriteError``; a sink never drops lines silently."""
+
+    @abstractmethod
+    def stored_moer(
+        self, region: str, signal_type: str, source: str, start: datetime, end: datetime
+    ) -> dict[int, float]:
+        """The ``carbon_intensity`` MOER stored in [start, end) of one region's series, by Unix second.
+
+        The revision sweep compares WattTime's revised values with these, to write only what changed and to
+        say by how much. Raises ``SinkReadError`` when the destination cannot be read.
+        """
 
     @abstractmethod
     def destination(self) -> str:

@@ -9,13 +9,20 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import Field
 
 from carbon_pipeline.sinks.base import PointSink, SinkWriteError, WriteReport
-from carbon_pipeline.sinks.line_protocol import line_measurement, line_series_key, line_timestamp
+from carbon_pipeline.sinks.line_protocol import (
+    MEASUREMENT,
+    line_measurement,
+    line_moer,
+    line_series_key,
+    line_timestamp,
+    series_prefix,
+)
 
 # Refusals that may clear by themselves, so a re-run can succeed: a full disk or quota, a busy file system.
 # Anything else (no permission, a file where the folder should be) needs a person first.
@@ -55,6 +62,25 @@ class LineProtocolFileSink(PointSink):
             with _refusals_named(path):
                 _merge_into(path, day_lines)
         return WriteReport(lines=len(lines), requests=len(by_file), destination=self.destination())
+
+    def stored_moer(
+        self, region: str, signal_type: str, source: str, start: datetime, end: datetime
+    ) -> dict[int, float]:
+        series = series_prefix(region, signal_type, source)
+        first, last = int(start.timestamp()), int(end.timestamp())
+        stored = {}
+        for path in self._day_files(start, end):
+            with _refusals_named(path):
+                lines = _read_lines(path)
+            for line in lines:
+                if line_series_key(line) == series and first <= line_timestamp(line) < last:
+                    stored[line_timestamp(line)] = line_moer(line)
+        return stored
+
+    def _day_files(self, start: datetime, end: datetime) -> list[Path]:
+        folder = self.measurement_directory(MEASUREMENT)
+        days = range((end - start).days + 2)
+        return [folder / f"{_day(int((start + timedelta(days=day)).timestamp()))}.lp" for day in days]
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -15,7 +16,8 @@ from tenacity import RetryCallState
 
 from carbon_pipeline.retry import RetryPolicy
 from carbon_pipeline.sinks.base import PointSink, SinkWriteError, WriteReport
-from carbon_pipeline.sinks.line_protocol import PRECISION
+from carbon_pipeline.sinks.influxdb_reads import InfluxQLReader
+from carbon_pipeline.sinks.line_protocol import PRECISION, series_tags
 
 # InfluxDB 3 and 1.x both recommend 5,000-10,000 lines per request; 5,000 lines of this schema are
 # about 0.7 MB, far below the 10 MiB request limit of InfluxDB 3 Core.
@@ -77,14 +79,27 @@ class InfluxDBResource(PointSink):
             requests += self._write_batch(lines[offset : offset + MAX_LINES_PER_REQUEST], offset)
         return WriteReport(lines=len(lines), requests=requests, destination=self.destination())
 
+    def stored_moer(
+        self, region: str, signal_type: str, source: str, start: datetime, end: datetime
+    ) -> dict[int, float]:
+        reader = InfluxQLReader(
+            self.host,
+            self.token,
+            self.database,
+            self.write_timeout_seconds,
+            self.verify_ssl,
+            self._policy(),
+            self.destination,
+        )
+        return reader.moer(dict(series_tags(region, signal_type, source)), start, end)
+
     def teardown_after_execution(self, context: object) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
 
     def _write_batch(self, batch: Sequence[str], offset: int) -> int:
-        policy = RetryPolicy(self.max_attempts, self.max_retry_seconds, BACKOFF_BASE_SECONDS, self.backoff_max_seconds)
-        attempts = policy.retrying(_is_retryable, before_sleep=self._log_retry)
+        attempts = self._policy().retrying(_is_retryable, before_sleep=self._log_retry)
         try:
             for attempt in attempts:
                 with attempt:
@@ -92,6 +107,9 @@ class InfluxDBResource(PointSink):
         except (InfluxDBError, urllib3.exceptions.HTTPError) as error:
             raise self._write_error(error, batch, offset, attempts.statistics.get("attempt_number", 1)) from None
         return attempts.statistics.get("attempt_number", 1)
+
+    def _policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_attempts, self.max_retry_seconds, BACKOFF_BASE_SECONDS, self.backoff_max_seconds)
 
     def _client_for_run(self) -> InfluxDBClient3:
         if self._client is None:

@@ -7,8 +7,9 @@ and InfluxDB receive byte-identical lines.
 
 Schema: measurement ``carbon_intensity``; tags ``region``, ``grid_operator``, ``signal_type``,
 ``source`` (in that order: InfluxDB 3 sorts by the tag order of the first write); fields
-``moer_lbs_per_mwh``, ``carbon_intensity_gco2_kwh``, ``model_date`` and, when WattTime marks it,
-``imputed``; timestamps in whole seconds.
+``moer_lbs_per_mwh``, ``carbon_intensity_gco2_kwh``, ``model_date``, when WattTime marks it,
+``imputed`` and, on a point the revision sweep rewrote, ``last_updated`` (integer Unix seconds: when
+WattTime published the value); timestamps in whole seconds.
 """
 
 from __future__ import annotations
@@ -54,13 +55,19 @@ def _refuse_line_breaks(value: str) -> None:
 
 def series_prefix(region: str, signal_type: str, source: str, measurement: str = MEASUREMENT) -> str:
     """Measurement and tag set shared by every point of one region's series."""
-    tags = (
+    return measurement + "".join(
+        f",{key}={escape_tag(value)}" for key, value in series_tags(region, signal_type, source)
+    )
+
+
+def series_tags(region: str, signal_type: str, source: str) -> tuple[tuple[str, str], ...]:
+    """The tags of one region's series, in the order every line lists them."""
+    return (
         ("region", region),
         ("grid_operator", grid_operator_for(region)),
         ("signal_type", signal_type),
         ("source", source),
     )
-    return measurement + "".join(f",{key}={escape_tag(value)}" for key, value in tags)
 
 
 def carbon_intensity_lines(frame: pd.DataFrame, *, signal_type: str, source: str) -> list[str]:
@@ -74,19 +81,29 @@ def carbon_intensity_lines(frame: pd.DataFrame, *, signal_type: str, source: str
     models = frame["model_date"].astype(object).where(frame["model_date"].notna(), None).tolist()
     model_fields = {model: model_date_field(model) for model in set(models)}
     imputed_fields = [_imputed_field(flag) for flag in frame["imputed"].tolist()]
+    updated_fields = _last_updated_fields(frame)
     return [
         f"{prefixes[region]} moer_lbs_per_mwh={moer!r},carbon_intensity_gco2_kwh={grams!r}"
-        f"{model_fields[model]}{imputed} {second}"
-        for region, moer, grams, model, imputed, second in zip(
+        f"{model_fields[model]}{imputed}{updated} {second}"
+        for region, moer, grams, model, imputed, updated, second in zip(
             frame["region"].tolist(),
             frame["moer_lbs_per_mwh"].tolist(),
             frame["carbon_intensity_gco2_kwh"].tolist(),
             models,
             imputed_fields,
+            updated_fields,
             seconds,
             strict=True,
         )
     ]
+
+
+def _last_updated_fields(frame: pd.DataFrame) -> list[str]:
+    """``last_updated`` (Unix seconds) on points whose frame says when WattTime last changed them: revisions."""
+    if "last_updated" not in frame.columns:
+        return [""] * len(frame)
+    seconds = (frame["last_updated"].astype("int64") // 1_000_000_000).tolist()
+    return [f",last_updated={second}i" for second in seconds]
 
 
 def model_date_field(model: str | None) -> str:
@@ -106,6 +123,15 @@ def line_measurement(line: str) -> str:
 
 def line_timestamp(line: str) -> int:
     return int(line.rsplit(" ", 1)[1])
+
+
+def line_moer(line: str) -> float:
+    """The MOER of a ``carbon_intensity`` line: its first field, as ``carbon_intensity_lines`` writes it."""
+    fields = line[len(line_series_key(line)) + 1 :]
+    name, _, value = fields.split(",", 1)[0].partition("=")
+    if name != "moer_lbs_per_mwh":
+        raise LineProtocolError(f"line does not start its fields with moer_lbs_per_mwh: {line[:120]!r}")
+    return float(value)
 
 
 def line_series_key(line: str) -> str:

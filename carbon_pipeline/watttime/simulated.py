@@ -13,6 +13,10 @@ from carbon_pipeline.watttime.resource import WattTimeSource
 from carbon_pipeline.watttime.simulator import SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
 
 SIMULATED_LABEL = "SIMULATED: embedded WattTime simulator (local deployment), not real grid data"
+# A small share, revised soon after publishing, so the hourly revision sweep has something to show
+# within an hour or two of `make ui`: points stored as first published are revised half an hour later.
+LOCAL_REVISION_SHARE = 0.01
+LOCAL_REVISION_DELAY_SECONDS = 1800.0
 
 
 class SimulatedWattTimeResource(WattTimeSource):
@@ -26,6 +30,17 @@ class SimulatedWattTimeResource(WattTimeSource):
 
     publication_lag_seconds: float = Field(
         default=120.0, ge=0, description="How long after a point's time the simulator publishes it."
+    )
+    revision_share: float = Field(
+        default=LOCAL_REVISION_SHARE,
+        ge=0,
+        le=1,
+        description="Share of points the simulator revises after publishing them.",
+    )
+    revision_delay_seconds: float = Field(
+        default=LOCAL_REVISION_DELAY_SECONDS,
+        ge=0,
+        description="How long after publishing a point the simulator revises it.",
     )
 
     _server: SimulatorServer | None = PrivateAttr(default=None)
@@ -42,7 +57,10 @@ class SimulatedWattTimeResource(WattTimeSource):
         # A fresh password per run: no credential, not even a simulated one, sits in config or the UI.
         password = secrets.token_urlsafe(24)
         config = SimulatorConfig(
-            accounts={SIMULATOR_USERNAME: password}, publication_lag_seconds=self.publication_lag_seconds
+            accounts={SIMULATOR_USERNAME: password},
+            publication_lag_seconds=self.publication_lag_seconds,
+            revision_share=self.revision_share,
+            revision_delay_seconds=self.revision_delay_seconds,
         )
         self._server = SimulatorServer(config).start()
         return self._client_for(SIMULATOR_USERNAME, password, self._server.base_url, logger)

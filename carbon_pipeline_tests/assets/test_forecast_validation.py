@@ -95,3 +95,37 @@ def test_a_24_hour_forecast_at_five_minutes_is_288_points() -> None:
     assert expected_points(24, 300) == 288
     assert expected_points(72, 300) == 864
     assert expected_points(1, 3600) == 1
+
+
+def test_a_point_sent_twice_identically_is_kept_once_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    times = [ISSUE + index * STEP for index in range(12)]
+    values = [800.0 + index for index in range(12)]
+    twice = _forecast(times=[*times[:6], times[5], *times[6:]], values=[*values[:6], values[5], *values[6:]])
+    neighbour = ISSUE + timedelta(minutes=15)
+
+    checked = _checked((ISSUE, twice), (neighbour, _forecast(neighbour)))
+
+    assert checked.rejected == ()
+    assert checked.issue_starts == [ISSUE, neighbour]
+    issue = checked.frame[checked.frame["issue_time"] == ISSUE]
+    assert issue["point_time"].tolist() == times and issue["moer_lbs_per_mwh"].tolist() == values
+    (warning,) = [record.getMessage() for record in caplog.records if "more than once" in record.getMessage()]
+    assert warning == (
+        "region CAISO_NORTH, forecasts issued in 2025-06-01T12:00Z..2025-06-01T12:30Z: WattTime sent 1 point(s) more "
+        "than once with the same value; kept one of each: issue_time 2025-06-01T12:00:00Z point_time "
+        "2025-06-01T12:25:00Z (2 copies)"
+    )
+
+
+def test_a_point_sent_twice_with_different_values_refuses_its_issue() -> None:
+    times = [ISSUE + index * STEP for index in range(12)]
+    values = [800.0 + index for index in range(12)]
+    conflicting = _forecast(times=[*times[:6], times[5], *times[6:]], values=[*values[:6], 900.0, *values[6:]])
+    neighbour = ISSUE + timedelta(minutes=15)
+
+    checked = _checked((ISSUE, conflicting), (neighbour, _forecast(neighbour)))
+
+    (rejected,) = checked.rejected
+    assert str(rejected).startswith("region CAISO_NORTH, forecast issued in 2025-06-01T12:00Z..2025-06-01T12:15Z")
+    assert "multiple_fields_uniqueness" in str(rejected)
+    assert checked.issue_starts == [neighbour]

@@ -104,6 +104,7 @@ def test_make_demo_materializes_every_asset_into_files_and_names_the_next_cleane
     assert re.search(r"CAISO_NORTH: 96 forecasts issued \S+ \(UTC\), 27648 points", done.stdout)
     assert re.search(r"CAISO_NORTH: forecasts of \S+ against what was published: mean absolute error", done.stdout)
     assert re.search(r"CAISO_NORTH: next cleanest 2 h window starts \S+ \S+ UTC, .* \[SIMULATED\]", done.stdout)
+    assert re.search(r"revision sweep of the last 7 days: \d+ stored points revised by WattTime", done.stdout)
     lines = {
         measurement: [
             line

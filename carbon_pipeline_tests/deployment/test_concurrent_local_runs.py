@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from carbon_pipeline.watttime.simulated import LOCAL_REVISION_SHARE
 from carbon_pipeline_tests.conftest import OUR_PREFIXES
 from carbon_pipeline_tests.deployment.test_cli import COMMAND_TIMEOUT, DAGSTER, MODULE
 from carbon_pipeline_tests.support.pipeline_harness import REPO, StoredPoint, truth
@@ -79,7 +80,7 @@ def test_two_cli_runs_writing_one_day_at_once_leave_every_point_once_and_true(tm
     assert len(lines) == len(set(lines))
     ours = [line for line in lines if f",region={REGION}," in line]
     assert sorted((_stored_point(line) for line in ours), key=lambda point: point.time) == truth(
-        REGION, DAY, DAY + timedelta(days=1)
+        REGION, DAY, DAY + timedelta(days=1), revision_share=LOCAL_REVISION_SHARE
     )
     assert set(lines) - set(ours) == set(_seed_lines())
     assert sorted(path.name for path in day_file.parent.iterdir()) == ["2025-01-01.lp", "2025-01-01.lp.lock"]

@@ -169,11 +169,17 @@ def test_dg_list_defs_lists_the_assets_their_jobs_schedules_and_sensors(
         "carbon_forecast",
         "carbon_cleanest_window",
         "carbon_forecast_accuracy",
+        "carbon_intensity_revisions",
     }
-    assert {job["name"] for job in listed["jobs"]} == {"carbon_intensity_job", "carbon_forecast_job"}
+    assert {job["name"] for job in listed["jobs"]} == {
+        "carbon_intensity_job",
+        "carbon_forecast_job",
+        "carbon_intensity_revisions_job",
+    }
     assert {schedule["name"] for schedule in listed["schedules"]} == {
         "carbon_intensity_every_15_minutes",
         "carbon_forecast_every_15_minutes",
+        "carbon_intensity_revisions_hourly",
     }
     assert {sensor["name"] for sensor in listed["sensors"]} == {
         "carbon_intensity_failure_alerts",
@@ -194,13 +200,21 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
         shown = dev.graphql(UI_OVERVIEW)
     assets = {"/".join(node["assetKey"]["path"]): node for node in shown["assetNodes"]}
     assert {key: node["groupName"] for key, node in assets.items()} == dict.fromkeys(
-        ["carbon_intensity", "carbon_forecast", "carbon_cleanest_window", "carbon_forecast_accuracy"], "grid_carbon"
+        [
+            "carbon_intensity",
+            "carbon_forecast",
+            "carbon_cleanest_window",
+            "carbon_forecast_accuracy",
+            "carbon_intensity_revisions",
+        ],
+        "grid_carbon",
     )
     assert {key: sorted("/".join(dep["path"]) for dep in node["dependencyKeys"]) for key, node in assets.items()} == {
         "carbon_intensity": [],
         "carbon_forecast": [],
         "carbon_cleanest_window": ["carbon_forecast"],
         "carbon_forecast_accuracy": ["carbon_forecast", "carbon_intensity"],
+        "carbon_intensity_revisions": [],
     }
     checks = assets["carbon_forecast"]["assetChecksOrError"]["checks"]
     assert [check["name"] for check in checks] == ["watttime_forecast_valid"]
@@ -212,6 +226,7 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
     assert schedules == {
         "carbon_intensity_every_15_minutes": ("5,20,35,50 * * * *", "carbon_intensity_job", "RUNNING"),
         "carbon_forecast_every_15_minutes": ("2,17,32,47 * * * *", "carbon_forecast_job", "RUNNING"),
+        "carbon_intensity_revisions_hourly": ("40 * * * *", "carbon_intensity_revisions_job", "RUNNING"),
     }
     sensors = {item["name"]: (item["sensorType"], item["sensorState"]["status"]) for item in repository["sensors"]}
     assert sensors == {

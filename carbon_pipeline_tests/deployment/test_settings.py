@@ -80,6 +80,18 @@ def test_alerting_and_gap_filling_settings_have_defaults_and_can_be_set() -> Non
     assert (custom.alert_after_failures, custom.gap_fill_hours, custom.gap_fill_max_runs) == (5, 24, 4)
 
 
+def test_the_revision_window_defaults_to_a_week_and_a_bad_one_names_its_variable_and_range() -> None:
+    assert PipelineSettings.from_env({}).revision_days == 7
+    assert PipelineSettings.from_env({"CARBON_REVISION_DAYS": "30"}).revision_days == 30
+    for bad in ("0", "31", "a week"):
+        with pytest.raises(ConfigurationError) as raised:
+            PipelineSettings.from_env({"CARBON_REVISION_DAYS": bad})
+        assert str(raised.value) == (
+            f"CARBON_REVISION_DAYS={bad!r}: expected days back the revision sweep asks WattTime for revised values, "
+            "a whole number from 1 to 30."
+        )
+
+
 def test_forecast_settings_have_defaults_and_can_be_set() -> None:
     defaults = PipelineSettings.from_env({})
     assert (defaults.forecast_horizon_hours, defaults.forecast_delay_minutes, defaults.window_hours) == (

@@ -220,6 +220,9 @@ _CASES = [
     rejected("out-of-range values", "out_of_range", "99999.0", "-5.0", "less_than_or_equal_to(4000.0)"),
     rejected("null values", "nulls", "None", "not_nullable"),
     rejected("wrong units", "wrong_units", "percentile", "isin(['lbs_co2_per_mwh'])"),
+    rejected("duplicate point with another value", "conflicting_duplicates", "multiple_fields_uniqueness"),
+    # An exact copy of a point is kept once, with a warning, as for measurements: the forecast is stored.
+    ForecastFault("exact duplicate point", "WattTime", "recovered", archive_fault("duplicates"), writes=1),
     ForecastFault(
         "stale generated_at, live (interval under way)",
         "WattTime",

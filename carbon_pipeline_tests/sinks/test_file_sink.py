@@ -13,6 +13,7 @@ import pytest
 from carbon_pipeline.run_outcomes import FailedRegion, FailureKind, run_outcome
 from carbon_pipeline.sinks.base import SinkWriteError
 from carbon_pipeline.sinks.files import LineProtocolFileSink
+from carbon_pipeline.sinks.line_protocol import series_prefix
 from carbon_pipeline.watttime.simulator import SimulatorServer
 from carbon_pipeline_tests.support.pipeline_harness import ASSET, PARTITIONS, materialize, watttime_resource
 
@@ -63,3 +64,20 @@ def test_a_refused_file_write_fails_the_run_as_a_sink_failure_and_materializes_n
     assert "interval 2025-01-01T00:00Z..2025-01-01T00:30Z" in message
     assert f"cannot write line-protocol file(s) at {tmp_path / 'carbon_intensity'}: File exists" in message
     assert instance.get_materialized_partitions(ASSET.key) == set()
+
+
+def test_stored_moer_reads_back_one_series_in_a_range_across_day_files(tmp_path: Path) -> None:
+    sink = LineProtocolFileSink(directory=str(tmp_path))
+    caiso, other = series_prefix(REGION, "co2_moer", "simulator"), series_prefix("PJM_DC", "co2_moer", "simulator")
+    midnight = int((DAY + timedelta(days=1)).timestamp())
+    times = (midnight - 600, midnight - 300, midnight, midnight + 300)
+    sink.write_lines(
+        [f'{caiso} moer_lbs_per_mwh={900.5 + index},model_date="a,b" {time}' for index, time in enumerate(times)]
+    )
+    sink.write_lines([f"{other} moer_lbs_per_mwh=1.0 {time}" for time in times])
+
+    stored = sink.stored_moer(
+        REGION, "co2_moer", "simulator", datetime.fromtimestamp(times[1], UTC), datetime.fromtimestamp(times[3], UTC)
+    )
+
+    assert stored == {times[1]: 901.5, times[2]: 902.5}

@@ -22,6 +22,9 @@ Mapping (the body is forwarded byte for byte, ``Content-Encoding: gzip`` include
   status, body and content type are passed back unchanged. Unlike InfluxDB 3,
   the database is not created on first write: a missing one gives InfluxDB
   1.x's 404 ``database not found``.
+* ``GET /query?db=X&q=...`` (InfluxQL, which InfluxDB 3 serves for v1 clients) is
+  passed through to ``GET {upstream}/query`` once the token checks out; it is
+  neither recorded nor subject to faults.
 * The shim itself answers, like InfluxDB 3: 400 for a missing database
   parameter, an unknown precision, an undecodable body or an empty body; 401
   ``{"error": "the request was not authenticated"}`` for a missing or wrong
@@ -62,6 +65,7 @@ _SHUTDOWN_POLL_SECONDS = 0.01  # how long stop() can wait for the serve loop to 
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
 _ACCEPTED_AUTH_SCHEMES = ("Token", "Bearer")
+_QUERY_PATH = "/query"
 
 
 @dataclass(frozen=True)
@@ -447,6 +451,8 @@ class InfluxDBShim:
         """Answer one request; None means: reset the connection without a reply."""
         received_at = time.monotonic()
         url = urlsplit(target)
+        if method == "GET" and url.path == _QUERY_PATH:
+            return self._query(url.query) if self._authenticated(headers) else _UNAUTHENTICATED
         endpoint = _ENDPOINTS.get(url.path) if method == "POST" else None
         if endpoint is None:
             return _NOT_FOUND if self._authenticated(headers) else _UNAUTHENTICATED
@@ -501,13 +507,20 @@ class InfluxDBShim:
             return upstream
         return _partial_write_reply(fault, lines[index])
 
+    def _query(self, query_string: str) -> _Reply:
+        """A read, passed through as it came: InfluxDB 3 serves the same v1 ``/query`` as 1.x."""
+        return self._upstream("GET", f"{_QUERY_PATH}?{query_string}", None, {})
+
     def _forward(self, query: dict[str, str], body: bytes, content_type: str, content_encoding: str | None) -> _Reply:
         headers = {"Content-Type": content_type}
         if content_encoding is not None:
             headers["Content-Encoding"] = content_encoding
+        return self._upstream("POST", f"/write?{urlencode(query)}", body, headers)
+
+    def _upstream(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> _Reply:
         connection = http.client.HTTPConnection(*self._upstream_address, timeout=_UPSTREAM_TIMEOUT_SECONDS)
         try:
-            connection.request("POST", f"/write?{urlencode(query)}", body=body, headers=headers)
+            connection.request(method, target, body=body, headers=headers)
             response = connection.getresponse()
             return _Reply(response.status, response.read(), response.getheader("Content-Type"))
         except OSError as error:

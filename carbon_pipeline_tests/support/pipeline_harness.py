@@ -27,6 +27,7 @@ from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
 from carbon_pipeline.validation import GCO2_KWH_DECIMALS
 from carbon_pipeline.watttime.resource import WattTimeResource
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, issued_forecast, moer_value
+from carbon_pipeline.watttime.simulator.signal import is_revised, revised_value
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,12 +157,17 @@ def stored_points(server: InfluxDBServer, database: str, region: str) -> list[St
     return [StoredPoint(row["time"], row["moer_lbs_per_mwh"], row["carbon_intensity_gco2_kwh"]) for row in rows]
 
 
-def truth(region: str, first: datetime, end: datetime, period_seconds: int = 300) -> list[StoredPoint]:
-    """What the simulator publishes for [first, end), converted as the pipeline must."""
+def truth(
+    region: str, first: datetime, end: datetime, period_seconds: int = 300, revision_share: float = 0.0
+) -> list[StoredPoint]:
+    """What the simulator publishes for [first, end), converted as the pipeline must; with ``revision_share``,
+    as it serves the points once their revisions are due."""
     points = []
     moment = first
     while moment < end:
         moer = moer_value(region, moment)
+        if is_revised("co2_moer", region, int(moment.timestamp()), revision_share):
+            moer = revised_value("co2_moer", moer)
         points.append(
             StoredPoint(int(moment.timestamp()), moer, round(moer * LBS_PER_MWH_TO_G_PER_KWH, GCO2_KWH_DECIMALS))
         )

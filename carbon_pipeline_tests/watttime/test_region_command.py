@@ -7,22 +7,18 @@ starts to try the command offline, with its account set by option or environment
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Mapping
 
 import pytest
 
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorServer
 from carbon_pipeline_tests.support.pipeline_harness import REPO
+from carbon_pipeline_tests.support.standalone_simulator import CARBON_PIPELINE, standalone_simulator
 
 pytestmark = pytest.mark.integration
 
-CARBON_PIPELINE = str(Path(sys.executable).parent / "carbon-pipeline")
 COMMAND_TIMEOUT = 120
 AMHERST = ("--latitude", "42.372", "--longitude", "-72.519")
 
@@ -59,25 +55,6 @@ def _assert_one_line_error(done: subprocess.CompletedProcess[str], exit_code: in
     assert len(lines) == 1 and lines[-1].startswith("carbon-pipeline region: error: "), done.stderr
     for phrase in phrases:
         assert phrase in lines[-1]
-
-
-@contextmanager
-def standalone_simulator(options: Sequence[str], env: Mapping[str, str]) -> Iterator[tuple[str, list[str]]]:
-    """`carbon-pipeline simulator` on a free port: its base URL, and its banner (filled in once it stopped)."""
-    command = [CARBON_PIPELINE, "simulator", "--port", "0", *options]
-    with subprocess.Popen(
-        command, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    ) as process:
-        assert process.stdout is not None
-        first_line = process.stdout.readline()
-        banner = [first_line]
-        try:
-            yield first_line.split()[-1], banner
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=10)
-        banner.append(process.stdout.read())
-    assert process.returncode == 0
 
 
 # ##### TESTS

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -12,7 +14,8 @@ import pytest
 from benchmarks.official_client import official_client
 from carbon_pipeline.watttime.simulator import SimulatorConfig, SimulatorServer, moer_value
 from carbon_pipeline.watttime.simulator.signal import revised_value
-from carbon_pipeline_tests.support.simulator_session import NOW, Sim
+from carbon_pipeline_tests.support.simulator_session import NOW, ClientFactory, Sim
+from carbon_pipeline_tests.support.standalone_simulator import CARBON_PIPELINE, standalone_simulator
 
 LAG = timedelta(seconds=120)
 DELAY = timedelta(hours=6)
@@ -131,3 +134,32 @@ def test_the_official_sdk_reads_revised_values_and_last_updated(revising_simulat
     assert revised.any()
     assert (last_updated[revised] - frame["point_time"][revised] == LAG + DELAY).all()
     assert (last_updated[~revised] - frame["point_time"][~revised] == LAG).all()
+
+
+def test_the_standalone_simulator_revises_what_its_options_say(client_factory: ClientFactory) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WATTTIME_")}
+    options = ["--lag-seconds", "0", "--revision-share", "1", "--revision-delay-seconds", "60"]
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    with standalone_simulator(options, env) as (base_url, _):
+        chunks = client_factory(base_url).historical_updates(
+            "CAISO_NORTH", end - timedelta(hours=1), end, end - timedelta(days=1)
+        )
+    frame = pd.concat([chunk.frame for chunk in chunks], ignore_index=True)
+    assert len(frame) == 12
+    for point in frame.itertuples():
+        assert point.value == revised_value("co2_moer", moer_value("CAISO_NORTH", point.point_time.to_pydatetime()))
+        assert point.last_updated == point.point_time + timedelta(seconds=60)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "phrase"),
+    [("--revision-share", "1.5", "'1.5' is not a share from 0 to 1"), ("--revision-delay-seconds", "-1", "0 or more")],
+)
+def test_the_standalone_simulator_refuses_bad_revision_options_naming_them(
+    option: str, value: str, phrase: str
+) -> None:
+    done = subprocess.run(
+        [CARBON_PIPELINE, "simulator", option, value], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert f"error: argument {option}: " in done.stderr and phrase in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import threading
 from types import TracebackType
 
@@ -109,7 +110,44 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--synthetic-regions", type=int, default=0, help="serve N extra regions SYNTH_000... (load tests)"
     )
+    parser.add_argument(
+        "--revision-share",
+        type=_share,
+        default=defaults.revision_share,
+        help="share of /v3/historical's points (0 to 1) that get a new value after publishing (default: none)",
+    )
+    parser.add_argument(
+        "--revision-delay-seconds",
+        type=_seconds,
+        default=defaults.revision_delay_seconds,
+        help=f"how long after publishing a point is revised (default: {defaults.revision_delay_seconds:g})",
+    )
     return parser
+
+
+def _share(raw: str) -> float:
+    """A share from 0 to 1, or argparse's usage error naming the option."""
+    value = _number(raw)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a share from 0 to 1")
+    return value
+
+
+def _seconds(raw: str) -> float:
+    value = _number(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of seconds, 0 or more")
+    return value
+
+
+def _number(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a finite number")
+    return value
 
 
 def _banner(base_url: str, username: str, password_source: str) -> str:
@@ -151,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         data_rate_limit=args.data_rate_limit,
         synthetic_regions=args.synthetic_regions,
         login_rate_limit=args.login_rate_limit,
+        revision_share=args.revision_share,
+        revision_delay_seconds=args.revision_delay_seconds,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with SimulatorServer(config, args.host, args.port) as server:
