@@ -6,7 +6,6 @@ carbon_intensity validates what it fetches, and rewrites the stored points whose
 """
 
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,9 +13,10 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from carbon_pipeline.assets.carbon_intensity import GROUP_NAME, MAX_CONCURRENT_REGIONS, VALID_DATA_CHECK, WATTTIME_POOL
+from carbon_pipeline.assets.carbon_intensity import GROUP_NAME, VALID_DATA_CHECK, WATTTIME_POOL
 from carbon_pipeline.assets.run_events import failed_check
 from carbon_pipeline.assets.schemas import POINT_SCHEMA
+from carbon_pipeline.assets.side_by_side import map_regions
 from carbon_pipeline.partitions import RegionWindow
 from carbon_pipeline.run_outcomes import FailureKind, RegionFailure, pipeline_failure
 from carbon_pipeline.sinks.base import PointSink, SinkWriteError
@@ -139,9 +139,8 @@ def _sweep_regions(
 ) -> dict[str, _Revised | _Refused]:
     """Every region, a few at a time through the run's one client, as carbon_intensity fetches them."""
     client = watttime.get_client()
-    with ThreadPoolExecutor(min(MAX_CONCURRENT_REGIONS, len(sweeps)), thread_name_prefix="watttime") as pool:
-        swept = pool.map(lambda sweep: _sweep_region(client, watttime, sink, sweep), sweeps)
-        return {sweep.window.region: outcome for sweep, outcome in zip(sweeps, swept, strict=True)}
+    swept = map_regions(lambda sweep: _sweep_region(client, watttime, sink, sweep), sweeps, "watttime")
+    return {sweep.window.region: outcome for sweep, outcome in zip(sweeps, swept, strict=True)}
 
 
 def _sweep_region(
