@@ -233,5 +233,11 @@ def recovers(
         return materialized == keys and points == expected
 
     rig.dagster.poll(complete, bool, TIMEOUT_SECONDS, "the cut run's intervals, stored and materialized")
-    print(f"run {ended} {ended_after:.1f} s after the cut; data complete {time.monotonic() - cut:.1f} s after it")
-    assert stored() == expected  # one point per timestamp: nothing written twice
+    completed_after = time.monotonic() - cut
+    points = stored()
+    assert points == expected  # one point per timestamp: nothing written twice
+    print(
+        f"run {ended} {ended_after:.1f} s after the cut, {recorded} interval(s) recorded by it; data complete"
+        f" {completed_after:.1f} s after it: intervals expected / materialized {len(keys)} / {len(keys)},"
+        f" points expected / stored / correct {len(expected)} / {len(points)} / {len(set(points) & set(expected))}"
+    )
