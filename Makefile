@@ -67,12 +67,12 @@ bench: setup influxdb postgresql
 	$(BIN)/python -m benchmarks
 
 ## Lint (ruff, including the no-naive-datetime rules), types (mypy), then the whole suite,
-## which fails below 90 % line and branch coverage of carbon_pipeline.
+## which fails below 90 % line and branch coverage of carbon_pipeline, and lists its 30 slowest tests.
 ## Everything that downloads comes first: pytest re-executes itself in a network namespace holding only
 ## loopback (carbon_pipeline_tests/support/loopback_guard.py), where no test nor any process it starts
 ## reaches anything else, and pip has no index.
 test: setup wheelhouse influxdb postgresql chromium lint
-	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=90
+	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=90 --durations=30
 
 ## The fast loop while coding: every test that needs no server process, browser or long wait
 ## (partitions, validation, line protocol, settings, the client against the in-process simulator...).
