@@ -63,7 +63,7 @@ SENSOR_TICKS = """
 query ($selector: SensorSelector!) {
   sensorOrError(sensorSelector: $selector) {
     ... on Sensor {
-      sensorState { ticks(limit: 10) { status skipReason runIds logEvents { events { message } } } }
+      sensorState { ticks(limit: 10) { timestamp status skipReason runIds logEvents { events { message } } } }
     }
   }
 }"""
