@@ -1,0 +1,163 @@
+"""The daemon or the code server killed and started again mid-work: nothing asked twice at once, nothing lost.
+
+The production layout (``support/split_rig.py``: code server, webserver and daemon as processes on a
+real PostgreSQL, the WattTime simulator over HTTP, a real InfluxDB behind the shim) has its daemon
+killed with SIGKILL and restarted while a backfill launched from the UI is fetching, and while a
+gap-filling run is fetching with an InfluxDB alert open; and its code server restarted while a run
+waits in the queue. Afterwards no two runs were queued or running at once over a common interval,
+every interval is stored exactly as the simulator published it and marked materialized, and the
+webhook got each alert and recovery notice once.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from carbon_pipeline.partitions import INTERVAL
+from carbon_pipeline.sensors.failure_alerts import SENSOR_NAME as ALERTS
+from carbon_pipeline.watttime.simulator import Fault, SimulatorServer
+from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
+from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
+from carbon_pipeline_tests.support.split_rig import (
+    ASSET,
+    TIMEOUT_SECONDS,
+    Rig,
+    gap_fill_window,
+    keys_of,
+    overlapping_runs,
+    split_rig,
+)
+from carbon_pipeline_tests.support.webhook_receiver import WebhookReceiver
+
+# A fetch slow enough that the kill surely falls inside the run that makes it.
+SLOW_FETCH = Fault("slow", delay_seconds=15, count=1, path="/v3/historical")
+# The runs queue holds one run at a time, so a second one waits in the queue.
+ONE_RUN_AT_A_TIME = {"concurrency": {"runs": {"max_concurrent_runs": 1}}}
+
+
+def backfill_window() -> tuple[datetime, datetime]:
+    """Four intervals of yesterday morning, long before the gap filler's look-back of an hour."""
+    start = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    return start, start + 4 * INTERVAL
+
+
+def launch_backfill(rig: Rig) -> str:
+    return rig.dagster.launch_backfill(ASSET.to_user_string(), sorted(keys_of(*backfill_window())))
+
+
+def wait_for_slow_fetch(rig: Rig, simulator: SimulatorServer) -> None:
+    rig.dagster.poll(lambda: simulator.state.stats()["faults_applied"]["slow"], bool, TIMEOUT_SECONDS, "the slow fetch")
+
+
+def backfilled(rig: Rig, backfill_id: str) -> None:
+    """The backfill succeeded with a single run: none was launched again after the restart."""
+    status = rig.dagster.wait_for_backfill(backfill_id, TIMEOUT_SECONDS)
+    assert status["partitionBackfillOrError"]["status"] == "COMPLETED_SUCCESS"
+    assert [run["status"] for run in status["runsOrError"]["results"]] == ["SUCCESS"]
+
+
+def write_events(receiver: WebhookReceiver) -> list[str]:
+    """The InfluxDB notices received (the freshness sensor alerts too, as the hour is missing at first)."""
+    return [payload["event"] for payload in receiver.payloads if payload["kind"] == "influxdb_write"]
+
+
+def nothing_twice_nothing_lost(
+    rig: Rig, influxdb: InfluxDBServer, database: str, windows: list[tuple[datetime, datetime]]
+) -> None:
+    for first, end in windows:
+        rig.wait_until_stored(influxdb, database, first, end)
+    assert overlapping_runs(rig.run_records()) == []
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_daemon_killed_and_restarted_during_a_ui_backfill(
+    tmp_path: Path,
+    prod_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    simulator: SimulatorServer,
+    influxdb_server: InfluxDBServer,
+    influxdb_database: str,
+) -> None:
+    recent = gap_fill_window()
+    with split_rig(tmp_path, prod_env, monkeypatch) as rig:
+        assert rig.wait_for_end(rig.first_gap_fill_run()["runId"])["status"] == "SUCCESS"
+        simulator.state.inject(SLOW_FETCH)
+        backfill = launch_backfill(rig)
+        wait_for_slow_fetch(rig, simulator)
+        rig.dagster.kill_daemon()
+
+        backfilled(rig, backfill)
+        nothing_twice_nothing_lost(rig, influxdb_server, influxdb_database, [recent, backfill_window()])
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_daemon_killed_and_restarted_during_a_gap_filling_run_with_an_alert_open(
+    tmp_path: Path,
+    prod_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    simulator: SimulatorServer,
+    influxdb_shim: InfluxDBShim,
+    influxdb_server: InfluxDBServer,
+    influxdb_database: str,
+) -> None:
+    """The alert of the InfluxDB streak open when the daemon dies is neither sent again nor forgotten, and
+    its recovery notice comes once, when the run in flight across the restart has stored the hour."""
+    recent = gap_fill_window()
+    influxdb_shim.inject("status", count=1000, measurement="carbon_intensity")
+    alerting = {"CARBON_ALERT_AFTER_FAILURES": "1"}
+    with (
+        WebhookReceiver() as receiver,
+        split_rig(tmp_path, prod_env, monkeypatch, alerting | {"ALERT_WEBHOOK_URL": receiver.url}) as rig,
+    ):
+        assert rig.wait_for_end(rig.first_gap_fill_run()["runId"])["status"] == "FAILURE"
+        rig.dagster.poll(lambda: write_events(receiver), bool, TIMEOUT_SECONDS, "the InfluxDB alert")
+        influxdb_shim.reset()
+        simulator.state.inject(SLOW_FETCH)
+        wait_for_slow_fetch(rig, simulator)
+        rig.dagster.kill_daemon()
+
+        nothing_twice_nothing_lost(rig, influxdb_server, influxdb_database, [recent])
+        rig.dagster.poll(lambda: len(write_events(receiver)) > 1, bool, TIMEOUT_SECONDS, "the recovery notice")
+        recovered = time.time()
+        rig.dagster.poll(
+            lambda: rig.dagster.sensor_ticks(ALERTS)[0],
+            lambda tick: tick["timestamp"] > recovered and tick["status"] != "STARTED",
+            TIMEOUT_SECONDS,
+            "an alert-sensor tick after the recovery notice",
+        )
+        assert write_events(receiver) == ["alert", "recovery"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_code_server_restarted_while_a_run_is_queued(
+    tmp_path: Path,
+    prod_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    simulator: SimulatorServer,
+    influxdb_server: InfluxDBServer,
+    influxdb_database: str,
+) -> None:
+    """The backfill's run, queued behind a gap-filling run when the code server goes down (killing that run's
+    worker with it), starts once the code server is back and succeeds; the killed run's hour is stored too."""
+    recent = gap_fill_window()
+    simulator.state.inject(SLOW_FETCH)
+    with split_rig(tmp_path, prod_env, monkeypatch, instance=ONE_RUN_AT_A_TIME) as rig:
+        wait_for_slow_fetch(rig, simulator)
+        backfill = launch_backfill(rig)
+        rig.dagster.poll(
+            lambda: rig.dagster.backfill_status(backfill)["runsOrError"]["results"],
+            lambda runs: [run["status"] for run in runs] == ["QUEUED"],
+            TIMEOUT_SECONDS,
+            "the backfill's run, queued",
+        )
+        rig.dagster.kill_code_server()
+
+        backfilled(rig, backfill)
+        nothing_twice_nothing_lost(rig, influxdb_server, influxdb_database, [recent, backfill_window()])
