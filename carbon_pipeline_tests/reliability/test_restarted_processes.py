@@ -12,8 +12,12 @@ webhook got each alert and recovery notice once.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,10 +53,6 @@ def launch_backfill(rig: Rig) -> str:
     return rig.dagster.launch_backfill(ASSET.to_user_string(), sorted(keys_of(*backfill_window())))
 
 
-def wait_for_slow_fetch(rig: Rig, simulator: SimulatorServer) -> None:
-    rig.dagster.poll(lambda: simulator.state.stats()["faults_applied"]["slow"], bool, TIMEOUT_SECONDS, "the slow fetch")
-
-
 def backfilled(rig: Rig, backfill_id: str) -> None:
     """The backfill succeeded with a single run: none was launched again after the restart."""
     status = rig.dagster.wait_for_backfill(backfill_id, TIMEOUT_SECONDS)
@@ -65,46 +65,64 @@ def write_events(receiver: WebhookReceiver) -> list[str]:
     return [payload["event"] for payload in receiver.payloads if payload["kind"] == "influxdb_write"]
 
 
-def nothing_twice_nothing_lost(
-    rig: Rig, influxdb: InfluxDBServer, database: str, windows: list[tuple[datetime, datetime]]
-) -> None:
-    for first, end in windows:
-        rig.wait_until_stored(influxdb, database, first, end)
-    assert overlapping_runs(rig.run_records()) == []
+@dataclass
+class Backends:
+    """What every deployment of this module runs against: the simulator over HTTP, InfluxDB, prod settings."""
+
+    workdir: Path
+    prod_env: dict[str, str]
+    monkeypatch: pytest.MonkeyPatch
+    simulator: SimulatorServer
+    influxdb: InfluxDBServer
+    database: str
+
+    def deployment(
+        self, settings: Mapping[str, str] | None = None, instance: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> AbstractContextManager[Rig]:
+        return split_rig(self.workdir, self.prod_env, self.monkeypatch, settings, instance)
+
+    def wait_for_slow_fetch(self, rig: Rig) -> None:
+        stats = self.simulator.state.stats
+        rig.dagster.poll(lambda: stats()["faults_applied"]["slow"], bool, TIMEOUT_SECONDS, "the slow fetch")
+
+    def nothing_twice_nothing_lost(self, rig: Rig, windows: list[tuple[datetime, datetime]]) -> None:
+        """Every interval of ``windows`` stored exactly and materialized; no interval asked twice at once."""
+        for first, end in windows:
+            rig.wait_until_stored(self.influxdb, self.database, first, end)
+        assert overlapping_runs(rig.run_records()) == []
 
 
-@pytest.mark.integration
-@pytest.mark.slow
-def test_daemon_killed_and_restarted_during_a_ui_backfill(
+@pytest.fixture
+def backends(
     tmp_path: Path,
     prod_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
     simulator: SimulatorServer,
     influxdb_server: InfluxDBServer,
     influxdb_database: str,
-) -> None:
+) -> Backends:
+    return Backends(tmp_path, prod_env, monkeypatch, simulator, influxdb_server, influxdb_database)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_daemon_killed_and_restarted_during_a_ui_backfill(backends: Backends) -> None:
     recent = gap_fill_window()
-    with split_rig(tmp_path, prod_env, monkeypatch) as rig:
+    with backends.deployment() as rig:
         assert rig.wait_for_end(rig.first_gap_fill_run()["runId"])["status"] == "SUCCESS"
-        simulator.state.inject(SLOW_FETCH)
+        backends.simulator.state.inject(SLOW_FETCH)
         backfill = launch_backfill(rig)
-        wait_for_slow_fetch(rig, simulator)
+        backends.wait_for_slow_fetch(rig)
         rig.dagster.kill_daemon()
 
         backfilled(rig, backfill)
-        nothing_twice_nothing_lost(rig, influxdb_server, influxdb_database, [recent, backfill_window()])
+        backends.nothing_twice_nothing_lost(rig, [recent, backfill_window()])
 
 
 @pytest.mark.integration
 @pytest.mark.slow
 def test_daemon_killed_and_restarted_during_a_gap_filling_run_with_an_alert_open(
-    tmp_path: Path,
-    prod_env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    simulator: SimulatorServer,
-    influxdb_shim: InfluxDBShim,
-    influxdb_server: InfluxDBServer,
-    influxdb_database: str,
+    backends: Backends, influxdb_shim: InfluxDBShim
 ) -> None:
     """The alert of the InfluxDB streak open when the daemon dies is neither sent again nor forgotten, and
     its recovery notice comes once, when the run in flight across the restart has stored the hour."""
@@ -113,16 +131,16 @@ def test_daemon_killed_and_restarted_during_a_gap_filling_run_with_an_alert_open
     alerting = {"CARBON_ALERT_AFTER_FAILURES": "1"}
     with (
         WebhookReceiver() as receiver,
-        split_rig(tmp_path, prod_env, monkeypatch, alerting | {"ALERT_WEBHOOK_URL": receiver.url}) as rig,
+        backends.deployment(alerting | {"ALERT_WEBHOOK_URL": receiver.url}) as rig,
     ):
         assert rig.wait_for_end(rig.first_gap_fill_run()["runId"])["status"] == "FAILURE"
         rig.dagster.poll(lambda: write_events(receiver), bool, TIMEOUT_SECONDS, "the InfluxDB alert")
         influxdb_shim.reset()
-        simulator.state.inject(SLOW_FETCH)
-        wait_for_slow_fetch(rig, simulator)
+        backends.simulator.state.inject(SLOW_FETCH)
+        backends.wait_for_slow_fetch(rig)
         rig.dagster.kill_daemon()
 
-        nothing_twice_nothing_lost(rig, influxdb_server, influxdb_database, [recent])
+        backends.nothing_twice_nothing_lost(rig, [recent])
         rig.dagster.poll(lambda: len(write_events(receiver)) > 1, bool, TIMEOUT_SECONDS, "the recovery notice")
         recovered = time.time()
         rig.dagster.poll(
@@ -136,20 +154,13 @@ def test_daemon_killed_and_restarted_during_a_gap_filling_run_with_an_alert_open
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_code_server_restarted_while_a_run_is_queued(
-    tmp_path: Path,
-    prod_env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    simulator: SimulatorServer,
-    influxdb_server: InfluxDBServer,
-    influxdb_database: str,
-) -> None:
+def test_code_server_restarted_while_a_run_is_queued(backends: Backends) -> None:
     """The backfill's run, queued behind a gap-filling run when the code server goes down (killing that run's
     worker with it), starts once the code server is back and succeeds; the killed run's hour is stored too."""
     recent = gap_fill_window()
-    simulator.state.inject(SLOW_FETCH)
-    with split_rig(tmp_path, prod_env, monkeypatch, instance=ONE_RUN_AT_A_TIME) as rig:
-        wait_for_slow_fetch(rig, simulator)
+    backends.simulator.state.inject(SLOW_FETCH)
+    with backends.deployment(instance=ONE_RUN_AT_A_TIME) as rig:
+        backends.wait_for_slow_fetch(rig)
         backfill = launch_backfill(rig)
         rig.dagster.poll(
             lambda: rig.dagster.backfill_status(backfill)["runsOrError"]["results"],
@@ -160,4 +171,4 @@ def test_code_server_restarted_while_a_run_is_queued(
         rig.dagster.kill_code_server()
 
         backfilled(rig, backfill)
-        nothing_twice_nothing_lost(rig, influxdb_server, influxdb_database, [recent, backfill_window()])
+        backends.nothing_twice_nothing_lost(rig, [recent, backfill_window()])
