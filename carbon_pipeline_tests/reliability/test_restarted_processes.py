@@ -21,13 +21,15 @@ from typing import Any
 
 import pytest
 
-from carbon_pipeline.partitions import INTERVAL
+from carbon_pipeline.definitions import JOB_NAME
+from carbon_pipeline.partitions import INTERVAL, region_range_tags
 from carbon_pipeline.sensors.failure_alerts import SENSOR_NAME as ALERTS
 from carbon_pipeline.watttime.simulator import Fault, SimulatorServer
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.split_rig import (
     ASSET,
+    REGION,
     TIMEOUT_SECONDS,
     Rig,
     gap_fill_window,
@@ -107,9 +109,11 @@ def backends(
 @pytest.mark.integration
 @pytest.mark.slow
 def test_daemon_killed_and_restarted_during_a_ui_backfill(backends: Backends) -> None:
+    """The backfill's run goes on while the daemon is down; the restarted daemon finishes the backfill
+    without launching its range again, and the gap filler asks for nothing the backfill covers."""
     recent = gap_fill_window()
     with backends.deployment() as rig:
-        assert rig.wait_for_end(rig.first_gap_fill_run()["runId"])["status"] == "SUCCESS"
+        assert rig.wait_for_end(rig.first_gap_fill_run()["runId"]) == "SUCCESS"
         backends.simulator.state.inject(SLOW_FETCH)
         backfill = launch_backfill(rig)
         backends.wait_for_slow_fetch(rig)
@@ -133,7 +137,7 @@ def test_daemon_killed_and_restarted_during_a_gap_filling_run_with_an_alert_open
         WebhookReceiver() as receiver,
         backends.deployment(alerting | {"ALERT_WEBHOOK_URL": receiver.url}) as rig,
     ):
-        assert rig.wait_for_end(rig.first_gap_fill_run()["runId"])["status"] == "FAILURE"
+        assert rig.wait_for_end(rig.first_gap_fill_run()["runId"]) == "FAILURE"
         rig.dagster.poll(lambda: write_events(receiver), bool, TIMEOUT_SECONDS, "the InfluxDB alert")
         influxdb_shim.reset()
         backends.simulator.state.inject(SLOW_FETCH)
@@ -155,20 +159,17 @@ def test_daemon_killed_and_restarted_during_a_gap_filling_run_with_an_alert_open
 @pytest.mark.integration
 @pytest.mark.slow
 def test_code_server_restarted_while_a_run_is_queued(backends: Backends) -> None:
-    """The backfill's run, queued behind a gap-filling run when the code server goes down (killing that run's
-    worker with it), starts once the code server is back and succeeds; the killed run's hour is stored too."""
+    """A run launched from the UI, queued behind a gap-filling run when the code server goes down (killing
+    that run's worker with it), starts once the code server is back and succeeds; the killed run's hour
+    is stored too."""
     recent = gap_fill_window()
     backends.simulator.state.inject(SLOW_FETCH)
     with backends.deployment(instance=ONE_RUN_AT_A_TIME) as rig:
         backends.wait_for_slow_fetch(rig)
-        backfill = launch_backfill(rig)
-        rig.dagster.poll(
-            lambda: rig.dagster.backfill_status(backfill)["runsOrError"]["results"],
-            lambda runs: [run["status"] for run in runs] == ["QUEUED"],
-            TIMEOUT_SECONDS,
-            "the backfill's run, queued",
-        )
+        first, end = backfill_window()
+        queued = rig.dagster.launch_run(JOB_NAME, region_range_tags(REGION, first, end - INTERVAL))
+        assert rig.dagster.run_status(queued) == "QUEUED"
         rig.dagster.kill_code_server()
 
-        backfilled(rig, backfill)
+        assert rig.wait_for_end(queued) == "SUCCESS"
         backends.nothing_twice_nothing_lost(rig, [recent, backfill_window()])

@@ -37,6 +37,14 @@ mutation ($params: LaunchBackfillParams!) {
     ... on PythonError { message }
   }
 }"""
+LAUNCH_RUN = """
+mutation ($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
 BACKFILL_STATUS = """
 query ($id: String!) {
   partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } }
@@ -47,6 +55,7 @@ query ($id: String!) {
 DAEMON_HEALTH = """
 query Daemon($type: String!) { instance { daemonHealth { daemonStatus(daemonType: $type) { lastHeartbeatTime } } } }
 """
+RUN_STATUS = "query ($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 RUN_MATERIALIZATIONS = """
 query ($id: ID!) {
   runOrError(runId: $id) { ... on Run { assetMaterializations { partition } } }
@@ -107,6 +116,16 @@ class DagsterGraphQL:
             raise AssertionError(f"backfill not launched: {launched}")
         return str(launched["backfillId"])
 
+    def launch_run(self, job: str, tags: Mapping[str, str]) -> str:
+        """Launch a run of ``job`` with ``tags`` as the job page's "Launch run" does (it is queued); its id."""
+        selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": job}
+        metadata = {"tags": [{"key": key, "value": value} for key, value in tags.items()]}
+        params = {"selector": selector, "runConfigData": {}, "executionMetadata": metadata}
+        launched = self.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
+        if launched["__typename"] != "LaunchRunSuccess":
+            raise AssertionError(f"run not launched: {launched}")
+        return str(launched["run"]["runId"])
+
     def backfill_status(self, backfill_id: str) -> dict[str, Any]:
         return self.graphql(BACKFILL_STATUS, {"id": backfill_id})
 
@@ -127,6 +146,9 @@ class DagsterGraphQL:
             timeout_seconds,
             f"the {daemon_type} daemon's first heartbeat",
         )
+
+    def run_status(self, run_id: str) -> str:
+        return str(self.graphql(RUN_STATUS, {"id": run_id})["runOrError"]["status"])
 
     def materialized_partitions(self, run_id: str) -> list[str]:
         """The partitions a run materialized, in the order the event log recorded them (as the UI lists them)."""

@@ -73,11 +73,12 @@ class Rig:
 
         return self.dagster.poll(pid, bool, TIMEOUT_SECONDS, f"the run worker of {run_id}")
 
-    def wait_for_end(self, run_id: str) -> dict[str, Any]:
-        def run() -> dict[str, Any]:
-            return next(run for run in self.gap_fill_runs() if run["runId"] == run_id)
-
-        return self.dagster.poll(run, lambda found: found["status"] in FINISHED_RUN, TIMEOUT_SECONDS, "the run's end")
+    def wait_for_end(self, run_id: str) -> str:
+        """The status the run ended with."""
+        status = self.dagster.run_status
+        return self.dagster.poll(
+            lambda: status(run_id), lambda found: found in FINISHED_RUN, TIMEOUT_SECONDS, "the run's end"
+        )
 
     def materialized(self) -> set[str]:
         with self._reader() as reader:
