@@ -1,12 +1,12 @@
 """A killed run worker: its run ends FAILURE, and its intervals are stored again, complete and correct.
 
 The production layout (``support/split_rig.py``: code server, webserver and daemon as processes,
-``deploy/dagster.yaml`` on a real PostgreSQL, with run monitoring's intervals shortened) runs the gap filler's first run against
-the WattTime simulator over HTTP and a real InfluxDB behind the v3 shim. The run worker is killed
-with SIGKILL while it waits for WattTime, or once its write is stored in InfluxDB but before its
-intervals are recorded, or together with its code server (a host restart). Each time the run must
-end FAILURE, nothing may be marked materialized without its points, and in the end every interval
-of the run is stored exactly as the simulator published it, once.
+``deploy/dagster.yaml`` on a real PostgreSQL, with run monitoring's intervals shortened) runs the gap
+filler's first run against the WattTime simulator over HTTP and a real InfluxDB behind the v3 shim.
+The run worker is killed with SIGKILL while it waits for WattTime, or once its write is stored in
+InfluxDB but before its intervals are recorded, or together with its code server (a host restart).
+Each time the run must end FAILURE, nothing may be marked materialized without its points, and in
+the end every interval of the run is stored exactly as the simulator published it, once.
 """
 
 from __future__ import annotations
