@@ -96,6 +96,7 @@ def _measurements(settings: PipelineSettings) -> dg.Definitions:
                 delay,
                 settings.gap_fill_max_runs,
                 stalled_after=timedelta(seconds=settings.stalled_run_seconds),
+                refused_retry_after=timedelta(minutes=settings.refused_retry_minutes),
             ),
         ],
     )
@@ -158,6 +159,7 @@ def _forecasts(settings: PipelineSettings) -> dg.Definitions:
                 settings.gap_fill_max_runs,
                 FORECAST_GAP_FILLER,
                 stalled_after=timedelta(seconds=settings.stalled_run_seconds),
+                refused_retry_after=timedelta(minutes=settings.refused_retry_minutes),
             ),
         ],
     )

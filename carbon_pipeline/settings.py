@@ -50,6 +50,7 @@ WHOLE_NUMBERS = {
     "gap_fill_hours": (1, 24 * 366, "hours searched for missing intervals"),
     "gap_fill_max_runs": (1, 20, "gap-filling runs queued or running at once"),
     "stalled_run_seconds": (10, 24 * 3600, "seconds a running run may record nothing before it counts as dead"),
+    "refused_retry_minutes": (1, 7 * 24 * 60, "minutes a refused interval waits before it is requested again"),
     # Under 5: the issue interval's first forecast (WattTime issues every 5 minutes) must still be the newest.
     "forecast_delay_minutes": (0, 4, "whole minutes after each interval starts before its forecast is fetched"),
     "forecast_horizon_hours": (*FORECAST_HORIZON_HOURS, "hours of WattTime forecast stored per issue"),
@@ -107,6 +108,8 @@ class PipelineSettings(BaseModel):
     # A live run records an event at least every few minutes (its longest silence is a fetch or a write
     # under the retry policy's budget); one silent for half an hour has lost its worker.
     stalled_run_seconds: int = Field(1800, validation_alias="CARBON_STALLED_RUN_SECONDS")
+    # Rejected data rarely heals within minutes (WattTime republishes within hours); each retry costs a call.
+    refused_retry_minutes: int = Field(360, validation_alias="CARBON_REFUSED_RETRY_MINUTES")
     forecast_delay_minutes: int = Field(2, validation_alias="CARBON_FORECAST_DELAY_MINUTES")
     forecast_horizon_hours: int = Field(24, validation_alias="CARBON_FORECAST_HORIZON_HOURS")
     window_hours: tuple[int, ...] = Field(DEFAULT_WINDOW_HOURS, validation_alias="CARBON_WINDOW_HOURS")

@@ -7,7 +7,7 @@ interval a queued or running run already covers, keeps at most ``max_runs`` of i
 so neither the run queue nor WattTime's limits are flooded, stands aside while a backfill of the
 asset is running, and does not keep hammering an interval whose data was refused: refused ranges are
 retried one interval at a time, so one bad point cannot hold back its neighbours, and a refused
-single interval waits ``REFUSED_RETRY_AFTER`` before it is tried again. A run that is starting or
+single interval waits ``refused_retry_after`` before it is tried again. A run that is starting or
 running but has recorded nothing for ``stalled_after`` is not trusted: its worker died with no one
 left to report it (its code server died too, or the host), so its intervals are requested again.
 Each tick logs what was missing, per region, and what it requested or why it requested nothing.
@@ -31,7 +31,7 @@ SENSOR_NAME = "carbon_intensity_gap_filler"
 TRIGGER_TAG = "carbon/trigger"
 TRIGGER = "gap_fill"
 MAX_RUN_INTERVALS = 30 * 96  # 30 days: one WattTime call
-REFUSED_RETRY_AFTER = timedelta(hours=6)
+DEFAULT_REFUSED_RETRY_AFTER = timedelta(hours=6)
 RUN_LOOKUP_LIMIT = 1000
 DEFAULT_STALLED_AFTER = timedelta(minutes=30)
 # Statuses whose run worker should be recording events; a queued run may wait as long as the queue is.
@@ -88,10 +88,12 @@ def build_gap_filler_sensor(
     max_runs: int,
     name: str = SENSOR_NAME,
     stalled_after: timedelta = DEFAULT_STALLED_AFTER,
+    refused_retry_after: timedelta = DEFAULT_REFUSED_RETRY_AFTER,
 ) -> dg.SensorDefinition:
     """``schedule_delay`` is how long after an interval *ends* its scheduled run starts: negative for forecasts,
     whose run starts shortly after the interval begins. ``stalled_after`` is how long a starting or running
-    run may record nothing before its intervals count as missing again."""
+    run may record nothing before its intervals count as missing again; ``refused_retry_after`` how long a
+    single interval whose data was refused waits before it is requested again."""
 
     @dg.sensor(
         name=name,
@@ -117,7 +119,7 @@ def build_gap_filler_sensor(
             regions,
             materialized_starts(instance, asset_key, regions, due.first, due.end),
             in_flight=[window for run in waiting for window in run[1]],
-            refused=_recently_refused(instance, asset_key, partitions_def, datetime.now(UTC)),
+            refused=_recently_refused(instance, asset_key, partitions_def, datetime.now(UTC) - refused_retry_after),
             room=max_runs - sum(1 for tags, _ in waiting if tags.get(TRIGGER_TAG) == TRIGGER),
         )
         context.log.info(plan.found(due, len(regions)))
@@ -238,12 +240,12 @@ def _recently_refused(
     instance: dg.DagsterInstance,
     asset_key: dg.AssetKey,
     partitions_def: dg.MultiPartitionsDefinition,
-    now: datetime,
+    since: datetime,
 ) -> list[RegionWindow]:
-    """Windows of regions whose run failed for them in a way retrying soon cannot fix (rejected data,
-    bad account); the other regions of those runs were stored or only need a retry."""
+    """Windows of regions whose run, finished after ``since``, failed for them in a way retrying soon cannot
+    fix (rejected data, bad account); the other regions of those runs were stored or only need a retry."""
     records = instance.get_run_records(
-        dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], updated_after=now - REFUSED_RETRY_AFTER),
+        dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], updated_after=since),
         limit=RUN_LOOKUP_LIMIT,
     )
     outcomes: list[RunOutcome | None] = [

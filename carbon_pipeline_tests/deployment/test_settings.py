@@ -72,12 +72,24 @@ def test_regions_are_parsed_and_validated() -> None:
 
 
 def test_alerting_and_gap_filling_settings_have_defaults_and_can_be_set() -> None:
-    defaults = PipelineSettings.from_env({})
-    assert (defaults.alert_after_failures, defaults.gap_fill_hours, defaults.gap_fill_max_runs) == (3, 168, 2)
+    def read(settings: PipelineSettings) -> tuple[int, ...]:
+        return (
+            settings.alert_after_failures,
+            settings.gap_fill_hours,
+            settings.gap_fill_max_runs,
+            settings.refused_retry_minutes,
+        )
+
+    assert read(PipelineSettings.from_env({})) == (3, 168, 2, 360)
     custom = PipelineSettings.from_env(
-        {"CARBON_ALERT_AFTER_FAILURES": "5", "CARBON_GAP_FILL_HOURS": "24", "CARBON_GAP_FILL_MAX_RUNS": "4"}
+        {
+            "CARBON_ALERT_AFTER_FAILURES": "5",
+            "CARBON_GAP_FILL_HOURS": "24",
+            "CARBON_GAP_FILL_MAX_RUNS": "4",
+            "CARBON_REFUSED_RETRY_MINUTES": "30",
+        }
     )
-    assert (custom.alert_after_failures, custom.gap_fill_hours, custom.gap_fill_max_runs) == (5, 24, 4)
+    assert read(custom) == (5, 24, 4, 30)
 
 
 def test_the_revision_window_defaults_to_a_week_and_a_bad_one_names_its_variable_and_range() -> None:
@@ -124,6 +136,8 @@ def test_a_window_longer_than_the_forecast_refuses_to_load_naming_both_variables
         ("CARBON_GAP_FILL_HOURS", "-5"),
         ("CARBON_GAP_FILL_HOURS", "9000"),
         ("CARBON_GAP_FILL_MAX_RUNS", "50"),
+        ("CARBON_REFUSED_RETRY_MINUTES", "0"),
+        ("CARBON_REFUSED_RETRY_MINUTES", "10081"),
         ("CARBON_FORECAST_HORIZON_HOURS", "0"),
         ("CARBON_FORECAST_HORIZON_HOURS", "73"),
         ("CARBON_FORECAST_DELAY_MINUTES", "5"),

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from carbon_pipeline.watttime.simulator import SimulatorConfig, SimulatorServer
-from carbon_pipeline_tests.support.interrupted_runs import Rig, gap_fill_deployment
+from carbon_pipeline_tests.support.split_rig import Rig, split_rig
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,6 @@ def shared_instance() -> Iterator[dg.DagsterInstance]:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, prod_env: dict[str, str]) -> Iterator[Rig]:
-    with gap_fill_deployment(tmp_path, prod_env) as rig:
+def rig(tmp_path: Path, prod_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+    with split_rig(tmp_path, prod_env, monkeypatch) as rig:
         yield rig

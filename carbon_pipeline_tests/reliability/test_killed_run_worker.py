@@ -1,6 +1,6 @@
 """A killed run worker: its run ends FAILURE, and its intervals are stored again, complete and correct.
 
-The production layout (``support/interrupted_runs.py``) runs the gap filler's first run, or a year's
+The production layout (``support/split_rig.py``) runs the gap filler's first run, or a year's
 backfill launched as the asset page does. The run worker is killed with SIGKILL while it waits for
 WattTime, once its write is stored in InfluxDB but before its intervals are recorded, halfway through
 recording a year's 35,040 intervals, or together with its code server (a host restart). Each time the
@@ -21,7 +21,8 @@ import pytest
 from carbon_pipeline.watttime.simulator import Fault, SimulatorServer
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
-from carbon_pipeline_tests.support.interrupted_runs import (
+from carbon_pipeline_tests.support.pipeline_harness import stored_points
+from carbon_pipeline_tests.support.split_rig import (
     HALF_A_YEAR,
     REGION,
     TIMEOUT_SECONDS,
@@ -29,9 +30,8 @@ from carbon_pipeline_tests.support.interrupted_runs import (
     Rig,
     backfill_a_year,
     recovers,
-    year_deployment,
+    year_rig,
 )
-from carbon_pipeline_tests.support.pipeline_harness import stored_points
 
 
 @pytest.mark.slow
@@ -40,14 +40,13 @@ def test_run_worker_killed_while_fetching_from_watttime(
     simulator: SimulatorServer,
     influxdb_server: InfluxDBServer,
     influxdb_database: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     simulator.state.inject(Fault("slow", delay_seconds=25, count=1, path="/v3/historical"))
     run = rig.first_gap_fill_run()
     pid = rig.worker_pid(run["runId"])
     rig.dagster.poll(lambda: simulator.state.stats()["faults_applied"]["slow"], bool, TIMEOUT_SECONDS, "the slow fetch")
     os.kill(pid, signal.SIGKILL)
-    recovers(rig, influxdb_server, influxdb_database, run, time.monotonic(), monkeypatch, ended="FAILURE")
+    recovers(rig, influxdb_server, influxdb_database, run, time.monotonic(), ended="FAILURE")
 
 
 @pytest.mark.slow
@@ -56,7 +55,6 @@ def test_run_worker_killed_after_its_write_is_stored_before_its_intervals_are_re
     influxdb_shim: InfluxDBShim,
     influxdb_server: InfluxDBServer,
     influxdb_database: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     influxdb_shim.inject("slow_reply", delay_seconds=8, measurement="carbon_intensity")
     run = rig.first_gap_fill_run()
@@ -65,7 +63,7 @@ def test_run_worker_killed_after_its_write_is_stored_before_its_intervals_are_re
         lambda: stored_points(influxdb_server, influxdb_database, REGION), bool, TIMEOUT_SECONDS, "the stored write"
     )
     os.kill(pid, signal.SIGKILL)
-    recovers(rig, influxdb_server, influxdb_database, run, time.monotonic(), monkeypatch, ended="FAILURE")
+    recovers(rig, influxdb_server, influxdb_database, run, time.monotonic(), ended="FAILURE")
 
 
 @pytest.mark.slow
@@ -74,7 +72,6 @@ def test_run_worker_killed_with_its_code_server(
     simulator: SimulatorServer,
     influxdb_server: InfluxDBServer,
     influxdb_database: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Nobody is left to report the run: run monitoring ends it, and the gap filler stops waiting for it."""
     simulator.state.inject(Fault("slow", delay_seconds=25, count=1, path="/v3/historical"))
@@ -83,7 +80,7 @@ def test_run_worker_killed_with_its_code_server(
     rig.dagster.poll(lambda: simulator.state.stats()["faults_applied"]["slow"], bool, TIMEOUT_SECONDS, "the slow fetch")
     killed = time.monotonic()
     rig.dagster.kill_code_server()
-    recovers(rig, influxdb_server, influxdb_database, run, killed, monkeypatch, ended="FAILURE")
+    recovers(rig, influxdb_server, influxdb_database, run, killed, ended="FAILURE")
 
 
 @pytest.mark.slow
@@ -96,7 +93,7 @@ def test_run_worker_killed_halfway_through_recording_a_years_intervals(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The killed run recorded part of the year; its retry rewrites the year and records every interval."""
-    with year_deployment(tmp_path, prod_env) as rig:
+    with year_rig(tmp_path, prod_env, monkeypatch) as rig:
         run = backfill_a_year(rig)
         pid = rig.worker_pid(run["runId"])
         rig.dagster.poll(lambda: rig.recorded(run["runId"]), lambda n: n >= HALF_A_YEAR, TIMEOUT_SECONDS, "half")
@@ -104,4 +101,4 @@ def test_run_worker_killed_halfway_through_recording_a_years_intervals(
         killed = time.monotonic()
         recorded = rig.recorded(run["runId"])
         assert HALF_A_YEAR <= recorded < YEAR_INTERVALS
-        recovers(rig, influxdb_server, influxdb_database, run, killed, monkeypatch, ended="FAILURE", recorded=recorded)
+        recovers(rig, influxdb_server, influxdb_database, run, killed, ended="FAILURE", recorded=recorded)

@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
+import time_machine
 
-from carbon_pipeline.coverage import floor_interval
+from carbon_pipeline.coverage import floor_interval, materialized_starts
 from carbon_pipeline.partitions import INTERVAL
 from carbon_pipeline.sensors.failure_alerts import SENSOR_NAME as ALERTS
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
@@ -24,12 +25,13 @@ from carbon_pipeline.watttime.simulator import Fault, SimulatorServer
 from carbon_pipeline_tests.support.daemon_harness import InProcessDaemon
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.outage_rig import DATABASE, outage_rig
-from carbon_pipeline_tests.support.pipeline_harness import stored_points, truth
+from carbon_pipeline_tests.support.pipeline_harness import ASSET, stored_points, truth
 from carbon_pipeline_tests.support.webhook_receiver import WebhookReceiver
 
 REGION = "CAISO_NORTH"
 DELAY = timedelta(minutes=5)
 TIMELINE_HOURS = 8
+REFUSED_RETRY = timedelta(minutes=60)
 
 
 @dataclass
@@ -76,6 +78,16 @@ class Scenario:
         print(f"intervals expected {len(intervals)}, present {present}, correct {correct}")
         return len(intervals), present, correct
 
+    def queries_for(self, index: int) -> int:
+        """How many /v3/historical calls so far asked WattTime for interval ``index``."""
+        start, queries = self.interval(index), self.simulator.state.stats()["historical_queries"]
+        return sum(datetime.fromisoformat(q["start"]) <= start < datetime.fromisoformat(q["end"]) for q in queries)
+
+    def materialized(self, index: int) -> bool:
+        start = self.interval(index)
+        stored = materialized_starts(self.daemon.instance, ASSET.key, [REGION], start, start + INTERVAL)
+        return start in stored.get(REGION, set())
+
     def events(self) -> list[tuple[str, str]]:
         return [(payload["event"], payload["kind"]) for payload in self.receiver.payloads]
 
@@ -90,6 +102,7 @@ def scenario(simulator: SimulatorServer) -> Iterator[Scenario]:
         partitions_start=datetime(first.year, first.month, first.day, tzinfo=UTC),
         schedule_delay_minutes=int(DELAY.total_seconds() // 60),
         gap_fill_hours=TIMELINE_HOURS,
+        refused_retry_minutes=int(REFUSED_RETRY / timedelta(minutes=1)),
     )
     with outage_rig(simulator) as outage:
         daemon = InProcessDaemon(settings, outage.resources, outage.instance)
@@ -155,3 +168,27 @@ def test_watttime_down_for_one_hour(scenario: Scenario, outage: Callable[[], Fau
     assert scenario.compare(range(0, due)) == (due,) * 3
     assert ("alert", "influxdb_write") not in scenario.events()
     assert scenario.events() == [("alert", "watttime"), ("recovery", "watttime")]
+
+
+@pytest.mark.slow
+def test_a_refused_interval_is_asked_again_only_after_the_wait_and_then_stored(scenario: Scenario) -> None:
+    """Rejected data is not hammered: the gap filler leaves the refused interval alone until
+    ``CARBON_REFUSED_RETRY_MINUTES`` have passed (the clock moved forward past it), then requests it once
+    and stores WattTime's corrected data exactly."""
+    scenario.play(range(0, 20), succeeds=True)
+    scenario.simulator.state.inject(Fault("out_of_range", count=1, path="/v3/historical"))
+    scenario.play(range(20, 21), succeeds=False)
+    scenario.play(range(21, 30), succeeds=True)
+    assert scenario.compare(range(20, 21)) == (1, 0, 0) and not scenario.materialized(20)
+    asked = scenario.queries_for(20)
+
+    scenario.recover()
+    with time_machine.travel(datetime.now(UTC) + REFUSED_RETRY - timedelta(minutes=10)):
+        scenario.recover()
+    assert scenario.queries_for(20) == asked and not scenario.materialized(20)
+
+    with time_machine.travel(datetime.now(UTC) + REFUSED_RETRY + timedelta(minutes=1)):
+        retried = scenario.recover()
+    assert retried and all(run.success for run in retried)
+    assert scenario.queries_for(20) == asked + 1
+    assert scenario.compare(range(20, 21)) == (1, 1, 1) and scenario.materialized(20)

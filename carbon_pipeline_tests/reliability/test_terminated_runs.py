@@ -19,7 +19,8 @@ import pytest
 from carbon_pipeline.watttime.simulator import Fault, SimulatorServer
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
-from carbon_pipeline_tests.support.interrupted_runs import (
+from carbon_pipeline_tests.support.pipeline_harness import stored_points
+from carbon_pipeline_tests.support.split_rig import (
     BACKFILL_TAG,
     HALF_A_YEAR,
     REGION,
@@ -28,9 +29,8 @@ from carbon_pipeline_tests.support.interrupted_runs import (
     Rig,
     backfill_a_year,
     recovers,
-    year_deployment,
+    year_rig,
 )
-from carbon_pipeline_tests.support.pipeline_harness import stored_points
 
 
 @pytest.mark.slow
@@ -39,14 +39,13 @@ def test_run_terminated_while_fetching_from_watttime(
     simulator: SimulatorServer,
     influxdb_server: InfluxDBServer,
     influxdb_database: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     simulator.state.inject(Fault("slow", delay_seconds=25, count=1, path="/v3/historical"))
     run = rig.first_gap_fill_run()
     rig.worker_pid(run["runId"])
     rig.dagster.poll(lambda: simulator.state.stats()["faults_applied"]["slow"], bool, TIMEOUT_SECONDS, "the slow fetch")
     rig.terminate(run["runId"])
-    recovers(rig, influxdb_server, influxdb_database, run, time.monotonic(), monkeypatch, ended="CANCELED")
+    recovers(rig, influxdb_server, influxdb_database, run, time.monotonic(), ended="CANCELED")
 
 
 @pytest.mark.slow
@@ -55,7 +54,6 @@ def test_run_terminated_after_its_write_is_stored_before_its_intervals_are_recor
     influxdb_shim: InfluxDBShim,
     influxdb_server: InfluxDBServer,
     influxdb_database: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     influxdb_shim.inject("slow_reply", delay_seconds=8, measurement="carbon_intensity")
     run = rig.first_gap_fill_run()
@@ -64,7 +62,7 @@ def test_run_terminated_after_its_write_is_stored_before_its_intervals_are_recor
         lambda: stored_points(influxdb_server, influxdb_database, REGION), bool, TIMEOUT_SECONDS, "the stored write"
     )
     rig.terminate(run["runId"])
-    recovers(rig, influxdb_server, influxdb_database, run, time.monotonic(), monkeypatch, ended="CANCELED")
+    recovers(rig, influxdb_server, influxdb_database, run, time.monotonic(), ended="CANCELED")
 
 
 @pytest.mark.slow
@@ -76,7 +74,7 @@ def test_backfill_terminated_halfway_through_recording_a_year_is_completed_by_re
     influxdb_database: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with year_deployment(tmp_path, prod_env) as rig:
+    with year_rig(tmp_path, prod_env, monkeypatch) as rig:
         run = backfill_a_year(rig)
         rig.worker_pid(run["runId"])
         rig.dagster.poll(lambda: rig.recorded(run["runId"]), lambda n: n >= HALF_A_YEAR, TIMEOUT_SECONDS, "half")
@@ -97,7 +95,6 @@ def test_backfill_terminated_halfway_through_recording_a_year_is_completed_by_re
             influxdb_database,
             run,
             terminated,
-            monkeypatch,
             ended="CANCELED",
             recorded=recorded,
             then=re_execute,

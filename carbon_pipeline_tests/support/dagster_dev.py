@@ -45,6 +45,14 @@ mutation ($params: ReexecutionParams!) {
     ... on PythonError { message }
   }
 }"""
+LAUNCH_RUN = """
+mutation ($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
 BACKFILL_STATUS = """
 query ($id: String!) {
   partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } }
@@ -55,6 +63,7 @@ query ($id: String!) {
 DAEMON_HEALTH = """
 query Daemon($type: String!) { instance { daemonHealth { daemonStatus(daemonType: $type) { lastHeartbeatTime } } } }
 """
+RUN_STATUS = "query ($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 RUN_MATERIALIZATIONS = """
 query ($id: ID!) {
   runOrError(runId: $id) { ... on Run { assetMaterializations { partition } } }
@@ -71,7 +80,7 @@ SENSOR_TICKS = """
 query ($selector: SensorSelector!) {
   sensorOrError(sensorSelector: $selector) {
     ... on Sensor {
-      sensorState { ticks(limit: 10) { status skipReason runIds logEvents { events { message } } } }
+      sensorState { ticks(limit: 10) { timestamp status skipReason runIds logEvents { events { message } } } }
     }
   }
 }"""
@@ -123,6 +132,16 @@ class DagsterGraphQL:
             raise AssertionError(f"backfill not re-executed: {launched}")
         return str(launched["backfillId"])
 
+    def launch_run(self, job: str, tags: Mapping[str, str]) -> str:
+        """Launch a run of ``job`` with ``tags`` as the job page's "Launch run" does (it is queued); its id."""
+        selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": job}
+        metadata = {"tags": [{"key": key, "value": value} for key, value in tags.items()]}
+        params = {"selector": selector, "runConfigData": {}, "executionMetadata": metadata}
+        launched = self.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
+        if launched["__typename"] != "LaunchRunSuccess":
+            raise AssertionError(f"run not launched: {launched}")
+        return str(launched["run"]["runId"])
+
     def backfill_status(self, backfill_id: str) -> dict[str, Any]:
         return self.graphql(BACKFILL_STATUS, {"id": backfill_id})
 
@@ -143,6 +162,9 @@ class DagsterGraphQL:
             timeout_seconds,
             f"the {daemon_type} daemon's first heartbeat",
         )
+
+    def run_status(self, run_id: str) -> str:
+        return str(self.graphql(RUN_STATUS, {"id": run_id})["runOrError"]["status"])
 
     def materialized_partitions(self, run_id: str) -> list[str]:
         """The partitions a run materialized, in the order the event log recorded them (as the UI lists them)."""

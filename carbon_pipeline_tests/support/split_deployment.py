@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,7 @@ WORKSPACE = """
     ... on PythonError { message }
   }
 }"""
-DAEMON_HEALTH = "{ instance { daemonHealth { allDaemonStatuses { daemonType required healthy } } } }"
+DAEMON_HEALTH = "{ instance { daemonHealth { allDaemonStatuses { daemonType required healthy lastHeartbeatTime } } } }"
 
 
 @dataclass(frozen=True)
@@ -155,10 +156,21 @@ class SplitDeployment(DagsterGraphQL):
     def kill_code_server(self) -> None:
         """SIGKILL the code server with its process group (the run workers it started), as a host restart or
         a killed container does, then start it again on the same port, as the host's service manager would."""
-        dead = self._processes["code_server"]
+        self._kill("code_server")
+        self._start_code_server()
+
+    def kill_daemon(self) -> None:
+        """SIGKILL the daemon with its process group, as a killed container does, then start it again as the
+        host's service manager would; returns once the restarted daemon has sent its first heartbeats."""
+        killed_at = time.time()
+        self._kill("daemon")
+        self._start("daemon")
+        self.poll(lambda: self._daemon_healthy(after=killed_at), bool, READY_TIMEOUT_SECONDS, "the restarted daemon")
+
+    def _kill(self, name: str) -> None:
+        dead = self._processes[name]
         os.killpg(dead.pid, signal.SIGKILL)
         dead.stop()
-        self._start_code_server()
 
     def _start_code_server(self) -> None:
         # `dagster code-server start` loads the definitions before it binds its port.
@@ -193,9 +205,11 @@ class SplitDeployment(DagsterGraphQL):
             raise AssertionError(f"code location {LOCATION_NAME} failed to load: {location.get('message')}")
         return True
 
-    def _daemon_healthy(self) -> bool:
+    def _daemon_healthy(self, after: float = 0.0) -> bool:
+        """Every required daemon healthy, each with a heartbeat later than ``after`` (seconds since the epoch)."""
         statuses = self.graphql(DAEMON_HEALTH)["instance"]["daemonHealth"]["allDaemonStatuses"]
-        return all(status["healthy"] for status in statuses if status["required"])
+        required = [status for status in statuses if status["required"]]
+        return all(status["healthy"] and (status["lastHeartbeatTime"] or 0) > after for status in required)
 
     def _stop(self, failed: bool) -> None:
         """Stop the three at once (the daemon first, so it launches nothing more), each with its process group."""
