@@ -70,7 +70,7 @@ bench: setup influxdb postgresql
 ## filling; InfluxDB compared point by point with the simulator, alerts with their rule (see README, Soak).
 ## Exits non-zero on any lost, wrong or duplicate point or alert mismatch; about a quarter of an hour.
 soak: setup influxdb
-	nice $(BIN)/python -m benchmarks.soak --days 2 --seeds 1 2 3
+	$(BIN)/python -m benchmarks.soak --days 2 --seeds 1 2 3
 
 ## Lint (ruff, including the no-naive-datetime rules), types (mypy), then the whole suite,
 ## which fails below 90 % line and branch coverage of carbon_pipeline.
