@@ -68,7 +68,7 @@ bench: setup influxdb postgresql
 
 ## Soak: 2 simulated days of schedule ticks x 3 seeds under random WattTime and InfluxDB faults, then gap
 ## filling; InfluxDB compared point by point with the simulator, alerts with their rule (see README, Soak).
-## Exits non-zero on any lost, wrong or duplicate point or alert mismatch; about a quarter of an hour.
+## Exits non-zero on any lost, wrong or duplicate point or alert mismatch; 15 to 20 minutes on 2 cores.
 soak: setup influxdb
 	$(BIN)/python -m benchmarks.soak --days 2 --seeds 1 2 3
 
