@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup demo ui simulator test test-fast lint influxdb postgresql chromium wheelhouse bench lock clean
+.PHONY: setup demo ui simulator test test-fast lint influxdb postgresql chromium wheelhouse bench soak lock clean
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
@@ -65,6 +65,12 @@ $(VENV)/wheelhouse/.complete: pyproject.toml constraints.txt | $(BIN)/python
 ## Benchmarks with real InfluxDB and the simulator; they print their figures (see README).
 bench: setup influxdb postgresql
 	$(BIN)/python -m benchmarks
+
+## Soak: 2 simulated days of schedule ticks x 3 seeds under random WattTime and InfluxDB faults, then gap
+## filling; InfluxDB compared point by point with the simulator, alerts with their rule (see README, Soak).
+## Exits non-zero on any lost, wrong or duplicate point or alert mismatch; 15 to 20 minutes on 2 cores.
+soak: setup influxdb
+	$(BIN)/python -m benchmarks.soak --days 2 --seeds 1 2 3
 
 ## Lint (ruff, including the no-naive-datetime rules), types (mypy), then the whole suite,
 ## which fails below 90 % line and branch coverage of carbon_pipeline, and lists its 30 slowest tests.

@@ -26,6 +26,7 @@ class InProcessDaemon:
     instance: dg.DagsterInstance
     cursors: dict[str, str | None] = field(default_factory=dict)
     launched: list[dg.ExecuteInProcessResult] = field(default_factory=list)
+    run_config: Mapping[str, object] | None = None  # e.g. quieter loggers for long soak runs
 
     def __post_init__(self) -> None:
         self.definitions = assemble_definitions(self.settings, self.resources)
@@ -55,6 +56,7 @@ class InProcessDaemon:
             instance=self.instance,
             tags=dict(request.tags),
             partition_key=request.partition_key,
+            run_config=self.run_config,
             raise_on_error=False,
         )
         self.launched.append(result)

@@ -22,6 +22,7 @@ UI_URL = "http://dagster.example.org:3000"
 @dataclass(frozen=True)
 class OutageRig:
     influxdb: InfluxDBServer
+    shim: InfluxDBShim
     receiver: WebhookReceiver
     instance: dg.DagsterInstance
     resources: dict[str, object]
@@ -50,4 +51,4 @@ def outage_rig(simulator: SimulatorServer) -> Iterator[OutageRig]:
             "point_sink": influxdb_resource(shim.url, DATABASE, max_attempts=2, max_retry_seconds=1.0),
             "alert_notifier": AlertNotifier(webhook_url=receiver.url, ui_url=UI_URL, backoff_max_seconds=0.05),
         }
-        yield OutageRig(influxdb, receiver, instance, resources)
+        yield OutageRig(influxdb, shim, receiver, instance, resources)
