@@ -3,9 +3,11 @@
 Code server, webserver and daemon run as processes on ``deploy/dagster.yaml`` with a real PostgreSQL
 (``split_deployment.py``); the pipeline reads the WattTime simulator and writes to InfluxDB behind the
 shim as ``prod_env`` says. Run monitoring checks every second and ends a run after 30 s (a gap-filling
-run of an hour takes a few seconds), and a run silent for 20 s counts as dead, so a lost run worker
-is dealt with within a test. What the deployment recorded is read as another machine would: from an
-instance of its own on the same database.
+run of an hour takes a few seconds; ``year_rig`` gives a year's backfill room), and a run silent for
+20 s counts as dead, so a lost run worker is dealt with within a test. What the deployment recorded is
+read as another machine would: from an instance of its own on the same database, or from PostgreSQL's
+event log. ``recovers`` is the check on a run cut short (killed or terminated): nothing marked
+materialized without its points, and in the end its window stored exactly, once.
 """
 
 from __future__ import annotations
