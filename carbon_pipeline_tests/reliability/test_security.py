@@ -55,18 +55,10 @@ from carbon_pipeline_tests.support.pipeline_harness import (
     materialize,
     watttime_resource,
 )
+from carbon_pipeline_tests.support.process_sampler import ProcessTreeSampler, process_tree
 from carbon_pipeline_tests.support.processes import free_loopback_port
-from carbon_pipeline_tests.support.secret_scan import (
-    Finding,
-    ProcessTreeSampler,
-    Repository,
-    SecretScanner,
-    graphql,
-    process_tree,
-    scan_answers,
-    sentinel_secrets,
-    ui_answers,
-)
+from carbon_pipeline_tests.support.secret_scan import Finding, SecretScanner, sentinel_secrets
+from carbon_pipeline_tests.support.ui_answers import Repository, graphql, scan_answers, ui_answers
 
 DAY = datetime(2025, 1, 1, tzinfo=UTC)
 QUARTER = timedelta(minutes=15)
