@@ -157,6 +157,12 @@ def stored_points(server: InfluxDBServer, database: str, region: str) -> list[St
     return [StoredPoint(row["time"], row["moer_lbs_per_mwh"], row["carbon_intensity_gco2_kwh"]) for row in rows]
 
 
+def stored_count(server: InfluxDBServer, database: str, where: str = "") -> int:
+    """How many measured points InfluxDB holds, optionally only those a WHERE clause selects."""
+    rows = server.query(f"SELECT count(moer_lbs_per_mwh) FROM carbon_intensity {where}", database)
+    return rows[0]["count"] if rows else 0
+
+
 def truth(
     region: str, first: datetime, end: datetime, period_seconds: int = 300, revision_share: float = 0.0
 ) -> list[StoredPoint]:

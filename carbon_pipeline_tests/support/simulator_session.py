@@ -73,3 +73,8 @@ class Sim:
         return self.get(
             "/v3/forecast/historical", region=region, signal_type=signal_type, start=start, end=end, **params
         )
+
+
+def point_times(body: dict[str, Any]) -> list[str]:
+    """The point times of a signal reply's body, in the order the simulator sent them."""
+    return [point["point_time"] for point in body["data"]]

@@ -38,3 +38,9 @@ def make_sim() -> Iterator[Callable[..., Sim]]:
             return Sim(server, client, clock)
 
         yield make
+
+
+@pytest.fixture
+def sim(make_sim: Callable[..., Sim]) -> Sim:
+    """A simulator on a fake clock with its default config, and an HTTP client for it."""
+    return make_sim()

@@ -38,11 +38,6 @@ FIRST_DAY = datetime(2025, 1, 5, tzinfo=UTC)
 
 
 @pytest.fixture
-def sim(make_sim: Callable[..., Sim]) -> Sim:
-    return make_sim()
-
-
-@pytest.fixture
 def client(sim: Sim, client_factory: ClientFactory) -> WattTimeClient:
     return client_factory(sim.server.base_url)
 
