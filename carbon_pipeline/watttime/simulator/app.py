@@ -203,7 +203,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         }
         for name, value in merged.items():
             self.send_header(name, value)
+        if not self.path.startswith(CONTROL_PREFIX):
+            self.server.state.record_status(status)  # before the client can read the reply and ask for the counts
         self.end_headers()
         self.wfile.write(body)
-        if not self.path.startswith(CONTROL_PREFIX):
-            self.server.state.record_status(status)
