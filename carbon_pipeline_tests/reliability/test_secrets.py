@@ -24,29 +24,20 @@ import pytest
 from carbon_pipeline.definitions import JOB_NAME
 from carbon_pipeline.partitions import region_range_tags
 from carbon_pipeline.watttime.simulator import SIMULATOR_USERNAME, SimulatorServer
+from carbon_pipeline_tests.support.dagster_dev import FINISHED_RUN, DagsterGraphQL
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import REPO, stored_count
 from carbon_pipeline_tests.support.process_sampler import ProcessTreeSampler, process_tree
 from carbon_pipeline_tests.support.processes import free_loopback_port
 from carbon_pipeline_tests.support.secret_scan import Finding, SecretScanner, sentinel_secrets
-from carbon_pipeline_tests.support.ui_answers import Repository, graphql, scan_answers, ui_answers
+from carbon_pipeline_tests.support.ui_answers import Repository, scan_answers, ui_answers
 
 DAY = datetime(2025, 1, 1, tzinfo=UTC)
 FIRST_QUARTER = "WHERE time >= '2025-01-01T00:00:00Z' AND time < '2025-01-01T00:15:00Z'"
 LOCATION = "carbon_pipeline"
 READY_TIMEOUT = 120
 RUN_TIMEOUT = 240
-TERMINAL_STATUSES = ("SUCCESS", "FAILURE", "CANCELED")
-LAUNCH_RUN = """
-mutation ($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-  }
-}"""
-RUN_STATUS = "query ($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }"
 
 
 @dataclass(frozen=True)
@@ -115,31 +106,10 @@ def _wait_until_ready(dev: DagsterDev) -> None:
 
 def _materialize_first_quarter(url: str) -> tuple[str, str]:
     """Launch the first interval as the UI's Materialize button does; wait for the run to end."""
-    tags = region_range_tags("CAISO_NORTH", DAY, DAY)
-    params = {
-        "selector": {
-            "repositoryLocationName": LOCATION,
-            "repositoryName": "__repository__",
-            "jobName": JOB_NAME,
-            "assetSelection": [{"path": ["carbon_intensity"]}],
-        },
-        "runConfigData": {},
-        "executionMetadata": {"tags": [{"key": key, "value": value} for key, value in tags.items()]},
-    }
-    launched = graphql(url, LAUNCH_RUN, {"params": params})["data"]["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id: str = launched["run"]["runId"]
-    return run_id, _wait_for_run(url, run_id)
-
-
-def _wait_for_run(url: str, run_id: str) -> str:
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while time.monotonic() < deadline:
-        status: str = graphql(url, RUN_STATUS, {"runId": run_id})["data"]["runOrError"]["status"]
-        if status in TERMINAL_STATUSES:
-            return status
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} did not finish in {RUN_TIMEOUT} s")
+    dagster = DagsterGraphQL(url)
+    run_id = dagster.launch_run(JOB_NAME, region_range_tags("CAISO_NORTH", DAY, DAY))
+    status = dagster.poll(lambda: dagster.run_status(run_id), lambda s: s in FINISHED_RUN, RUN_TIMEOUT, run_id)
+    return run_id, status
 
 
 def _simulator_faults(simulator: SimulatorServer, fault: dict[str, object] | None) -> None:
