@@ -25,12 +25,10 @@ def test_a_tick_a_gap_fill_and_a_backfill_of_the_same_intervals_at_once_store_ea
         assert len(requested[BACKFILL]) == len(interval_starts(overlap.first, overlap.end))
 
         # None failed because another run wrote the same intervals first.
-        assert {run["status"] for runs in overlap.finished.values() for run in runs} == {"SUCCESS"}
+        assert [run["status"] for run in overlap.runs()] == ["SUCCESS"] * 3
         assert overlap.backfill_status == "COMPLETED_SUCCESS"
-        for runs in overlap.finished.values():
-            (run,) = runs
-            materialized = overlap.deployment.dagster_dev.materialized_partitions(run["runId"])
-            assert sorted(materialized) == overlap.requested_keys(run)
+        for run in overlap.runs():
+            assert overlap.materialized(run) == overlap.requested_keys(run)
         (region,) = overlap.regions
         # Each point once (a second copy, in any series, would be listed), equal to what WattTime published.
         assert overlap.stored() == {region: truth(region, overlap.first, overlap.end)}
