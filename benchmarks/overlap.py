@@ -15,7 +15,7 @@ interval materialized once by each run that covered it.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -74,12 +74,7 @@ class OverlappingRuns:
 
     def requested_keys(self, run: Mapping[str, Any]) -> list[str]:
         """The partitions a run was asked for, from the range tags Dagster put on it."""
-        partitions = build_carbon_partitions(self.regions, partitions_start(self.deployment.tick))
-        tags = {tag["key"]: tag["value"] for tag in run["tags"]}
-        windows = run_windows(tags, partitions)
-        return sorted(
-            str(region_partition_key(window.region, start)) for window in windows for start in window.starts()
-        )
+        return requested_keys(run, self.regions, self.deployment.tick)
 
     def materialized(self, run: Mapping[str, Any]) -> list[str]:
         """The partitions the run recorded a materialization of, sorted, each as often as it was recorded."""
@@ -173,8 +168,10 @@ def overlapping_runs(regions: int, latency_seconds: float) -> Iterator[Overlappi
     with deployment_before_tick(regions, latency_seconds, MOER_DELAYS, _settings, _hold_the_queue) as deployment:
         dagster_dev = deployment.dagster_dev
         sources = {TICK: (SCHEDULE_TAG, SCHEDULE_NAME), GAP_FILL: (SENSOR_TAG, GAP_FILLER)}
-        gap_fills = _wait_for_runs(dagster_dev, sources[GAP_FILL], min(regions, GAP_FILL_RUNS))
-        _wait_for_runs(dagster_dev, sources[TICK], 1)
+        gap_fills = _wait_for_runs(
+            dagster_dev, sources[GAP_FILL], lambda runs: len(runs) >= min(regions, GAP_FILL_RUNS)
+        )
+        _wait_for_runs(dagster_dev, sources[TICK], bool)
         first = min(_first_interval(run) for run in gap_fills)
         end = tick_interval(deployment.tick) + INTERVAL
         names = tuple(region_names(regions).split(","))
@@ -182,8 +179,12 @@ def overlapping_runs(regions: int, latency_seconds: float) -> Iterator[Overlappi
         dagster_dev.wait_for_daemon("BACKFILL", QUEUE_TIMEOUT_SECONDS)
         backfill_id = dagster_dev.launch_backfill(ASSET_NAME, keys)
         sources[BACKFILL] = (BACKFILL_TAG, backfill_id)
-        # Dagster splits a backfill of several regions into one run per region.
-        _wait_for_runs(dagster_dev, sources[BACKFILL], regions)
+        # Dagster splits a backfill of many regions into several runs, by region or by interval.
+        _wait_for_runs(
+            dagster_dev,
+            sources[BACKFILL],
+            lambda runs: sum(len(requested_keys(run, names, deployment.tick)) for run in runs) >= len(keys),
+        )
         queued = {source: dagster_dev.runs_tagged(*tag) for source, tag in sources.items()}
         not_queued = [run for runs in queued.values() for run in runs if run["status"] != "QUEUED"]
         if not_queued:
@@ -220,14 +221,24 @@ def _hold_the_queue(env: Mapping[str, str]) -> None:
     set_pool_limit(env, 0)
 
 
-def _wait_for_runs(dagster_dev: DagsterDev, tag: tuple[str, str], count: int) -> list[dict[str, Any]]:
-    """The runs carrying ``tag`` once there are ``count`` of them, all in the run queue."""
+def _wait_for_runs(
+    dagster_dev: DagsterDev, tag: tuple[str, str], enough: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    """The runs carrying ``tag`` once they are ``enough``, all in the run queue."""
     return dagster_dev.poll(
         lambda: dagster_dev.runs_tagged(*tag),
-        lambda runs: len(runs) >= count and all(run["status"] == "QUEUED" for run in runs),
+        lambda runs: enough(runs) and all(run["status"] == "QUEUED" for run in runs),
         QUEUE_TIMEOUT_SECONDS,
-        f"{count} run(s) tagged {tag[0]}={tag[1]} in the queue",
+        f"the runs tagged {tag[0]}={tag[1]} in the queue",
     )
+
+
+def requested_keys(run: Mapping[str, Any], regions: Sequence[str], tick: datetime) -> list[str]:
+    """The partitions a run of the deployment of ``regions`` before ``tick`` was asked for, from its range tags."""
+    partitions = build_carbon_partitions(regions, partitions_start(tick))
+    tags = {tag["key"]: tag["value"] for tag in run["tags"]}
+    windows = run_windows(tags, partitions)
+    return sorted(str(region_partition_key(window.region, start)) for window in windows for start in window.starts())
 
 
 def _wait_until_finished(
