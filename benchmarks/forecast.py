@@ -146,7 +146,8 @@ def _require_complete(figures: ForecastBackfillFigures) -> None:
 
 def measure_forecast_tick(regions: int, latency_seconds: float) -> ForecastTickFigures:
     """The forecast schedule's tick for the interval under way, to every region's points of every output."""
-    with deployment_before_tick(regions, latency_seconds, FORECAST_DELAYS, _forecast_tick_settings) as (stack, tick):
+    with deployment_before_tick(regions, latency_seconds, FORECAST_DELAYS, _forecast_tick_settings) as deployment:
+        stack, tick = deployment.services, deployment.tick
         issue = tick - timedelta(minutes=tick.minute % 15)
         where = _issues_where(issue, issue + INTERVAL)
         points, seconds = {}, {}

@@ -24,6 +24,7 @@ from benchmarks.forecast import (
 )
 from benchmarks.history import HISTORY_DAYS, HistoryFigures, add_history_days_option, measure_history
 from benchmarks.official_client import OfficialClientFigures, measure_official_client
+from benchmarks.overlap import OverlapFigures, measure_overlap
 from benchmarks.tick import TickFigures, measure_tick
 
 BASELINE_HOURS = 24
@@ -51,6 +52,7 @@ class Results:
     forecast_backfill: ForecastBackfillFigures
     one_region_forecast_tick: ForecastTickFigures
     many_regions_forecast_tick: ForecastTickFigures
+    overlap: OverlapFigures
 
     def targets(self) -> list[Target]:
         year = self.days == 365
@@ -83,6 +85,7 @@ class Results:
                 many.tick_to_points_seconds <= 60 and many.peak_requests_per_second <= 10,
             ),
             *self.forecast_targets(),
+            *self.overlap_targets(),
         ]
 
     def forecast_targets(self) -> list[Target]:
@@ -115,6 +118,30 @@ class Results:
             ),
         ]
 
+    def overlap_targets(self) -> list[Target]:
+        overlap = self.overlap
+        at_once = f"tick, gap fill and UI backfill at once, {overlap.regions} regions"
+        return [
+            Target(
+                f"{at_once}: WattTime requests in the busiest second",
+                "<= 10",
+                str(overlap.peak_requests_per_second),
+                overlap.peak_requests_per_second <= 10,
+            ),
+            Target(
+                f"{at_once}: WattTime logins in the busiest 5 minutes",
+                "<= 100",
+                str(overlap.peak_logins_per_5_minutes),
+                overlap.peak_logins_per_5_minutes <= 100,
+            ),
+            Target(
+                f"{at_once}: points stored once and true, intervals materialized once per run",
+                "all",
+                f"{overlap.true_points:,} of {overlap.expected_points:,} points",
+                overlap.all_true,
+            ),
+        ]
+
 
 def _seconds(measure: str, limit: float, seconds: float, applies: bool) -> Target:
     return Target(measure, f"<= {limit:g} s", f"{seconds:.1f} s", seconds <= limit or not applies)
@@ -141,6 +168,7 @@ def run(
         forecast_backfill=measure_forecast_backfill(forecast_days, latency),
         one_region_forecast_tick=measure_forecast_tick(1, latency),
         many_regions_forecast_tick=measure_forecast_tick(regions, latency),
+        overlap=measure_overlap(regions, latency),
     )
     return results, baselines(days, latency, results)
 
@@ -208,6 +236,7 @@ def render(results: Results, baseline_rows: Sequence[tuple[str, str]]) -> str:
     )
     for name, forecast in forecasts:
         lines += [f"  {name}"] + [f"    {label}: {value}" for label, value in forecast.rows()]
+    lines += ["  tick, gap fill and UI backfill at once"] + [f"    {label}: {v}" for label, v in results.overlap.rows()]
     latency = f"data path, simulator latency {results.latency_ms:g} ms"
     for name, path in (("data path, no latency", results.data_path), (latency, results.data_path_with_latency)):
         lines += [f"  {name}"] + [f"    {label}: {value}" for label, value in path.rows()]

@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Literal
 import dagster as dg
 
 from benchmarks.data_path import TOKEN, simulator_process
+from carbon_pipeline.assets.carbon_intensity import WATTTIME_POOL
 from carbon_pipeline.definitions import FORECAST_GAP_FILLER
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline.sinks.line_protocol import MEASUREMENT
@@ -122,15 +123,23 @@ def deployment_env(
     }
 
 
-def stop_gap_fillers(env: Mapping[str, str]) -> None:
-    """Stop both gap-filling sensors before the daemon starts: each would add runs of its own asset to a
-    measurement (a week of every region by default). One ``dagster sensor stop`` each, as a user would."""
+def stop_gap_fillers(env: Mapping[str, str], names: Sequence[str] = GAP_FILLERS) -> None:
+    """Stop gap-filling sensors (both by default) before the daemon starts: each would add runs of its own
+    asset to a measurement (a week of every region by default). One ``dagster sensor stop`` each, as a user would."""
+    for name in names:
+        dagster_cli(env, "sensor", "stop", name, "-w", str(REPO / "workspace.yaml"))
+
+
+def set_pool_limit(env: Mapping[str, str], limit: int, pool: str = WATTTIME_POOL) -> None:
+    """``dagster instance concurrency set``: how many steps of ``pool`` may run at once on the instance.
+
+    At 0 the run queue holds every run whose steps are all in the pool (every asset's), as it holds a
+    run that would find no slot free; raising it lets the queue start them.
+    """
+    dagster_cli(env, "instance", "concurrency", "set", pool, str(limit))
+
+
+def dagster_cli(env: Mapping[str, str], *arguments: str) -> None:
+    """The ``dagster`` command on the deployment's instance, as an operator types it."""
     dagster = Path(sys.executable).parent / "dagster"
-    for name in GAP_FILLERS:
-        subprocess.run(
-            [str(dagster), "sensor", "stop", name, "-w", str(REPO / "workspace.yaml")],
-            env=dict(env),
-            cwd=env["DAGSTER_HOME"],
-            check=True,
-            capture_output=True,
-        )
+    subprocess.run([str(dagster), *arguments], env=dict(env), cwd=env["DAGSTER_HOME"], check=True, capture_output=True)

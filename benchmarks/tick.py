@@ -13,7 +13,7 @@ import argparse
 import tempfile
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +32,16 @@ START_UP_SECONDS = 60
 POINTS_TIMEOUT_SECONDS = 240
 POLL_SECONDS = 0.1
 POINTS_PER_INTERVAL = 3
+
+
+@dataclass(frozen=True)
+class TickDeployment:
+    """``dagster dev`` up before ``tick``, with its services and the environment its processes read."""
+
+    services: Services
+    tick: datetime
+    dagster_dev: DagsterDev
+    env: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -85,12 +95,16 @@ def quiet_delay(tick: datetime, delays: Collection[int]) -> int:
 
 @contextmanager
 def deployment_before_tick(
-    regions: int, latency_seconds: float, delays: Collection[int], settings: Callable[[datetime], dict[str, str]]
-) -> Iterator[tuple[Services, datetime]]:
-    """``dagster dev`` for ``regions`` up before a tick ``delays`` minutes into a quarter hour; with the tick.
+    regions: int,
+    latency_seconds: float,
+    delays: Collection[int],
+    settings: Callable[[datetime], dict[str, str]],
+    prepare: Callable[[Mapping[str, str]], None] = stop_gap_fillers,
+) -> Iterator[TickDeployment]:
+    """``dagster dev`` for ``regions`` up before a tick ``delays`` minutes into a quarter hour.
 
-    ``settings`` gives the deployment's schedule offsets for the tick. The gap fillers are stopped
-    first, so the schedule's run is the only one.
+    ``settings`` gives the deployment's schedule offsets for the tick. ``prepare`` acts on the instance
+    before the daemon starts; by default it stops the gap fillers, so the schedule's run is the only one.
     """
     with (
         tempfile.TemporaryDirectory(prefix="carbon-bench-") as workdir,
@@ -98,17 +112,19 @@ def deployment_before_tick(
         dagster_home(Path(workdir), "sqlite") as (home, instance_env),
     ):
         env = deployment_env(stack, home, instance_env, region_names(regions))
-        stop_gap_fillers(env)
+        prepare(env)
         tick = next_tick(datetime.now(UTC) + timedelta(seconds=START_UP_SECONDS), delays)
-        with DagsterDev(home, env | settings(tick), Path(workdir) / "dagster_dev.log"):
+        env |= settings(tick)
+        with DagsterDev(home, env, Path(workdir) / "dagster_dev.log") as dagster_dev:
             if datetime.now(UTC) >= tick:
                 raise RuntimeError(f"the deployment took longer than {START_UP_SECONDS} s to start; tick missed")
-            yield stack, tick
+            yield TickDeployment(stack, tick, dagster_dev, env)
 
 
 def measure_tick(regions: int, latency_seconds: float) -> TickFigures:
-    with deployment_before_tick(regions, latency_seconds, MOER_DELAYS, _moer_tick_settings) as (stack, tick):
-        interval = tick - timedelta(minutes=tick.minute % 15) - INTERVAL
+    with deployment_before_tick(regions, latency_seconds, MOER_DELAYS, moer_tick_settings) as deployment:
+        stack, tick = deployment.services, deployment.tick
+        interval = tick_interval(tick)
         where = f"time >= '{interval:%Y-%m-%dT%H:%M:%SZ}' AND time < '{interval + INTERVAL:%Y-%m-%dT%H:%M:%SZ}'"
         points, stored_at = wait_for_points(lambda: stack.points(where), regions * POINTS_PER_INTERVAL, tick)
         calls, _ = simulator_counts(stack.watttime_url)
@@ -116,7 +132,12 @@ def measure_tick(regions: int, latency_seconds: float) -> TickFigures:
     return TickFigures(regions, points, calls, peak, (stored_at - tick).total_seconds())
 
 
-def _moer_tick_settings(tick: datetime) -> dict[str, str]:
+def tick_interval(tick: datetime) -> datetime:
+    """The start of the interval the schedule's run at ``tick`` stores: the quarter hour that closed before it."""
+    return tick - timedelta(minutes=tick.minute % 15) - INTERVAL
+
+
+def moer_tick_settings(tick: datetime) -> dict[str, str]:
     return {
         "CARBON_SCHEDULE_DELAY_MINUTES": str(tick.minute % 15),
         "CARBON_FORECAST_DELAY_MINUTES": str(quiet_delay(tick, FORECAST_DELAYS)),
@@ -126,8 +147,13 @@ def _moer_tick_settings(tick: datetime) -> dict[str, str]:
 def busiest_second(watttime_url: str) -> int:
     """The most WattTime requests (data calls and logins) that arrived within one second, as the simulator saw them."""
     arrivals = simulator_stats(watttime_url)["arrivals"]
-    times = sorted(moment for moments in arrivals.values() for moment in moments)
-    return max((bisect_left(times, moment + 1.0) - index for index, moment in enumerate(times)), default=0)
+    return busiest_window([moment for moments in arrivals.values() for moment in moments], 1.0)
+
+
+def busiest_window(moments: Iterable[float], seconds: float) -> int:
+    """The most of ``moments`` (monotonic seconds) that fall within any ``seconds`` of one another."""
+    times = sorted(moments)
+    return max((bisect_left(times, moment + seconds) - index for index, moment in enumerate(times)), default=0)
 
 
 def wait_for_points(count: Callable[[], int], expected: int, tick: datetime) -> tuple[int, datetime]:

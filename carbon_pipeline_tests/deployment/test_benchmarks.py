@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks.data_path import main, measure_data_path, rate_limit_floor_seconds, simulator_process
 from benchmarks.history import HistoryCosts, HistoryFigures
+from benchmarks.overlap import BACKFILL, GAP_FILL, TICK
 from benchmarks.report import render, run
 from benchmarks.tick import FORECAST_DELAYS, MOER_DELAYS, next_tick, quiet_delay
 
@@ -48,8 +49,8 @@ def test_simulator_runs_as_its_own_process_and_stops_with_the_benchmark() -> Non
 # Each forecast tick may wait up to ten minutes for a minute its schedule accepts (0 to 4 into a quarter hour).
 @pytest.mark.timeout(2700)
 def test_the_full_benchmark_runs_a_day_through_every_scenario_and_prints_every_target() -> None:
-    """The smoke version of `make bench`: real dagster dev, SQLite and PostgreSQL, two real ticks,
-    and the history costs with 8 and 10 days of 20 regions."""
+    """The smoke version of `make bench`: real dagster dev, SQLite and PostgreSQL, real ticks, the overlap of a
+    tick, gap fill and backfill for 3 regions, and the history costs with 8 and 10 days of 20 regions."""
     results, baseline_rows = run(days=1, regions=3, latency_ms=0.0, history_days=(8, 10), forecast_days=2)
 
     for backfill in (results.sqlite, results.postgres):
@@ -69,7 +70,10 @@ def test_the_full_benchmark_runs_a_day_through_every_scenario_and_prints_every_t
     printed = render(results, baseline_rows)
     for measure in [target.measure for target in results.targets()] + [name for name, _ in baseline_rows]:
         assert measure in printed
-    assert len(results.targets()) == 13 and len(baseline_rows) == 4
+    assert len(results.targets()) == 16 and len(baseline_rows) == 4
+    overlap = results.overlap
+    assert overlap.runs == {TICK: 1, GAP_FILL: 2, BACKFILL: 3} and overlap.all_true
+    assert 1 <= overlap.peak_requests_per_second <= 10 and 1 <= overlap.peak_logins_per_5_minutes <= overlap.logins
     forecasts = results.forecast_backfill
     assert (forecasts.issues, forecasts.forecast_points, forecasts.watttime_calls) == (192, 192 * 288, 2)
     assert forecasts.materialized == {"carbon_forecast": 192, "carbon_cleanest_window": 192}

@@ -27,6 +27,8 @@ STOP_TIMEOUT_SECONDS = 60
 FINISHED_BACKFILL = ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
 FINISHED_RUN = ("SUCCESS", "FAILURE", "CANCELED")
 SENSOR_TAG = "dagster/sensor_name"  # Dagster's tag on every run and backfill a sensor requests
+SCHEDULE_TAG = "dagster/schedule_name"  # and on every run a schedule requests
+BACKFILL_TAG = "dagster/backfill"  # and on every run of a backfill, its id
 T = TypeVar("T")
 
 LAUNCH_BACKFILL = """

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from statistics import fmean
 
@@ -26,9 +25,12 @@ from carbon_pipeline.sinks.influxdb import InfluxDBResource
 from carbon_pipeline.sinks.line_protocol import LBS_PER_MWH_TO_G_PER_KWH
 from carbon_pipeline.validation import GCO2_KWH_DECIMALS
 from carbon_pipeline.watttime.resource import WattTimeResource
-from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, issued_forecast, moer_value
-from carbon_pipeline.watttime.simulator.signal import is_revised, revised_value
+from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, issued_forecast
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
+
+# Re-exported: most tests take the truth from here, with the rest of the harness.
+from carbon_pipeline_tests.support.moer_truth import StoredPoint as StoredPoint
+from carbon_pipeline_tests.support.moer_truth import truth as truth
 
 REPO = Path(__file__).resolve().parents[2]
 REGIONS = ("CAISO_NORTH", "PJM_DC", "IE")
@@ -142,13 +144,6 @@ def metadata_by_partition(result: dg.ExecuteInProcessResult) -> dict[str, dict[s
     }
 
 
-@dataclass(frozen=True)
-class StoredPoint:
-    time: int
-    moer: float
-    grams: float
-
-
 def stored_points(server: InfluxDBServer, database: str, region: str) -> list[StoredPoint]:
     rows = server.query(
         f"SELECT moer_lbs_per_mwh, carbon_intensity_gco2_kwh FROM carbon_intensity WHERE region = '{region}'",
@@ -161,24 +156,6 @@ def stored_count(server: InfluxDBServer, database: str, where: str = "") -> int:
     """How many measured points InfluxDB holds, optionally only those a WHERE clause selects."""
     rows = server.query(f"SELECT count(moer_lbs_per_mwh) FROM carbon_intensity {where}", database)
     return rows[0]["count"] if rows else 0
-
-
-def truth(
-    region: str, first: datetime, end: datetime, period_seconds: int = 300, revision_share: float = 0.0
-) -> list[StoredPoint]:
-    """What the simulator publishes for [first, end), converted as the pipeline must; with ``revision_share``,
-    as it serves the points once their revisions are due."""
-    points = []
-    moment = first
-    while moment < end:
-        moer = moer_value(region, moment)
-        if is_revised("co2_moer", region, int(moment.timestamp()), revision_share):
-            moer = revised_value("co2_moer", moer)
-        points.append(
-            StoredPoint(int(moment.timestamp()), moer, round(moer * LBS_PER_MWH_TO_G_PER_KWH, GCO2_KWH_DECIMALS))
-        )
-        moment += timedelta(seconds=period_seconds)
-    return points
 
 
 def own_figures(
