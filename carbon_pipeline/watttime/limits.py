@@ -10,7 +10,7 @@ import hashlib
 import threading
 import time
 from abc import ABC, abstractmethod
-from fractions import Fraction
+from math import ceil
 from pathlib import Path
 
 from filelock import FileLock
@@ -116,10 +116,15 @@ def account_file_stem(username: str) -> str:
 
 
 def request_rate(requests_per_second: float) -> Rate:
-    """Express a possibly fractional rate (0.5/s) as pyrate-limiter's integer count per interval (1 per 2 s)."""
-    ratio = Fraction(requests_per_second).limit_denominator(1000)
-    require(ratio.numerator >= 1, f"requests_per_second {requests_per_second} is too small")
-    return Rate(ratio.numerator, Duration.SECOND * ratio.denominator)
+    """One request per 1/rate seconds (whole milliseconds, rounded up): 10/s is one every 100 ms.
+
+    WattTime counts requests where they arrive. A window of 10 per second would let ten permits go at its
+    start and ten more at the next one; the few milliseconds a busy host holds a request between its permit
+    and its send then put more than ten arrivals within one second. Spaced permits need a hold-up of a
+    whole spacing before one extra request shares a second, and keep the same 10 a second.
+    """
+    require(requests_per_second <= 1000, f"requests_per_second {requests_per_second} is above 1 a millisecond")
+    return Rate(1, ceil(int(Duration.SECOND) / requests_per_second))
 
 
 def login_rate(login_limit: int, login_window_seconds: float) -> Rate:

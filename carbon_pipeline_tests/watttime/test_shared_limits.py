@@ -7,11 +7,13 @@ can fail.
 
 from __future__ import annotations
 
+import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from carbon_pipeline.watttime.limits import account_file_stem
+from carbon_pipeline.watttime.limits import SharedLimits, account_file_stem
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
 from carbon_pipeline_tests.support.limits_workers import Arrivals, busiest, run_workers
 
@@ -66,3 +68,19 @@ def test_processes_with_their_own_limits_exceed_the_account_limits(simulator: Si
     arrivals = _arrivals_after(simulator, [tmp_path / f"own_{index}" for index in range(WORKERS)])
     assert busiest(arrivals.requests, REQUEST_WINDOW_SECONDS) > 10
     assert busiest(arrivals.logins, LOGIN_CHECK_WINDOW_SECONDS) > LOGIN_LIMIT
+
+
+def test_permits_are_spaced_rather_than_let_through_in_a_burst(tmp_path: Path) -> None:
+    """Ten permits at once and ten more a second later would put more than ten arrivals in one second
+    as soon as some requests are held up between permit and send."""
+    limits = SharedLimits(
+        tmp_path, SIMULATOR_USERNAME, requests_per_second=10, login_limit=100, login_window_seconds=300
+    )
+    try:
+        taken = []
+        for _ in range(4):
+            limits.wait_for_request()
+            taken.append(time.monotonic())
+    finally:
+        limits.close()
+    assert all(later - earlier >= 0.09 for earlier, later in pairwise(taken)), taken
