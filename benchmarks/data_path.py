@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from fractions import Fraction
 from time import perf_counter, process_time
 from typing import Any, TypeVar
 
@@ -31,6 +30,7 @@ from carbon_pipeline.partitions import RegionWindow
 from carbon_pipeline.sinks.influxdb import MAX_LINES_PER_REQUEST, PRECISION, InfluxDBResource
 from carbon_pipeline.sinks.line_protocol import carbon_intensity_lines
 from carbon_pipeline.validation import data_period, moer_frame, require_complete, validate_moer_frame
+from carbon_pipeline.watttime.limits import request_rate
 from carbon_pipeline.watttime.replies import HistoricalChunk
 from carbon_pipeline.watttime.resource import WattTimeResource
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
@@ -114,13 +114,12 @@ def measure_data_path(days: int, latency_seconds: float) -> DataPathFigures:
 
 
 def rate_limit_floor_seconds(requests: int, requests_per_second: float) -> float:
-    """The least time the client's sliding-window limit lets ``requests`` requests take from first to last.
+    """The least time the client's limit lets ``requests`` requests take from first to last.
 
-    The client counts whole permits per interval (10 per second, or 1 per 2 s for 0.5/s), so a request
-    waits whole intervals, however fast the server answers.
+    The client spaces its permits (one every 100 ms at 10/s, one every 2 s at 0.5/s), so each request after
+    the first waits one spacing, however fast the server answers.
     """
-    rate = Fraction(requests_per_second).limit_denominator(1000)
-    return float(max(0, requests - 1) // rate.numerator * rate.denominator)
+    return max(0, requests - 1) * request_rate(requests_per_second).interval / 1000
 
 
 @contextmanager
