@@ -90,7 +90,8 @@ class Backends:
     def nothing_twice_nothing_lost(self, rig: Rig, windows: list[tuple[datetime, datetime]]) -> None:
         """Every interval of ``windows`` stored exactly and materialized; no interval asked twice at once."""
         for first, end in windows:
-            rig.wait_until_stored(self.influxdb, self.database, first, end)
+            counts = rig.wait_until_stored(self.influxdb, self.database, first, end)
+            print(f"{first:%Y-%m-%d %H:%M}..{end:%H:%M}: {counts}")
         assert overlapping_runs(rig.run_records()) == []
 
 
