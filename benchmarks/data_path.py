@@ -116,7 +116,7 @@ def measure_data_path(days: int, latency_seconds: float) -> DataPathFigures:
 def rate_limit_floor_seconds(requests: int, requests_per_second: float) -> float:
     """The least time the client's limit lets ``requests`` requests take from first to last.
 
-    The client spaces its permits (one every 100 ms at 10/s, one every 2 s at 0.5/s), so each request after
+    The client spaces its permits (one every 110 ms at 10/s, one every 2.2 s at 0.5/s), so each request after
     the first waits one spacing, however fast the server answers.
     """
     return max(0, requests - 1) * request_rate(requests_per_second).interval / 1000

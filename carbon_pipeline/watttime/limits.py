@@ -20,6 +20,8 @@ from carbon_pipeline.watttime.endpoints import require
 
 REQUEST = "request"
 LOGIN = "login"
+# The share of the account's request rate kept free, for requests held up between their permit and arrival.
+HEADROOM = 0.1
 ACCOUNT_HASH_LENGTH = 16  # hex digits of SHA-256: enough to keep accounts apart, says nothing about the name
 
 
@@ -116,15 +118,16 @@ def account_file_stem(username: str) -> str:
 
 
 def request_rate(requests_per_second: float) -> Rate:
-    """One request per 1/rate seconds (whole milliseconds, rounded up): 10/s is one every 100 ms.
+    """One permit every 1/rate seconds plus HEADROOM (whole milliseconds, rounded up): 110 ms at 10/s.
 
-    WattTime counts requests where they arrive. A window of 10 per second would let ten permits go at its
-    start and ten more at the next one; the few milliseconds a busy host holds a request between its permit
-    and its send then put more than ten arrivals within one second. Spaced permits need a hold-up of a
-    whole spacing before one extra request shares a second, and keep the same 10 a second.
+    WattTime counts requests where they arrive. A window of 10 per second lets ten permits go at its start
+    and ten more at the next one, and permits exactly 1/rate apart put an eleventh arrival within one second
+    as soon as one request is held up a millisecond longer than the one ten before it, as requests are on a
+    busy host (permit, then the send, then the server's own scheduling). The headroom absorbs a hold-up of up
+    to a whole spacing, for a tenth less throughput.
     """
     require(requests_per_second <= 1000, f"requests_per_second {requests_per_second} is above 1 a millisecond")
-    return Rate(1, ceil(int(Duration.SECOND) / requests_per_second))
+    return Rate(1, ceil(int(Duration.SECOND) * (1 + HEADROOM) / requests_per_second))
 
 
 def login_rate(login_limit: int, login_window_seconds: float) -> Rate:
