@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 
 from carbon_pipeline.watttime.simulator import Fault, SimulatorServer
+from carbon_pipeline_tests.support.dagster_dev import BACKFILL_TAG
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import stored_points
 from carbon_pipeline_tests.support.split_rig import (
-    BACKFILL_TAG,
     HALF_A_YEAR,
     REGION,
     TIMEOUT_SECONDS,

@@ -31,7 +31,7 @@ from carbon_pipeline.partitions import INTERVAL, RANGE_END_TAG, RANGE_START_TAG,
 from carbon_pipeline.run_outcomes import run_covers
 from carbon_pipeline.sensors.gap_filler import SENSOR_NAME as GAP_FILLER
 from carbon_pipeline_tests.deployment.test_production_deployment import fresh_instance, instance_env
-from carbon_pipeline_tests.support.dagster_dev import FINISHED_RUN, SENSOR_TAG
+from carbon_pipeline_tests.support.dagster_dev import BACKFILL_TAG, FINISHED_RUN, SENSOR_TAG
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.pipeline_harness import StoredPoint, stored_points, truth
 from carbon_pipeline_tests.support.postgres_server import PostgresServer
@@ -52,7 +52,6 @@ mutation ($id: String!) {
 YEAR = timedelta(days=365)
 YEAR_INTERVALS = 35_040
 HALF_A_YEAR = YEAR_INTERVALS // 2
-BACKFILL_TAG = "dagster/backfill"
 
 
 class Rig:
@@ -65,16 +64,12 @@ class Rig:
         self.monkeypatch = monkeypatch
         home.mkdir()
 
-    def gap_fill_runs(self) -> list[dict[str, Any]]:
-        """The gap filler's runs, oldest first."""
-        return sorted(self.dagster.runs_tagged(SENSOR_TAG, GAP_FILLER), key=lambda run: run["creationTime"])
-
-    def first_gap_fill_run(self) -> dict[str, Any]:
-        return self.dagster.poll(self.gap_fill_runs, bool, TIMEOUT_SECONDS, "a gap-filling run")[0]
-
     def first_run_tagged(self, key: str, value: str) -> dict[str, Any]:
         runs = self.dagster.poll(lambda: self.dagster.runs_tagged(key, value), bool, TIMEOUT_SECONDS, f"a run {value}")
         return min(runs, key=lambda run: run["creationTime"])
+
+    def first_gap_fill_run(self) -> dict[str, Any]:
+        return self.first_run_tagged(SENSOR_TAG, GAP_FILLER)
 
     def worker_pid(self, run_id: str) -> int:
         """Read from the run's engine events in PostgreSQL: a year's run logs 35,040 planned materializations first."""
