@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -10,8 +11,8 @@ import pytest
 from benchmarks.data_path import main, measure_data_path, rate_limit_floor_seconds, simulator_process
 from benchmarks.history import HistoryCosts, HistoryFigures
 from benchmarks.overlap import BACKFILL, GAP_FILL, TICK
-from benchmarks.report import render, run
-from benchmarks.tick import FORECAST_DELAYS, MOER_DELAYS, next_tick, quiet_delay
+from benchmarks.report import measured_around_forecast_window, render, run
+from benchmarks.tick import FORECAST_DELAYS, MOER_DELAYS, forecast_ticks_catchable, next_tick, quiet_delay
 
 
 def test_data_path_benchmark_pushes_a_day_through_every_stage_and_both_writers() -> None:
@@ -118,3 +119,42 @@ def test_a_tick_falls_on_a_minute_the_schedule_accepts_and_the_other_schedule_ti
     assert next_tick(after, FORECAST_DELAYS) == datetime(2026, 1, 1, 10, 15, tzinfo=UTC)
     assert quiet_delay(datetime(2026, 1, 1, 10, 8, tzinfo=UTC), FORECAST_DELAYS) == 0
     assert quiet_delay(datetime(2026, 1, 1, 10, 16, tzinfo=UTC), MOER_DELAYS) == 8
+
+
+@pytest.mark.parametrize(
+    ("now", "catchable"),
+    [
+        # Started now, two deployments tick at 10:16 and about 10:18, both inside the 10:15-10:19 window.
+        (datetime(2026, 1, 1, 10, 14, 50, tzinfo=UTC), True),
+        # The first would tick at 10:18: the second could not start before the window closes.
+        (datetime(2026, 1, 1, 10, 16, 30, tzinfo=UTC), False),
+        # The window is over six minutes away: the deployment would idle.
+        (datetime(2026, 1, 1, 10, 8, 0, tzinfo=UTC), False),
+    ],
+)
+def test_forecast_ticks_are_catchable_only_early_in_the_schedules_window(now: datetime, catchable: bool) -> None:
+    assert forecast_ticks_catchable(now) is catchable
+
+
+def test_the_other_scenarios_run_until_the_forecast_window_comes_then_the_forecast_ticks_back_to_back() -> None:
+    """Each scenario takes four minutes of a fake clock starting at 10:05. At 10:09 a deployment would idle
+    until 10:15; at 10:13 the two forecast ticks can catch 10:15 and about 10:17."""
+    clock = [datetime(2026, 1, 1, 10, 5, tzinfo=UTC)]
+    order: list[str] = []
+
+    def scenario(name: str) -> Callable[[], str]:
+        def measure() -> str:
+            order.append(name)
+            clock[0] += timedelta(minutes=4)
+            return name
+
+        return measure
+
+    figures = measured_around_forecast_window(
+        {name: scenario(name) for name in ("backfill", "tick", "history", "overlap", "data path")},
+        {name: scenario(name) for name in ("forecast tick 1", "forecast tick 3")},
+        now=lambda: clock[0],
+    )
+
+    assert order == ["backfill", "tick", "forecast tick 1", "forecast tick 3", "history", "overlap", "data path"]
+    assert figures == {name: name for name in order}
