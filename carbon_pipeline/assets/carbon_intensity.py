@@ -1,6 +1,6 @@
 """The carbon-intensity asset: WattTime MOER for each region and 15-minute interval, in InfluxDB."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -69,32 +69,43 @@ class Failed:
     rejected: DataRejected | None = None
 
 
-def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
-    """Build the asset for the configured regions; partitions depend on deployment settings."""
+def interval_asset(
+    name: str,
+    partitions_def: dg.MultiPartitionsDefinition,
+    check_name: str,
+    check_description: str,
+    metadata: dict[str, Any],
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """The declaration of an asset of WattTime data per region and interval, validated by one blocking check.
 
-    @dg.asset(
-        name=ASSET_NAME,
+    A backfill is one run, WattTime calls share the ``watttime_api`` pool, and each interval is materialized
+    by an event of its own (``AssetMaterialization``), not by an output.
+    """
+    return dg.asset(
+        name=name,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        check_specs=[
-            dg.AssetCheckSpec(
-                VALID_DATA_CHECK,
-                asset=ASSET_NAME,
-                blocking=True,
-                description=(
-                    "pandera MoerFrame checks on every fetched point before anything is written: non-null, "
-                    f"finite, 0 <= MOER <= {MAX_MOER_LBS_PER_MWH:g} lbs/MWh, one point per region and "
-                    "timestamp, inside the requested window, units lbs_co2_per_mwh. Failures list value, "
-                    "timestamp and rule."
-                ),
-            )
-        ],
+        check_specs=[dg.AssetCheckSpec(check_name, asset=name, blocking=True, description=check_description)],
         group_name=GROUP_NAME,
         kinds={"python", "influxdb"},
         pool=WATTTIME_POOL,
-        metadata={"dagster/column_schema": POINT_SCHEMA, "influxdb_measurement": MEASUREMENT},
-        # Each interval is materialized by an event of its own (``_materializations``), not by an output.
+        metadata=metadata,
         output_required=False,
+    )
+
+
+def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
+    """Build the asset for the configured regions; partitions depend on deployment settings."""
+
+    @interval_asset(
+        ASSET_NAME,
+        partitions_def,
+        VALID_DATA_CHECK,
+        "pandera MoerFrame checks on every fetched point before anything is written: non-null, "
+        f"finite, 0 <= MOER <= {MAX_MOER_LBS_PER_MWH:g} lbs/MWh, one point per region and "
+        "timestamp, inside the requested window, units lbs_co2_per_mwh. Failures list value, "
+        "timestamp and rule.",
+        {"dagster/column_schema": POINT_SCHEMA, "influxdb_measurement": MEASUREMENT},
     )
     def carbon_intensity(
         context: dg.AssetExecutionContext, watttime: WattTimeSource, point_sink: PointSink

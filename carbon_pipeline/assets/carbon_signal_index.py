@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from carbon_pipeline.assets.carbon_intensity import GROUP_NAME, WATTTIME_POOL, Failed, failed_region
+from carbon_pipeline.assets.carbon_intensity import Failed, failed_region, interval_asset
 from carbon_pipeline.assets.run_events import failed_check, partition_tags
 from carbon_pipeline.assets.schemas import INDEX_SCHEMA
 from carbon_pipeline.assets.side_by_side import map_regions
@@ -47,27 +47,14 @@ class _Indexed:
 def build_signal_index_asset(partitions_def: dg.MultiPartitionsDefinition, signal_type: str) -> dg.AssetsDefinition:
     """The asset over ``partitions_def`` (the interval under way must exist), asking for ``signal_type``'s index."""
 
-    @dg.asset(
-        name=ASSET_NAME,
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        check_specs=[
-            dg.AssetCheckSpec(
-                VALID_INDEX_CHECK,
-                asset=ASSET_NAME,
-                blocking=True,
-                description=(
-                    "pandera SignalIndexFrame checks on the reply before anything is written: exactly one point, "
-                    "non-null, finite, 0 <= value <= 100, units percentile, point_time inside the interval. "
-                    "Failures list value, timestamp and rule."
-                ),
-            )
-        ],
-        group_name=GROUP_NAME,
-        kinds={"python", "influxdb"},
-        pool=WATTTIME_POOL,
-        metadata={"dagster/column_schema": INDEX_SCHEMA, "influxdb_measurement": SIGNAL_INDEX_MEASUREMENT},
-        output_required=False,
+    @interval_asset(
+        ASSET_NAME,
+        partitions_def,
+        VALID_INDEX_CHECK,
+        "pandera SignalIndexFrame checks on the reply before anything is written: exactly one point, "
+        "non-null, finite, 0 <= value <= 100, units percentile, point_time inside the interval. "
+        "Failures list value, timestamp and rule.",
+        {"dagster/column_schema": INDEX_SCHEMA, "influxdb_measurement": SIGNAL_INDEX_MEASUREMENT},
     )
     def carbon_signal_index(
         context: dg.AssetExecutionContext, watttime: WattTimeSource, point_sink: PointSink
