@@ -18,6 +18,7 @@ import dagster as dg
 from carbon_pipeline.assets.carbon_forecast import ASSET_NAME, build_forecast_assets
 from carbon_pipeline.assets.carbon_forecast_accuracy import build_day_partitions, build_forecast_accuracy_asset
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
+from carbon_pipeline.assets.carbon_signal_index import build_signal_index_asset
 from carbon_pipeline.assets.revision_sweep import build_revision_sweep_asset
 from carbon_pipeline.deployments import resources_for
 from carbon_pipeline.partitions import (
@@ -28,7 +29,12 @@ from carbon_pipeline.partitions import (
     partition_count,
 )
 from carbon_pipeline.run_outcomes import ASSET_TAG
-from carbon_pipeline.schedules import build_carbon_intensity_schedule, build_forecast_schedule, build_revision_schedule
+from carbon_pipeline.schedules import (
+    build_carbon_intensity_schedule,
+    build_forecast_schedule,
+    build_revision_schedule,
+    build_signal_index_schedule,
+)
 from carbon_pipeline.sensors.failure_alerts import build_failure_alert_sensor
 from carbon_pipeline.sensors.freshness import build_freshness_check, build_freshness_sensor
 from carbon_pipeline.sensors.gap_filler import build_gap_filler_sensor
@@ -37,6 +43,7 @@ from carbon_pipeline.settings import PipelineSettings
 JOB_NAME = "carbon_intensity_job"
 FORECAST_JOB_NAME = "carbon_forecast_job"
 REVISION_JOB_NAME = "carbon_intensity_revisions_job"
+INDEX_JOB_NAME = "carbon_signal_index_job"
 FORECAST_ALERTS = "carbon_forecast_failure_alerts"
 FORECAST_GAP_FILLER = "carbon_forecast_gap_filler"
 ACCURACY_AUTOMATION = "carbon_forecast_accuracy_automation"
@@ -63,6 +70,7 @@ def assemble_definitions(settings: PipelineSettings, resources: Mapping[str, obj
         _measurements(settings),
         _forecasts(settings),
         _revisions(settings),
+        _signal_index(settings),
         dg.Definitions(resources=dict(resources), executor=dg.in_process_executor),
     )
 
@@ -112,6 +120,24 @@ def _revisions(settings: PipelineSettings) -> dg.Definitions:
         tags={ASSET_TAG: asset.key.to_user_string()},
     )
     return dg.Definitions(assets=[asset], jobs=[job], schedules=[build_revision_schedule(job)])
+
+
+def _signal_index(settings: PipelineSettings) -> dg.Definitions:
+    """Where now ranks in the coming day: the signal index asset and its schedule, early in each interval.
+
+    Its intervals are the MOER asset's keys plus the one under way (issue partitions), the only one WattTime
+    serves an index for; no gap filler, since an interval that is over can never be filled.
+    """
+    partitions = build_issue_partitions(settings.regions, settings.partitions_start)
+    (asset,) = _deployed(settings, [build_signal_index_asset(partitions, settings.index_signal_type)])
+    job = dg.define_asset_job(
+        INDEX_JOB_NAME,
+        selection=dg.AssetSelection.assets(asset),
+        executor_def=dg.in_process_executor,
+        tags={ASSET_TAG: asset.key.to_user_string()},
+    )
+    schedule = build_signal_index_schedule(job, partitions, settings.index_delay_minutes)
+    return dg.Definitions(assets=[asset], jobs=[job], schedules=[schedule])
 
 
 def _forecasts(settings: PipelineSettings) -> dg.Definitions:

@@ -1,7 +1,8 @@
 """``carbon-pipeline demo``: every asset materialized on the local deployment, as the UI would launch the runs.
 
 The last day of measurements, the forecasts of the newest day that can be judged and the one under way, that
-day's accuracy, the next cleanest window an automation would act on, and a revision sweep: all from the
+day's accuracy, the next cleanest window an automation would act on, the signal index of the interval under
+way, and a revision sweep: all from the
 embedded simulator, into line-protocol files, on the instance ``make ui`` then opens.
 """
 
@@ -18,7 +19,13 @@ import dagster as dg
 from carbon_pipeline.assets.carbon_forecast import VALID_FORECAST_CHECK, WINDOW_ASSET_NAME
 from carbon_pipeline.assets.carbon_forecast_accuracy import ACCURACY_ASSET_NAME, DAY_DIMENSION
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
-from carbon_pipeline.definitions import FORECAST_JOB_NAME, JOB_NAME, REVISION_JOB_NAME, build_definitions
+from carbon_pipeline.definitions import (
+    FORECAST_JOB_NAME,
+    INDEX_JOB_NAME,
+    JOB_NAME,
+    REVISION_JOB_NAME,
+    build_definitions,
+)
 from carbon_pipeline.partitions import (
     INTERVAL,
     TIME_DIMENSION,
@@ -67,13 +74,14 @@ def demo() -> int:
         forecast = _forecast_now(demo, settings.regions)
         judged = day is None or all(_forecast_and_judge(demo, region, day) for region in settings.regions)
         swept = _sweep_revisions(demo, settings.revision_days)
+        indexed = _index_now(demo, settings.regions)
         if forecast is not None:
             _print_windows(
                 forecast, settings.regions, min(settings.window_hours, key=lambda hours: abs(hours - DEMO_WINDOW_HOURS))
             )
     print(f"Dagster instance: {settings.dagster_home}")
     print("Open the UI with `make ui` (http://127.0.0.1:3000) to see the runs, partitions and metadata.")
-    return 0 if measured and forecast is not None and judged and swept else 1
+    return 0 if measured and forecast is not None and judged and swept and indexed else 1
 
 
 def demo_intervals(job: dg.JobDefinition, now: datetime) -> tuple[datetime, datetime]:
@@ -124,6 +132,24 @@ def _forecast_now(demo: _Demo, regions: tuple[str, ...]) -> dg.ExecuteInProcessR
     """The forecast of the interval under way for every region, as the schedule's tick fetches it."""
     under_way = demo.now - (demo.now - _day_start(demo.now.date())) % INTERVAL
     return demo.run(FORECAST_JOB_NAME, interval_range_tags(regions, under_way))
+
+
+def _index_now(demo: _Demo, regions: tuple[str, ...]) -> bool:
+    """The signal index of the interval under way for every region, as its schedule's tick asks for it.
+
+    The interval is the one under way when the run starts, not when the demo did: the index is served for it only.
+    """
+    now = datetime.now(UTC)
+    result = demo.run(INDEX_JOB_NAME, interval_range_tags(regions, now - (now - _day_start(now.date())) % INTERVAL))
+    if result is None:
+        return False
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        print(
+            f"{str(event.partition).split('|')[0]}: signal index {metadata['percentile'].value:g} of 100 (0 cleanest) "
+            f"for {event.partition} [{metadata['data_source'].value}]"
+        )
+    return True
 
 
 def _forecast_and_judge(demo: _Demo, region: str, day: date) -> bool:

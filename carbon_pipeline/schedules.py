@@ -8,6 +8,7 @@ from carbon_pipeline.partitions import REGION_DIMENSION, TIME_DIMENSION, interva
 SCHEDULE_NAME = "carbon_intensity_every_15_minutes"
 FORECAST_SCHEDULE_NAME = "carbon_forecast_every_15_minutes"
 REVISION_SCHEDULE_NAME = "carbon_intensity_revisions_hourly"
+INDEX_SCHEDULE_NAME = "carbon_signal_index_every_15_minutes"
 # Between the measurement ticks (5, 20, 35, 50 by default) and the forecast ones (2, 17, 32, 47).
 REVISION_CRON = "40 * * * *"
 INTERVAL_TAG = "carbon/interval"
@@ -39,6 +40,13 @@ def build_forecast_schedule(
     or retries a measurement run (or the other way round); each asset's failures are alerted on their own.
     """
     return build_interval_schedule(FORECAST_SCHEDULE_NAME, job, partitions_def, delay_minutes)
+
+
+def build_signal_index_schedule(
+    job: UnresolvedAssetJobDefinition, partitions_def: dg.MultiPartitionsDefinition, delay_minutes: int
+) -> dg.ScheduleDefinition:
+    """The interval under way, ``delay_minutes`` after it started: WattTime serves its signal index only now."""
+    return build_interval_schedule(INDEX_SCHEDULE_NAME, job, partitions_def, delay_minutes)
 
 
 def build_interval_schedule(

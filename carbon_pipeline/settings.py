@@ -24,7 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from carbon_pipeline.notifier import DEFAULT_UI_URL, is_http_url
 from carbon_pipeline.regions import parse_regions
 from carbon_pipeline.sinks.influxdb import WriteApi
-from carbon_pipeline.watttime.endpoints import FORECAST_HORIZON_HOURS, WATTTIME_BASE_URL
+from carbon_pipeline.watttime.endpoints import (
+    DEFAULT_SIGNAL_TYPE,
+    FORECAST_HORIZON_HOURS,
+    SIGNAL_TYPES,
+    WATTTIME_BASE_URL,
+)
 
 Deployment = Literal["local", "prod"]
 DEPLOYMENTS: tuple[Deployment, ...] = ("local", "prod")
@@ -53,6 +58,8 @@ WHOLE_NUMBERS = {
     "refused_retry_minutes": (1, 7 * 24 * 60, "minutes a refused interval waits before it is requested again"),
     # Under 5: the issue interval's first forecast (WattTime issues every 5 minutes) must still be the newest.
     "forecast_delay_minutes": (0, 4, "whole minutes after each interval starts before its forecast is fetched"),
+    # WattTime serves the index of the current period only: the run must start well inside its interval.
+    "index_delay_minutes": (0, 10, "whole minutes after each interval starts before its signal index is fetched"),
     "forecast_horizon_hours": (*FORECAST_HORIZON_HOURS, "hours of WattTime forecast stored per issue"),
     # WattTime's /v3/historical reaches back 32 days per request; 30 keeps the sweep to one request per region.
     "revision_days": (1, 30, "days back the revision sweep asks WattTime for revised values"),
@@ -112,6 +119,9 @@ class PipelineSettings(BaseModel):
     refused_retry_minutes: int = Field(360, validation_alias="CARBON_REFUSED_RETRY_MINUTES")
     forecast_delay_minutes: int = Field(2, validation_alias="CARBON_FORECAST_DELAY_MINUTES")
     forecast_horizon_hours: int = Field(24, validation_alias="CARBON_FORECAST_HORIZON_HOURS")
+    index_delay_minutes: int = Field(1, validation_alias="CARBON_INDEX_DELAY_MINUTES")
+    # What /v3/signal-index is asked for; WattTime does not document the parameter (README, "Signal index").
+    index_signal_type: str = Field(DEFAULT_SIGNAL_TYPE, validation_alias="CARBON_INDEX_SIGNAL_TYPE")
     window_hours: tuple[int, ...] = Field(DEFAULT_WINDOW_HOURS, validation_alias="CARBON_WINDOW_HOURS")
     revision_days: int = Field(7, validation_alias="CARBON_REVISION_DAYS")
     ui_url: str = Field(DEFAULT_UI_URL, validation_alias="CARBON_UI_URL")
@@ -245,6 +255,11 @@ class PipelineSettings(BaseModel):
         assert info.field_name is not None
         directory = value or cls.model_fields[info.field_name].default
         return None if directory is None else Path(str(directory)).resolve()
+
+    @field_validator("index_signal_type", mode="before")
+    @classmethod
+    def _index_signal_type(cls, value: object) -> str:
+        return one_of("CARBON_INDEX_SIGNAL_TYPE", str(value), SIGNAL_TYPES, " or ".join(SIGNAL_TYPES))
 
     @field_validator("influxdb_write_api", mode="before")
     @classmethod

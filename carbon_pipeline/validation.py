@@ -208,24 +208,29 @@ def validate_moer_frame(window: RegionWindow, frame: pd.DataFrame) -> pd.DataFra
     return validated.assign(carbon_intensity_gco2_kwh=grams)
 
 
-def failure_table(failure_cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per failure with the offending value as WattTime sent it, its timestamp and the rule broken."""
+def failure_table(
+    failure_cases: pd.DataFrame, frame: pd.DataFrame, value_column: str = "moer_lbs_per_mwh"
+) -> pd.DataFrame:
+    """One row per failure with the offending value as WattTime sent it, its timestamp and the rule broken.
+
+    ``value_column`` is the column holding WattTime's value, shown as sent (``raw_value``) rather than as parsed.
+    """
     cases = failure_cases[failure_cases["index"].notna()]
     positions = cases["index"].astype(int)
     return pd.DataFrame(
         {
             "point_time": [_iso(moment) for moment in frame["point_time"].iloc[positions]],
             "column": cases["column"].to_numpy(),
-            "value": [_display(value) for value in _sent_values(cases, frame, positions)],
+            "value": [_display(value) for value in _sent_values(cases, frame, positions, value_column)],
             "rule": cases["check"].astype(str).to_numpy(),
         }
     ).reset_index(drop=True)
 
 
-def _sent_values(cases: pd.DataFrame, frame: pd.DataFrame, positions: pd.Series) -> list[object]:
+def _sent_values(cases: pd.DataFrame, frame: pd.DataFrame, positions: pd.Series, value_column: str) -> list[object]:
     raw = frame["raw_value"].iloc[positions].tolist()
     return [
-        sent if column == "moer_lbs_per_mwh" else case
+        sent if column == value_column else case
         for column, case, sent in zip(cases["column"], cases["failure_case"], raw, strict=True)
     ]
 
@@ -252,7 +257,7 @@ def require_complete(
             raise DataIncomplete(window, window.interval_count, [window.start])
         raise DataRejected(
             window,
-            _rule_failure(
+            rule_failure(
                 frame["point_time"].min(), "meta.data_point_period_seconds", None, "WattTime must state the data period"
             ),
         )
@@ -261,7 +266,7 @@ def require_complete(
     off_grid = present.difference(expected)
     if len(off_grid):
         raise DataRejected(
-            window, _rule_failure(off_grid[0], "point_time", off_grid[0], f"on the {period_seconds} s data period grid")
+            window, rule_failure(off_grid[0], "point_time", off_grid[0], f"on the {period_seconds} s data period grid")
         )
     missing = expected.difference(present)
     if len(missing) and present.empty:
@@ -287,7 +292,8 @@ def expected_point_times(window: RegionWindow, period_seconds: int) -> pd.Dateti
     return pd.date_range(first, periods=count, freq=period, unit="ns")
 
 
-def _rule_failure(moment: datetime, column: str, value: object, rule: str) -> pd.DataFrame:
+def rule_failure(moment: datetime, column: str, value: object, rule: str) -> pd.DataFrame:
+    """A failure no schema column holds (a count, a meta field), in ``failure_table``'s shape."""
     return pd.DataFrame({"point_time": [_iso(moment)], "column": [column], "value": [_display(value)], "rule": [rule]})
 
 
@@ -296,6 +302,6 @@ def data_period(window: RegionWindow, chunks: Sequence[HistoricalChunk]) -> int 
     periods = sorted({chunk.period_seconds for chunk in chunks if chunk.period_seconds is not None})
     if len(periods) > 1:
         raise DataRejected(
-            window, _rule_failure(window.start, "meta.data_point_period_seconds", periods, "one data period per region")
+            window, rule_failure(window.start, "meta.data_point_period_seconds", periods, "one data period per region")
         )
     return periods[0] if periods else None

@@ -1,6 +1,6 @@
 """The carbon-intensity asset: WattTime MOER for each region and 15-minute interval, in InfluxDB."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -62,39 +62,50 @@ class _Ready:
 
 
 @dataclass(frozen=True)
-class _Failed:
+class Failed:
     """A region that cannot be written; ``rejected`` holds the validation failures, if that was why."""
 
     failure: RegionFailure
     rejected: DataRejected | None = None
 
 
-def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
-    """Build the asset for the configured regions; partitions depend on deployment settings."""
+def interval_asset(
+    name: str,
+    partitions_def: dg.MultiPartitionsDefinition,
+    check_name: str,
+    check_description: str,
+    metadata: dict[str, Any],
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """The declaration of an asset of WattTime data per region and interval, validated by one blocking check.
 
-    @dg.asset(
-        name=ASSET_NAME,
+    A backfill is one run, WattTime calls share the ``watttime_api`` pool, and each interval is materialized
+    by an event of its own (``AssetMaterialization``), not by an output.
+    """
+    return dg.asset(
+        name=name,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        check_specs=[
-            dg.AssetCheckSpec(
-                VALID_DATA_CHECK,
-                asset=ASSET_NAME,
-                blocking=True,
-                description=(
-                    "pandera MoerFrame checks on every fetched point before anything is written: non-null, "
-                    f"finite, 0 <= MOER <= {MAX_MOER_LBS_PER_MWH:g} lbs/MWh, one point per region and "
-                    "timestamp, inside the requested window, units lbs_co2_per_mwh. Failures list value, "
-                    "timestamp and rule."
-                ),
-            )
-        ],
+        check_specs=[dg.AssetCheckSpec(check_name, asset=name, blocking=True, description=check_description)],
         group_name=GROUP_NAME,
         kinds={"python", "influxdb"},
         pool=WATTTIME_POOL,
-        metadata={"dagster/column_schema": POINT_SCHEMA, "influxdb_measurement": MEASUREMENT},
-        # Each interval is materialized by an event of its own (``_materializations``), not by an output.
+        metadata=metadata,
         output_required=False,
+    )
+
+
+def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
+    """Build the asset for the configured regions; partitions depend on deployment settings."""
+
+    @interval_asset(
+        ASSET_NAME,
+        partitions_def,
+        VALID_DATA_CHECK,
+        "pandera MoerFrame checks on every fetched point before anything is written: non-null, "
+        f"finite, 0 <= MOER <= {MAX_MOER_LBS_PER_MWH:g} lbs/MWh, one point per region and "
+        "timestamp, inside the requested window, units lbs_co2_per_mwh. Failures list value, "
+        "timestamp and rule.",
+        {"dagster/column_schema": POINT_SCHEMA, "influxdb_measurement": MEASUREMENT},
     )
     def carbon_intensity(
         context: dg.AssetExecutionContext, watttime: WattTimeSource, point_sink: PointSink
@@ -117,7 +128,7 @@ def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -
         started = perf_counter()
         prepared = _prepare_regions(watttime, region_windows(context.partition_keys))
         ready = [item for item in prepared if isinstance(item, _Ready)]
-        failed = [item for item in prepared if isinstance(item, _Failed)]
+        failed = [item for item in prepared if isinstance(item, Failed)]
         rejections = [item.rejected for item in failed if item.rejected is not None]
         if rejections:
             yield failed_check(VALID_DATA_CHECK, rejections)
@@ -145,7 +156,7 @@ def build_carbon_intensity_asset(partitions_def: dg.MultiPartitionsDefinition) -
     return carbon_intensity
 
 
-def _prepare_regions(watttime: WattTimeSource, windows: Sequence[RegionWindow]) -> list[_Ready | _Failed]:
+def _prepare_regions(watttime: WattTimeSource, windows: Sequence[RegionWindow]) -> list[_Ready | Failed]:
     """Every region of the run, a few at a time through the run's one client.
 
     A tick of a hundred regions is a hundred WattTime round trips; side by side they take seconds
@@ -161,20 +172,20 @@ def _prepare_regions(watttime: WattTimeSource, windows: Sequence[RegionWindow]) 
 
 def _prepare_region(
     client: WattTimeClient, watttime: WattTimeSource, windows: Sequence[RegionWindow]
-) -> _Ready | _Failed:
+) -> _Ready | Failed:
     """Fetch, validate and serialize one region's windows; the first problem fails the region, not the run."""
     fetched = []
     for window in windows:
         try:
             fetched.append(_fetch_valid(client, window))
         except (WattTimeError, DataIncomplete, DataRejected) as error:
-            return _failed(window, error)
+            return failed_region(window, error)
     frame = pd.concat([item.frame for item in fetched], ignore_index=True)
     try:
         lines = carbon_intensity_lines(frame, signal_type=watttime.signal_type, source=watttime.source_name)
     except LineProtocolError as error:
         message = f"{_described(windows)}: cannot be stored safely: {error}"
-        return _Failed(RegionFailure((windows[0].region,), FailureKind.DATA_REJECTED, message, retryable=False))
+        return Failed(RegionFailure((windows[0].region,), FailureKind.DATA_REJECTED, message, retryable=False))
     return _Ready(windows[0].region, tuple(fetched), frame, lines)
 
 
@@ -185,22 +196,22 @@ def _fetch_valid(client: WattTimeClient, window: RegionWindow) -> _Fetched:
     return _Fetched(window, frame, len(chunks))
 
 
-def _failed(window: RegionWindow, error: WattTimeError | DataIncomplete | DataRejected) -> _Failed:
+def failed_region(window: RegionWindow, error: WattTimeError | DataIncomplete | DataRejected) -> Failed:
     """Unpublished data heals by itself, rejected data never does, and WattTime's errors say which they are."""
     regions = (window.region,)
     if isinstance(error, WattTimeError):
         message = f"{window.describe()}: {error}"
-        return _Failed(RegionFailure(regions, FailureKind.WATTTIME, message, retryable=error.retryable))
+        return Failed(RegionFailure(regions, FailureKind.WATTTIME, message, retryable=error.retryable))
     if isinstance(error, DataIncomplete):
-        return _Failed(RegionFailure(regions, FailureKind.DATA_INCOMPLETE, str(error), retryable=True))
-    return _Failed(RegionFailure(regions, FailureKind.DATA_REJECTED, str(error), retryable=False), rejected=error)
+        return Failed(RegionFailure(regions, FailureKind.DATA_INCOMPLETE, str(error), retryable=True))
+    return Failed(RegionFailure(regions, FailureKind.DATA_REJECTED, str(error), retryable=False), rejected=error)
 
 
 def _described(windows: Sequence[RegionWindow]) -> str:
     return "; ".join(window.describe() for window in windows)
 
 
-def _write(sink: PointSink, ready: Sequence[_Ready], failed: Sequence[_Failed]) -> WriteReport:
+def _write(sink: PointSink, ready: Sequence[_Ready], failed: Sequence[Failed]) -> WriteReport:
     """One write for every region that is ready; if it fails, none of them is stored for sure."""
     try:
         return sink.write_lines([line for region in ready for line in region.lines])

@@ -54,3 +54,9 @@ WINDOW_SCHEMA = _schema(
     dg.TableColumn("current_percentile", "float", description="Now within the next 24 h: 0 cleanest, 100 dirtiest."),
     dg.TableColumn("generated_at", "integer", description="When WattTime issued the forecast, Unix seconds."),
 )
+
+INDEX_SCHEMA = _schema(
+    "Start of the 5-minute period WattTime ranked, UTC, whole seconds; signal_type is suffixed _index.",
+    dg.TableColumn("percentile", "float", description="WattTime's signal index: 0 cleanest to 100 dirtiest."),
+    dg.TableColumn("model_date", "string", description="WattTime model version behind the index, when named."),
+)

@@ -31,16 +31,22 @@ from carbon_pipeline.watttime.endpoints import (
     LOGIN_PATH,
     MY_ACCESS_PATH,
     REGION_FROM_LOC_PATH,
+    SIGNAL_INDEX_PATH,
     WATTTIME_BASE_URL,
     Call,
     require,
     require_coordinates,
-    require_horizon_hours,
     require_utc,
     validate_base_url,
 )
 from carbon_pipeline.watttime.errors import WattTimeAuthError, WattTimeError
-from carbon_pipeline.watttime.forecasts import Forecast, first_issues, parse_forecast, parse_historical_forecasts
+from carbon_pipeline.watttime.forecasts import (
+    Forecast,
+    first_issues,
+    forecast_params,
+    parse_forecast,
+    parse_historical_forecasts,
+)
 from carbon_pipeline.watttime.limits import account_limits
 from carbon_pipeline.watttime.replies import (
     HistoricalChunk,
@@ -51,6 +57,7 @@ from carbon_pipeline.watttime.replies import (
     response_error,
     status_error,
 )
+from carbon_pipeline.watttime.signal_index import SignalIndex, parse_signal_index
 from carbon_pipeline.watttime.transport import Transport
 
 # WattTime tokens live 30 minutes; the client tracks that on its own clock from the moment it asks for one.
@@ -61,7 +68,7 @@ MAX_CHUNK = timedelta(days=30)
 # IP, and at 10 requests/s a few in flight already hide the round trips of a long backfill.
 MAX_CONCURRENT_REQUESTS = 4
 DEFAULT_FORECAST_HORIZON_HOURS = 24
-_Signal = TypeVar("_Signal", HistoricalChunk, Forecast)
+_Signal = TypeVar("_Signal", HistoricalChunk, Forecast, SignalIndex)
 
 
 class WattTimeClient:
@@ -187,7 +194,7 @@ class WattTimeClient:
         """
         region = validate_region(region)
         call = Call(FORECAST_PATH, region)
-        params = self._forecast_params(region, horizon_hours, model)
+        params = forecast_params(region, self._signal_type, horizon_hours, model)
         with self._errors_logged():
             reply = self._get_data(call, params)
             return self._log_warnings(parse_forecast(call, reply, region=region, signal_type=self._signal_type))
@@ -211,7 +218,7 @@ class WattTimeClient:
         outside WattTime's archive fails with `WattTimeArchiveError`.
         """
         region = validate_region(region)
-        params = self._forecast_params(region, horizon_hours, model)
+        params = forecast_params(region, self._signal_type, horizon_hours, model)
         require(issue_interval is None or issue_interval > timedelta(0), "issue_interval must be positive")
         windows = requested_windows(start, end, FORECAST_HISTORY_CHUNK)
 
@@ -225,6 +232,15 @@ class WattTimeClient:
             return forecasts
         # An interval that straddles two calls has a first issue in each; the earlier one is the interval's.
         return [forecasts[index] for index in first_issues([f.generated_at for f in forecasts], issue_interval)]
+
+    def signal_index(self, region: str, signal_type: str | None = None) -> SignalIndex:
+        """Where the current 5-minute period ranks (0 cleanest to 100 dirtiest) in `signal_type` (default: the
+        client's) among the coming day; WattTime serves it for the current period only."""
+        region, signal = validate_region(region), signal_type or self._signal_type
+        call = Call(SIGNAL_INDEX_PATH, region)
+        with self._errors_logged():
+            reply = self._get_data(call, {"region": region, "signal_type": signal})
+            return self._log_warnings(parse_signal_index(call, reply, region=region, signal_type=signal))
 
     def region_from_location(self, latitude: float, longitude: float, signal_type: str | None = None) -> RegionLocation:
         """The region serving a location (degrees), for `signal_type` (default: the client's signal type).
@@ -306,18 +322,6 @@ class WattTimeClient:
         if forecasts:
             self._log_warnings(forecasts[0])  # one reply, one meta: its warnings are logged once
         return forecasts
-
-    def _forecast_params(self, region: str, horizon_hours: int, model: str | None) -> dict[str, str | int]:
-        """What both forecast endpoints are asked; checked before anything is sent."""
-        params: dict[str, str | int] = {
-            "region": region,
-            "signal_type": self._signal_type,
-            "horizon_hours": require_horizon_hours(horizon_hours),
-        }
-        if model is not None:
-            require(bool(model.strip()), "model must be a model date such as 2023-03-01, or None for the newest")
-            params["model"] = model
-        return params
 
     def _log_warnings(self, chunk: _Signal) -> _Signal:
         for warning in chunk.warnings:

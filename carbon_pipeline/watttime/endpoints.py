@@ -23,6 +23,7 @@ FORECAST_HISTORICAL_PATH = "/v3/forecast/historical"
 FORECAST_PATHS = frozenset({FORECAST_PATH, FORECAST_HISTORICAL_PATH})
 MY_ACCESS_PATH = "/v3/my-access"
 REGION_FROM_LOC_PATH = "/v3/region-from-loc"
+SIGNAL_INDEX_PATH = "/v3/signal-index"
 REGISTER_PATH = "/register"
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carbon_pipeline.watttime.endpoints import Call
+from carbon_pipeline.watttime.endpoints import Call, require, require_horizon_hours
 from carbon_pipeline.watttime.replies import (
     Reply,
     SignalMeta,
@@ -51,6 +51,19 @@ class Forecast(SignalReply):
             return self.generated_at
         last: datetime = self.frame["point_time"].iloc[-1].to_pydatetime()
         return last + timedelta(seconds=self.period_seconds or 0)
+
+
+def forecast_params(region: str, signal_type: str, horizon_hours: int, model: str | None) -> dict[str, str | int]:
+    """What both forecast endpoints are asked; checked before anything is sent."""
+    params: dict[str, str | int] = {
+        "region": region,
+        "signal_type": signal_type,
+        "horizon_hours": require_horizon_hours(horizon_hours),
+    }
+    if model is not None:
+        require(bool(model.strip()), "model must be a model date such as 2023-03-01, or None for the newest")
+        params["model"] = model
+    return params
 
 
 def parse_forecast(call: Call, reply: Reply, *, region: str, signal_type: str) -> Forecast:

@@ -105,18 +105,28 @@ def test_make_demo_materializes_every_asset_into_files_and_names_the_next_cleane
     assert re.search(r"CAISO_NORTH: forecasts of \S+ against what was published: mean absolute error", done.stdout)
     assert re.search(r"CAISO_NORTH: next cleanest 2 h window starts \S+ \S+ UTC, .* \[SIMULATED\]", done.stdout)
     assert re.search(r"revision sweep of the last 7 days: \d+ stored points revised by WattTime", done.stdout)
+    assert re.search(
+        r"CAISO_NORTH: signal index [\d.]+ of 100 \(0 cleanest\) for CAISO_NORTH\|\S+ \[SIMULATED", done.stdout
+    )
     lines = {
         measurement: [
             line
             for path in sorted((home / "line_protocol" / measurement).glob("*.lp"))
             for line in path.read_text().splitlines()
         ]
-        for measurement in ("carbon_intensity", "carbon_forecast", "carbon_cleanest_window", "carbon_forecast_accuracy")
+        for measurement in (
+            "carbon_intensity",
+            "carbon_forecast",
+            "carbon_cleanest_window",
+            "carbon_forecast_accuracy",
+            "carbon_signal_index",
+        )
     }
     assert len(lines["carbon_intensity"]) == int(measured.group(1))
     assert len(lines["carbon_forecast"]) == 97 * 288  # the judged day's 96 issues and the one under way
     assert len(lines["carbon_cleanest_window"]) == 97 * 3
     assert len(lines["carbon_forecast_accuracy"]) == 6  # three lead-time buckets, three window lengths
+    assert len(lines["carbon_signal_index"]) == 1  # the interval under way
     assert all(",source=simulator" in line for measurement in lines.values() for line in measurement)
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from carbon_pipeline.assets.carbon_forecast import VALID_FORECAST_CHECK
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
-from carbon_pipeline.definitions import JOB_NAME, build_definitions
+from carbon_pipeline.assets.carbon_signal_index import VALID_INDEX_CHECK
+from carbon_pipeline.definitions import INDEX_JOB_NAME, JOB_NAME, build_definitions
 from carbon_pipeline.notifier import AlertNotifier
 from carbon_pipeline.sensors.failure_alerts import SENSOR_NAME as ALERTS
 from carbon_pipeline.sensors.freshness import CHECK_NAME
@@ -102,6 +103,30 @@ def test_schedule_requests_the_just_closed_interval_for_every_region_as_one_run_
     }.items() <= request.tags.items()
 
 
+def test_the_index_schedule_requests_the_interval_under_way_for_every_region_as_its_own_job() -> None:
+    defs = _defs(PROD_ENV)
+    schedule = defs.resolve_schedule_def("carbon_signal_index_every_15_minutes")
+    assert schedule.cron_schedule == "1,16,31,46 * * * *" and schedule.job_name == INDEX_JOB_NAME
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    context = dg.build_schedule_context(
+        repository_def=defs.get_repository_def(), scheduled_execution_time=datetime(2026, 3, 8, 10, 1, tzinfo=UTC)
+    )
+    (request,) = schedule.evaluate_tick(context).run_requests or []
+    assert request.run_key == "2026-03-08-10:00"
+    assert {
+        "dagster/asset_partition_range_start": "CAISO_NORTH|2026-03-08-10:00",
+        "dagster/asset_partition_range_end": "PJM_DC|2026-03-08-10:00",
+    }.items() <= request.tags.items()
+    assert defs.resolve_job_def(INDEX_JOB_NAME).tags["carbon/asset"] == "carbon_signal_index"
+    delayed = _defs(PROD_ENV | {"CARBON_INDEX_DELAY_MINUTES": "4"})
+    assert delayed.resolve_schedule_def("carbon_signal_index_every_15_minutes").cron_schedule == "4,19,34,49 * * * *"
+
+
+def test_the_local_index_is_marked_simulated() -> None:
+    spec = _defs({}).resolve_assets_def("carbon_signal_index").specs_by_key[dg.AssetKey("carbon_signal_index")]
+    assert spec.description.startswith("SIMULATED DATA") and spec.tags["data"] == "simulated"
+
+
 @pytest.mark.parametrize("delay", ["0", "14"])
 def test_schedule_delay_is_configurable(delay: str) -> None:
     schedule = _defs(PROD_ENV | {"CARBON_SCHEDULE_DELAY_MINUTES": delay}).resolve_schedule_def(
@@ -143,7 +168,7 @@ def test_sensors_run_by_default_and_the_job_leaves_freshness_to_its_sensor() -> 
     assert all(sensor.default_status == dg.DefaultSensorStatus.RUNNING for sensor in sensors.values())
     assert sensors[GAP_FILLER].job_name == JOB_NAME
     checks = {check.name for check in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == {VALID_DATA_CHECK, CHECK_NAME, VALID_FORECAST_CHECK}
+    assert checks == {VALID_DATA_CHECK, CHECK_NAME, VALID_FORECAST_CHECK, VALID_INDEX_CHECK}
     job_checks = defs.resolve_job_def(JOB_NAME).asset_layer.asset_graph.asset_check_keys
     assert {check.name for check in job_checks} == {VALID_DATA_CHECK}
     assert isinstance(defs.resources["alert_notifier"], AlertNotifier)

@@ -5,7 +5,7 @@ and ``dg dev`` run from the clone's root with no DAGSTER_HOME: Dagster then keep
 temporary ``.tmp_dagster_home_*`` folder there, configured by the repository's ``dagster.yaml``.
 ``dg launch`` runs the local deployment in-process against the instance in DAGSTER_HOME, which
 also receives the run's line-protocol files. What the README's first hour in the UI points at (the
-four assets, their lineage, the two schedules and the sensors, all running) is read from the UI's own
+assets, their lineage, the schedules and the sensors, all running) is read from the UI's own
 GraphQL API under ``dagster dev``.
 """
 
@@ -170,16 +170,19 @@ def test_dg_list_defs_lists_the_assets_their_jobs_schedules_and_sensors(
         "carbon_cleanest_window",
         "carbon_forecast_accuracy",
         "carbon_intensity_revisions",
+        "carbon_signal_index",
     }
     assert {job["name"] for job in listed["jobs"]} == {
         "carbon_intensity_job",
         "carbon_forecast_job",
         "carbon_intensity_revisions_job",
+        "carbon_signal_index_job",
     }
     assert {schedule["name"] for schedule in listed["schedules"]} == {
         "carbon_intensity_every_15_minutes",
         "carbon_forecast_every_15_minutes",
         "carbon_intensity_revisions_hourly",
+        "carbon_signal_index_every_15_minutes",
     }
     assert {sensor["name"] for sensor in listed["sensors"]} == {
         "carbon_intensity_failure_alerts",
@@ -206,6 +209,7 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
             "carbon_cleanest_window",
             "carbon_forecast_accuracy",
             "carbon_intensity_revisions",
+            "carbon_signal_index",
         ],
         "grid_carbon",
     )
@@ -215,6 +219,7 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
         "carbon_cleanest_window": ["carbon_forecast"],
         "carbon_forecast_accuracy": ["carbon_forecast", "carbon_intensity"],
         "carbon_intensity_revisions": [],
+        "carbon_signal_index": [],
     }
     checks = assets["carbon_forecast"]["assetChecksOrError"]["checks"]
     assert [check["name"] for check in checks] == ["watttime_forecast_valid"]
@@ -227,6 +232,7 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
         "carbon_intensity_every_15_minutes": ("5,20,35,50 * * * *", "carbon_intensity_job", "RUNNING"),
         "carbon_forecast_every_15_minutes": ("2,17,32,47 * * * *", "carbon_forecast_job", "RUNNING"),
         "carbon_intensity_revisions_hourly": ("40 * * * *", "carbon_intensity_revisions_job", "RUNNING"),
+        "carbon_signal_index_every_15_minutes": ("1,16,31,46 * * * *", "carbon_signal_index_job", "RUNNING"),
     }
     sensors = {item["name"]: (item["sensorType"], item["sensorState"]["status"]) for item in repository["sensors"]}
     assert sensors == {

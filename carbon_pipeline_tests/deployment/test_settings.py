@@ -117,6 +117,13 @@ def test_forecast_settings_have_defaults_and_can_be_set() -> None:
     assert (custom.forecast_horizon_hours, custom.forecast_delay_minutes, custom.window_hours) == (72, 0, (3, 8))
 
 
+def test_signal_index_settings_have_defaults_and_can_be_set() -> None:
+    defaults = PipelineSettings.from_env({})
+    assert (defaults.index_delay_minutes, defaults.index_signal_type) == (1, "co2_moer")
+    custom = PipelineSettings.from_env({"CARBON_INDEX_DELAY_MINUTES": "10", "CARBON_INDEX_SIGNAL_TYPE": "co2_aoer"})
+    assert (custom.index_delay_minutes, custom.index_signal_type) == (10, "co2_aoer")
+
+
 def test_a_window_longer_than_the_forecast_refuses_to_load_naming_both_variables() -> None:
     with pytest.raises(
         ConfigurationError, match=r"CARBON_WINDOW_HOURS.*6 h.*4 h forecast.*CARBON_FORECAST_HORIZON_HOURS"
@@ -141,6 +148,8 @@ def test_a_window_longer_than_the_forecast_refuses_to_load_naming_both_variables
         ("CARBON_FORECAST_HORIZON_HOURS", "0"),
         ("CARBON_FORECAST_HORIZON_HOURS", "73"),
         ("CARBON_FORECAST_DELAY_MINUTES", "5"),
+        ("CARBON_INDEX_DELAY_MINUTES", "11"),
+        ("CARBON_INDEX_SIGNAL_TYPE", "co2_moer_index"),
         ("CARBON_WINDOW_HOURS", "2,x"),
         ("CARBON_WINDOW_HOURS", "0"),
         ("CARBON_WINDOW_HOURS", "1.5"),

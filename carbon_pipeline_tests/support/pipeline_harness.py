@@ -11,6 +11,7 @@ import dagster as dg
 
 from carbon_pipeline.assets.carbon_forecast import build_forecast_assets
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK, build_carbon_intensity_asset
+from carbon_pipeline.assets.carbon_signal_index import build_signal_index_asset
 from carbon_pipeline.partitions import (
     INTERVAL,
     RANGE_END_TAG,
@@ -42,6 +43,7 @@ WINDOW_HOURS = (1, 2, 4)
 FORECAST_ASSET = build_forecast_assets(
     build_issue_partitions(REGIONS, PARTITIONS_START), FORECAST_HORIZON_HOURS, WINDOW_HOURS
 )
+INDEX_ASSET = build_signal_index_asset(build_issue_partitions(REGIONS, PARTITIONS_START), "co2_moer")
 FORECAST_POINT_SECONDS = 300
 FORECAST_POINTS = FORECAST_HORIZON_HOURS * 3600 // FORECAST_POINT_SECONDS
 
@@ -90,6 +92,17 @@ def materialize_forecasts(
     return dg.materialize(
         [FORECAST_ASSET], resources=dict(resources), tags=tags, instance=instance, raise_on_error=False
     )
+
+
+def materialize_index(
+    resources: Mapping[str, object], regions: tuple[str, str], interval: datetime
+) -> dg.ExecuteInProcessResult:
+    """The signal index of interval ``interval`` for the regions ``regions[0]``..``regions[1]``, as one run."""
+    tags = {
+        RANGE_START_TAG: str(region_partition_key(regions[0], interval)),
+        RANGE_END_TAG: str(region_partition_key(regions[1], interval)),
+    }
+    return dg.materialize([INDEX_ASSET], resources=dict(resources), tags=tags, raise_on_error=False)
 
 
 def materialize_regions(

@@ -78,7 +78,7 @@ def test_the_sdk_reads_my_access_with_every_model_typed(simulator: SimulatorServ
     with official_client("WattTimeMyAccess", simulator.base_url) as sdk:
         access = sdk.get_access_pandas()
     assert set(access["signal_type"]) == {"co2_moer", "co2_aoer", "health_damage"}
-    assert set(access["endpoint"]) == {"v3/forecast", "v3/historical"}
+    assert set(access["endpoint"]) == {"v3/forecast", "v3/historical", "v3/signal-index"}
     assert access["type"].notna().all()
     models = access.groupby(["signal_type", "region", "endpoint"])["model"].apply(sorted)
     assert all(found == ["2022-10-01", "2023-03-01"] for found in models)

@@ -31,7 +31,7 @@ def test_forecast_rejects_bad_horizons(sim: Sim, horizon: str) -> None:
 
 
 def test_my_access_lists_the_plan_in_the_documented_shape(make_sim: Callable[..., Sim]) -> None:
-    sim = make_sim(plan_regions=FREE_PLAN_REGIONS)
+    sim = make_sim(plan_regions=FREE_PLAN_REGIONS, index_within_plan=True)
     body = sim.get("/v3/my-access", signal_type="co2_moer").json()
     [signal_type] = body["signal_types"]
     assert signal_type["signal_type"] == "co2_moer"
@@ -41,7 +41,8 @@ def test_my_access_lists_the_plan_in_the_documented_shape(make_sim: Callable[...
         "parent": "CAISO",
         "data_point_period_seconds": 300,
     }
-    assert [endpoint["endpoint"] for endpoint in region["endpoints"]] == ["v3/forecast", "v3/historical"]
+    endpoints = [endpoint["endpoint"] for endpoint in region["endpoints"]]
+    assert endpoints == ["v3/forecast", "v3/historical", "v3/signal-index"]
     historical_model = region["endpoints"][1]["models"][0]
     assert historical_model["model"] == "2023-03-01"
     assert historical_model["type"] == "binned_regression"

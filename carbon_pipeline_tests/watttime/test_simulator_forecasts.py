@@ -155,7 +155,8 @@ def test_the_newest_model_is_the_default_and_an_older_one_can_be_pinned(make_sim
 def test_my_access_lists_every_model_with_its_type_on_every_endpoint(make_sim: Callable[..., Sim]) -> None:
     body = make_sim().get("/v3/my-access", signal_type="co2_moer", region="PSCO").json()
     [region] = body["signal_types"][0]["regions"]
-    assert [endpoint["endpoint"] for endpoint in region["endpoints"]] == ["v3/forecast", "v3/historical"]
+    endpoints = [endpoint["endpoint"] for endpoint in region["endpoints"]]
+    assert endpoints == ["v3/forecast", "v3/historical", "v3/signal-index"]
     for endpoint in region["endpoints"]:
         assert [model["model"] for model in endpoint["models"]] == ["2023-03-01", "2022-10-01"]
         assert all(model["type"] == "binned_regression" for model in endpoint["models"])
@@ -171,8 +172,10 @@ def test_each_signal_type_has_its_own_regions(make_sim: Callable[..., Sim]) -> N
     assert "CAISO_NORTH" in listed["health_damage"] and "DE" not in listed["health_damage"]
 
 
-def test_the_free_plan_lists_moer_and_health_damage_only(make_sim: Callable[..., Sim]) -> None:
-    body = make_sim(plan_regions=FREE_PLAN_REGIONS).get("/v3/my-access").json()
+def test_the_free_plan_lists_moer_and_health_damage_only_when_the_index_follows_the_plan(
+    make_sim: Callable[..., Sim],
+) -> None:
+    body = make_sim(plan_regions=FREE_PLAN_REGIONS, index_within_plan=True).get("/v3/my-access").json()
     assert [(entry["signal_type"], [r["region"] for r in entry["regions"]]) for entry in body["signal_types"]] == [
         ("co2_moer", ["CAISO_NORTH"]),
         ("health_damage", ["CAISO_NORTH"]),
@@ -207,7 +210,7 @@ def test_a_region_without_forecast_access_is_a_403_on_both_forecast_endpoints(ma
     assert sim.historical(region="PJM_DC").status_code == 200
     assert sim.forecast(region="CAISO_NORTH").status_code == 200
     [region] = sim.get("/v3/my-access", signal_type="co2_moer", region="PJM_DC").json()["signal_types"][0]["regions"]
-    assert [endpoint["endpoint"] for endpoint in region["endpoints"]] == ["v3/historical"]
+    assert [endpoint["endpoint"] for endpoint in region["endpoints"]] == ["v3/historical", "v3/signal-index"]
 
 
 FORECAST_FAULT_CHECKS: dict[str, Callable[[list[dict[str, Any]]], bool]] = {

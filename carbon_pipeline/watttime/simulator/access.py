@@ -14,25 +14,39 @@ from carbon_pipeline.watttime.simulator.state import SimulatorState
 NO_COVERAGE = "No coverage available for these coordinates and signal_type"
 
 
+INDEX_ENDPOINT = "v3/signal-index"
+
+
 def my_access(state: SimulatorState, request: Request) -> dict[str, Any]:
-    """Per signal type, the regions the plan covers (signal types it covers none of are left out)."""
+    """Per signal type, the regions the account may read anything of (signal types with none are left out).
+
+    A region outside the plan is still listed when its signal index is readable, with that endpoint alone.
+    """
     plan = state.plan_regions(request.user)
     wanted_region = request.params.get("region")
     signals = [signal for signal in SIGNAL_UNITS if request.params.get("signal_type", signal) == signal]
     listed = []
     for signal in signals:
         regions = [
-            _access_region(state, name, region)
+            _access_region(state, name, region, endpoints)
             for name, region in state.signal_regions(signal).items()
-            if (plan is None or name in plan) and wanted_region in (None, name)
+            if wanted_region in (None, name) and (endpoints := _endpoints(state, request.user, plan, name))
         ]
         if regions or plan is None:
             listed.append({"signal_type": signal, "regions": regions})
     return {"signal_types": listed}
 
 
-def _access_region(state: SimulatorState, name: str, region: Region) -> dict[str, Any]:
-    """One region's entry; forecasts are listed only where the account may read them."""
+def _endpoints(state: SimulatorState, user: str, plan: frozenset[str] | None, region: str) -> list[str]:
+    """What the account may read of a region: history within its plan, forecasts where allowed, the index."""
+    endpoints = []
+    if plan is None or region in plan:
+        endpoints = ["v3/forecast", "v3/historical"] if state.has_forecast_access(region) else ["v3/historical"]
+    return [*endpoints, INDEX_ENDPOINT] if state.has_index_access(user, region) else endpoints
+
+
+def _access_region(state: SimulatorState, name: str, region: Region, endpoints: list[str]) -> dict[str, Any]:
+    """One region's entry, listing the given endpoints."""
     models = [
         {
             "model": model,
@@ -43,7 +57,6 @@ def _access_region(state: SimulatorState, name: str, region: Region) -> dict[str
         }
         for model in state.models
     ]
-    endpoints = ["v3/forecast", "v3/historical"] if state.has_forecast_access(name) else ["v3/historical"]
     return {
         "region": name,
         "region_full_name": region.full_name,

@@ -3,7 +3,7 @@
 Built on `http.server` rather than an ASGI framework because faults such as connection
 resets and truncated bodies need direct control of the socket. The endpoints live in modules of their own:
 `account` (/login, /register), `history` (/v3/historical), `forecasts` (/v3/forecast and its archive),
-`access` (/v3/my-access, /v3/region-from-loc) and `control` (/_simulator/...).
+`access` (/v3/my-access, /v3/region-from-loc), `signal_index` (/v3/signal-index) and `control` (/_simulator/...).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from carbon_pipeline.watttime.simulator.faults import Fault
 from carbon_pipeline.watttime.simulator.forecasts import forecast, forecast_historical
 from carbon_pipeline.watttime.simulator.history import historical
 from carbon_pipeline.watttime.simulator.queries import Request, authenticate
+from carbon_pipeline.watttime.simulator.signal_index import signal_index
 from carbon_pipeline.watttime.simulator.state import SimulatorState
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ ROUTES: dict[str, dict[str, Endpoint]] = {
     "/v3/forecast/historical": {"GET": forecast_historical},
     "/v3/my-access": {"GET": my_access},
     "/v3/region-from-loc": {"GET": region_from_loc},
+    "/v3/signal-index": {"GET": signal_index},
     f"{CONTROL_PREFIX}faults": {"POST": add_fault, "DELETE": clear_faults},
     f"{CONTROL_PREFIX}expire-tokens": {"POST": expire_tokens},
     f"{CONTROL_PREFIX}stats": {"GET": stats},

@@ -52,7 +52,8 @@ class Fault:
 
     `path` is an exact request path ("/login" works too); None means any /v3/ path, or for data-level kinds
     any of /v3/historical, /v3/forecast and /v3/forecast/historical (the forecast ones only, for kinds that
-    only make sense for a forecast). `region`, when set, limits the fault to requests for that region, so one
+    only make sense for a forecast); /v3/signal-index takes data-level kinds when named as `path`, and then
+    they damage its one point. `region`, when set, limits the fault to requests for that region, so one
     region of several can fail whichever order their requests arrive in.
 
     HTTP-level kinds (served before authentication, like an edge or gateway would):

@@ -67,10 +67,15 @@ def forecast_values(
 
 
 def issued_forecast(
-    region: str, generated_at: int, horizon_hours: int, period: int = ISSUE_PERIOD_SECONDS, signal_type: str = SIGNAL
+    region: str,
+    generated_at: int,
+    horizon_hours: int,
+    period: int = ISSUE_PERIOD_SECONDS,
+    signal_type: str = SIGNAL,
+    model_age: int = 0,
 ) -> list[float]:
-    """The values the newest model's issue of `generated_at` forecast, point by point: what both endpoints serve."""
+    """The values a model's issue of `generated_at` forecast, point by point: what both endpoints serve."""
     first = first_point(generated_at, period)
     epochs = np.arange(first, first + point_count(horizon_hours, period) * period, period)
-    actual = published(signal_type, region, 0, epochs.tolist())
-    return forecast_values(signal_type, region, 0, generated_at, epochs, actual)
+    actual = published(signal_type, region, model_age, epochs.tolist())
+    return forecast_values(signal_type, region, model_age, generated_at, epochs, actual)

@@ -87,14 +87,20 @@ def signal_type_of(request: Request) -> str:
 
 def series_query(state: SimulatorState, request: Request) -> Series:
     """Validates what every data endpoint shares: region, signal type, plan and model (default: the newest)."""
+    series = unchecked_series(state, request)
+    plan = state.plan_regions(request.user)
+    if plan is not None and series.region not in plan:
+        raise invalid_scope()
+    return series
+
+
+def unchecked_series(state: SimulatorState, request: Request) -> Series:
+    """Region, signal type and model of a data request, without the plan check an endpoint may do its own way."""
     require_params(request, "region", "signal_type")
     region, signal_type = request.params["region"], signal_type_of(request)
     served = state.signal_regions(signal_type)
     if region not in served:
         raise invalid_query(f"Unknown region '{region}' for signal_type {signal_type}")
-    plan = state.plan_regions(request.user)
-    if plan is not None and region not in plan:
-        raise invalid_scope()
     model = request.params.get("model", state.models[0])
     if model not in state.models:
         raise invalid_query(f"Unknown model '{model}' for region '{region}'")

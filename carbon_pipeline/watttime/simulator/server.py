@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--free-plan", action="store_true", help=f"limit the account to {sorted(FREE_PLAN_REGIONS)}")
     parser.add_argument(
+        "--index-within-plan",
+        action="store_true",
+        help="serve /v3/signal-index only for the regions the plan covers (default: every region)",
+    )
+    parser.add_argument(
         "--synthetic-regions", type=int, default=0, help="serve N extra regions SYNTH_000... (load tests)"
     )
     parser.add_argument(
@@ -183,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     config = SimulatorConfig(
         accounts={args.username: password},
         plan_regions=FREE_PLAN_REGIONS if args.free_plan else None,
+        index_within_plan=args.index_within_plan,
         token_ttl_seconds=args.token_ttl_seconds,
         publication_lag_seconds=args.lag_seconds,
         latency_seconds=args.latency_seconds,

@@ -43,6 +43,10 @@ class SimulatorConfig:
     read forecasts for (None: all it may read at all), and `forecast_archive_start` is the oldest
     `generated_at` /v3/forecast/historical keeps.
 
+    `index_within_plan` limits /v3/signal-index to the regions the plan covers; by default every account reads
+    the index of every region, as Home Assistant's docs say it is for all plan levels (WattTime does not
+    confirm that for v3).
+
     `revision_share` of /v3/historical's points (0 to 1, chosen by a seeded hash of region and time, so the same
     points in every run) get a new value `revision_delay_seconds` after they were published; 0, the default,
     revises nothing. With revisions on, every point carries `last_updated`; without, only the points of a
@@ -58,6 +62,7 @@ class SimulatorConfig:
     older_model_dates: tuple[str, ...] = ("2022-10-01",)
     forecast_regions: frozenset[str] | None = None
     forecast_archive_start: datetime = FORECAST_ARCHIVE_START
+    index_within_plan: bool = False
     data_rate_limit: int = 3000
     login_rate_limit: int = 100
     # Extra regions SYNTH_000, SYNTH_001, ... beside the real catalogue, for load tests with many regions.
@@ -104,6 +109,11 @@ class SimulatorState:
     def has_forecast_access(self, region: str) -> bool:
         forecast_regions = self.config.forecast_regions
         return forecast_regions is None or region in forecast_regions
+
+    def has_index_access(self, username: str, region: str) -> bool:
+        """Whether the account may read the region's signal index: any region, unless limited to the plan."""
+        plan = self.plan_regions(username)
+        return not self.config.index_within_plan or plan is None or region in plan
 
     def register(self, username: str, password: str) -> bool:
         """False when the username is taken; new accounts get the free plan, like real sign-ups."""

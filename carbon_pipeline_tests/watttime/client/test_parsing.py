@@ -172,7 +172,7 @@ def test_forecast_reuses_the_parsing(sim: SimulatorServer, make_client: Callable
 def test_my_access_lists_the_plan(
     start_simulator: Callable[..., SimulatorServer], make_client: Callable[..., WattTimeClient]
 ) -> None:
-    free = start_simulator(plan_regions=frozenset({"CAISO_NORTH"}))
+    free = start_simulator(plan_regions=frozenset({"CAISO_NORTH"}), index_within_plan=True)
     access = make_client(free.base_url).my_access()
     regions = {region["region"] for signal in access["signal_types"] for region in signal["regions"]}
     assert regions == {"CAISO_NORTH"}
