@@ -43,7 +43,9 @@ ACCESS_SCHEMA = dg.TableSchema(
 # Requested while never materialized (a deployment's first ticks), but not again after a failed read: the
 # daily schedule retries that, so a bad account is not asked every minute.
 ACCESS_CONDITION = (
-    dg.AutomationCondition.missing() & ~dg.AutomationCondition.in_progress() & ~dg.AutomationCondition.execution_failed()
+    dg.AutomationCondition.missing()
+    & ~dg.AutomationCondition.in_progress()
+    & ~dg.AutomationCondition.execution_failed()
 ).with_label("never read")
 
 
