@@ -57,7 +57,9 @@ def test_a_full_plan_is_shown_per_region_with_what_is_not_in_it(instance: dg.Dag
         ("NOWHERE", "not in your plan", False, False, False, None),
     ]
     assert counts(metadata) == (2, 1, 0, 1)
-    assert [record.data["data_start"] for record in metadata["access"].records][:2] == [f"{DATA_START:%Y-%m-%dT%H:%MZ}"] * 2
+    assert [record.data["data_start"] for record in metadata["access"].records][:2] == [
+        f"{DATA_START:%Y-%m-%dT%H:%MZ}"
+    ] * 2
 
 
 @pytest.mark.integration  # a materialization tails its compute logs in a process
@@ -78,7 +80,11 @@ def test_the_gate_reads_the_latest_access_materialization(instance: dg.DagsterIn
     read_access(SimulatorConfig(plan_regions=FREE_PLAN_REGIONS), instance)
     allowed = regions_allowed(instance, HISTORICAL, (*CONFIGURED, "IE"))
     assert allowed is not None
-    assert (allowed.regions, allowed.left_out, allowed.unread) == (("CAISO_NORTH", "IE"), ("PJM_DC", "NOWHERE"), ("IE",))
+    assert (allowed.regions, allowed.left_out, allowed.unread) == (
+        ("CAISO_NORTH", "IE"),
+        ("PJM_DC", "NOWHERE"),
+        ("IE",),
+    )
     assert allowed.read_at.tzinfo is UTC and allowed.read_at <= datetime.now(UTC)
     assert allowed.notes()[0] == (
         f"PJM_DC: not in your WattTime plan for v3/historical (watttime_access, read {allowed.read_at:%Y-%m-%dT%H:%MZ})"
@@ -114,6 +120,6 @@ def test_the_signal_index_is_a_known_endpoint_and_dates_are_utc() -> None:
     ],
 )
 def test_a_malformed_reply_is_an_error_naming_where_and_what(payload: dict[str, Any], message: str) -> None:
-    with pytest.raises(AccessShapeError, match="^signal type co2_moer, |^my-access") as raised:
+    with pytest.raises(AccessShapeError, match=r"^(signal type co2_moer, |my-access)") as raised:
         parse_my_access(payload)
     assert message in str(raised.value)
