@@ -91,12 +91,14 @@ def test_schedule_requests_the_just_closed_interval_for_every_region_as_one_run_
     assert schedule.cron_schedule == "5,20,35,50 * * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     # The instance holds no watttime_access read yet, so every configured region is requested.
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
             instance=instance,
             repository_def=defs.get_repository_def(),
             scheduled_execution_time=datetime(2026, 3, 8, 10, 5, tzinfo=UTC),
-        )
+        ) as context,
+    ):
         (request,) = schedule.evaluate_tick(context).run_requests or []
     assert request.run_key == "2026-03-08-09:45" and request.partition_key is None
     assert {
