@@ -103,23 +103,33 @@ def build_revision_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDef
     No run key: a tick the daemon missed needs no catching up, since the next sweep asks for every update
     since the last successful one.
     """
-    return dg.ScheduleDefinition(
-        name=REVISION_SCHEDULE_NAME,
-        cron_schedule=REVISION_CRON,
-        job=job,
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Rewrites the stored carbon_intensity points WattTime revised since the last sweep.",
+    return _running_schedule(
+        REVISION_SCHEDULE_NAME,
+        REVISION_CRON,
+        job,
+        "Rewrites the stored carbon_intensity points WattTime revised since the last sweep.",
     )
 
 
 def build_access_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
     """The WattTime plan read again once a day, so a new or lapsed subscription reaches the schedules within a day."""
+    return _running_schedule(
+        ACCESS_SCHEDULE_NAME,
+        ACCESS_CRON,
+        job,
+        "Reads /v3/my-access: which configured regions the WattTime plan allows, per endpoint.",
+    )
+
+
+def _running_schedule(
+    name: str, cron: str, job: UnresolvedAssetJobDefinition, description: str
+) -> dg.ScheduleDefinition:
+    """A UTC schedule of ``job`` that runs as soon as it is deployed, with no toggle to find."""
     return dg.ScheduleDefinition(
-        name=ACCESS_SCHEDULE_NAME,
-        cron_schedule=ACCESS_CRON,
+        name=name,
+        cron_schedule=cron,
         job=job,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Reads /v3/my-access: which configured regions the WattTime plan allows, per endpoint.",
+        description=description,
     )
