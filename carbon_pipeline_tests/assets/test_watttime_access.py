@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -11,8 +12,10 @@ import pytest
 
 from carbon_pipeline.access_gate import regions_allowed
 from carbon_pipeline.assets.watttime_access import ASSET_NAME, build_watttime_access_asset
+from carbon_pipeline.definitions import build_definitions
+from carbon_pipeline.settings import PipelineSettings
 from carbon_pipeline.watttime.access import FORECAST, HISTORICAL, SIGNAL_INDEX, AccessShapeError, parse_my_access
-from carbon_pipeline.watttime.simulator import FREE_PLAN_REGIONS, SimulatorConfig, SimulatorServer
+from carbon_pipeline.watttime.simulator import FREE_PLAN_REGIONS, Fault, SimulatorConfig, SimulatorServer
 from carbon_pipeline.watttime.simulator.signal import DATA_START
 from carbon_pipeline_tests.support.pipeline_harness import watttime_resource
 
@@ -123,3 +126,30 @@ def test_a_malformed_reply_is_an_error_naming_where_and_what(payload: dict[str, 
     with pytest.raises(AccessShapeError, match=r"^(signal type co2_moer, |my-access)") as raised:
         parse_my_access(payload)
     assert message in str(raised.value)
+
+
+def local_definitions(home: Path) -> dg.Definitions:
+    return build_definitions(
+        PipelineSettings.from_env({"CARBON_REGIONS": ",".join(CONFIGURED[:2]), "DAGSTER_HOME": str(home)})
+    )
+
+
+def test_a_deployment_without_a_read_requests_one(instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    evaluation = dg.evaluate_automation_conditions(defs=local_definitions(tmp_path), instance=instance)
+    assert evaluation.get_num_requested(dg.AssetKey(ASSET_NAME)) == 1
+
+
+@pytest.mark.integration  # a materialization tails its compute logs in a process
+def test_a_failed_read_is_left_to_the_daily_schedule(instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    """A refused read is not asked again every minute; the schedule tries the next day."""
+    with SimulatorServer(SimulatorConfig()) as server:
+        server.state.inject(Fault(kind="status", status=400, path="/v3/my-access"))
+        result = dg.materialize(
+            [build_watttime_access_asset(CONFIGURED)],
+            resources={"watttime": watttime_resource(server.base_url)},
+            instance=instance,
+            raise_on_error=False,
+        )
+    assert not result.success
+    evaluation = dg.evaluate_automation_conditions(defs=local_definitions(tmp_path), instance=instance)
+    assert evaluation.get_num_requested(dg.AssetKey(ASSET_NAME)) == 0
