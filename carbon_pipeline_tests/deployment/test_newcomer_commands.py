@@ -170,16 +170,19 @@ def test_dg_list_defs_lists_the_assets_their_jobs_schedules_and_sensors(
         "carbon_cleanest_window",
         "carbon_forecast_accuracy",
         "carbon_intensity_revisions",
+        "watttime_access",
     }
     assert {job["name"] for job in listed["jobs"]} == {
         "carbon_intensity_job",
         "carbon_forecast_job",
         "carbon_intensity_revisions_job",
+        "watttime_access_job",
     }
     assert {schedule["name"] for schedule in listed["schedules"]} == {
         "carbon_intensity_every_15_minutes",
         "carbon_forecast_every_15_minutes",
         "carbon_intensity_revisions_hourly",
+        "watttime_access_daily",
     }
     assert {sensor["name"] for sensor in listed["sensors"]} == {
         "carbon_intensity_failure_alerts",
@@ -188,6 +191,7 @@ def test_dg_list_defs_lists_the_assets_their_jobs_schedules_and_sensors(
         "carbon_forecast_failure_alerts",
         "carbon_forecast_gap_filler",
         "carbon_forecast_accuracy_automation",
+        "watttime_access_automation",
     }
 
 
@@ -206,6 +210,7 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
             "carbon_cleanest_window",
             "carbon_forecast_accuracy",
             "carbon_intensity_revisions",
+            "watttime_access",
         ],
         "grid_carbon",
     )
@@ -215,6 +220,7 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
         "carbon_cleanest_window": ["carbon_forecast"],
         "carbon_forecast_accuracy": ["carbon_forecast", "carbon_intensity"],
         "carbon_intensity_revisions": [],
+        "watttime_access": [],
     }
     checks = assets["carbon_forecast"]["assetChecksOrError"]["checks"]
     assert [check["name"] for check in checks] == ["watttime_forecast_valid"]
@@ -227,6 +233,7 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
         "carbon_intensity_every_15_minutes": ("5,20,35,50 * * * *", "carbon_intensity_job", "RUNNING"),
         "carbon_forecast_every_15_minutes": ("2,17,32,47 * * * *", "carbon_forecast_job", "RUNNING"),
         "carbon_intensity_revisions_hourly": ("40 * * * *", "carbon_intensity_revisions_job", "RUNNING"),
+        "watttime_access_daily": ("10 0 * * *", "watttime_access_job", "RUNNING"),
     }
     sensors = {item["name"]: (item["sensorType"], item["sensorState"]["status"]) for item in repository["sensors"]}
     assert sensors == {
@@ -236,6 +243,7 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
         "carbon_forecast_failure_alerts": ("STANDARD", "RUNNING"),
         "carbon_forecast_gap_filler": ("STANDARD", "RUNNING"),
         "carbon_forecast_accuracy_automation": ("AUTO_MATERIALIZE", "RUNNING"),
+        "watttime_access_automation": ("AUTO_MATERIALIZE", "RUNNING"),
     }
 
 
