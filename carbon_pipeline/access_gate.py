@@ -45,12 +45,15 @@ def regions_allowed(instance: dg.DagsterInstance, endpoint: str, configured: Seq
     if event is None or materialization is None or ENDPOINTS_KEY not in materialization.metadata:
         return None
     endpoints = materialization.metadata[ENDPOINTS_KEY].value
-    assert isinstance(endpoints, dict), f"{ASSET_NAME} recorded {ENDPOINTS_KEY} as {endpoints!r}"
+    if not isinstance(endpoints, dict):
+        raise TypeError(f"{ASSET_NAME} recorded {ENDPOINTS_KEY} as {endpoints!r}, not a mapping of region to endpoints")
+    # A region the read does not cover (configured after it) is taken as allowed until the next read.
+    allowed = {region: endpoint in endpoints.get(region, [endpoint]) for region in configured}
     return AllowedRegions(
         endpoint=endpoint,
         read_at=datetime.fromtimestamp(event.timestamp, UTC),
-        regions=tuple(region for region in configured if endpoint in endpoints.get(region, [endpoint])),
-        left_out=tuple(region for region in configured if endpoint not in endpoints.get(region, [endpoint])),
+        regions=tuple(region for region, ok in allowed.items() if ok),
+        left_out=tuple(region for region, ok in allowed.items() if not ok),
         unread=tuple(region for region in configured if region not in endpoints),
     )
 
