@@ -20,6 +20,7 @@ from carbon_pipeline.assets.carbon_forecast_accuracy import build_day_partitions
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
 from carbon_pipeline.assets.carbon_signal_index import build_signal_index_asset
 from carbon_pipeline.assets.revision_sweep import build_revision_sweep_asset
+from carbon_pipeline.assets.watttime_access import build_watttime_access_asset
 from carbon_pipeline.deployments import resources_for
 from carbon_pipeline.partitions import (
     INTERVAL,
@@ -30,6 +31,7 @@ from carbon_pipeline.partitions import (
 )
 from carbon_pipeline.run_outcomes import ASSET_TAG
 from carbon_pipeline.schedules import (
+    build_access_schedule,
     build_carbon_intensity_schedule,
     build_forecast_schedule,
     build_revision_schedule,
@@ -39,6 +41,7 @@ from carbon_pipeline.sensors.failure_alerts import build_failure_alert_sensor
 from carbon_pipeline.sensors.freshness import build_freshness_check, build_freshness_sensor
 from carbon_pipeline.sensors.gap_filler import build_gap_filler_sensor
 from carbon_pipeline.settings import PipelineSettings
+from carbon_pipeline.watttime.access import FORECAST
 
 JOB_NAME = "carbon_intensity_job"
 FORECAST_JOB_NAME = "carbon_forecast_job"
@@ -47,6 +50,8 @@ INDEX_JOB_NAME = "carbon_signal_index_job"
 FORECAST_ALERTS = "carbon_forecast_failure_alerts"
 FORECAST_GAP_FILLER = "carbon_forecast_gap_filler"
 ACCURACY_AUTOMATION = "carbon_forecast_accuracy_automation"
+ACCESS_JOB_NAME = "watttime_access_job"
+ACCESS_AUTOMATION = "watttime_access_automation"
 SIMULATED_NOTICE = (
     "SIMULATED DATA (local deployment): values come from the embedded WattTime simulator and are "
     "not real grid measurements; points are tagged source=simulator.\n\n"
@@ -71,6 +76,7 @@ def assemble_definitions(settings: PipelineSettings, resources: Mapping[str, obj
         _forecasts(settings),
         _revisions(settings),
         _signal_index(settings),
+        _access(settings),
         dg.Definitions(resources=dict(resources), executor=dg.in_process_executor),
     )
 
@@ -140,6 +146,25 @@ def _signal_index(settings: PipelineSettings) -> dg.Definitions:
     return dg.Definitions(assets=[asset], jobs=[job], schedules=[schedule])
 
 
+def _access(settings: PipelineSettings) -> dg.Definitions:
+    """What the WattTime plan allows: read once a day, and as soon as a deployment starts without a read."""
+    (asset,) = _deployed(settings, [build_watttime_access_asset(settings.regions)])
+    job = dg.define_asset_job(
+        ACCESS_JOB_NAME,
+        selection=dg.AssetSelection.assets(asset),
+        executor_def=dg.in_process_executor,
+        tags={ASSET_TAG: asset.key.to_user_string()},
+    )
+    automation = dg.AutomationConditionSensorDefinition(
+        ACCESS_AUTOMATION,
+        target=dg.AssetSelection.assets(asset),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=60,
+        description="Reads the WattTime plan as soon as a deployment has no watttime_access materialization.",
+    )
+    return dg.Definitions(assets=[asset], jobs=[job], schedules=[build_access_schedule(job)], sensors=[automation])
+
+
 def _forecasts(settings: PipelineSettings) -> dg.Definitions:
     """What the grid's carbon intensity will be: the forecast asset, its schedule, gap filling and alerts."""
     issues = build_issue_partitions(settings.regions, settings.partitions_start)
@@ -186,6 +211,7 @@ def _forecasts(settings: PipelineSettings) -> dg.Definitions:
                 FORECAST_GAP_FILLER,
                 stalled_after=timedelta(seconds=settings.stalled_run_seconds),
                 refused_retry_after=timedelta(minutes=settings.refused_retry_minutes),
+                endpoint=FORECAST,
             ),
         ],
     )

@@ -1,9 +1,13 @@
-"""Materialize each 15-minute interval shortly after it closes, for every region in one run."""
+"""The schedules: each 15-minute interval's measurement, forecast and signal index for the regions the plan
+allows, in as few runs as the allowed regions' ranges permit; the hourly revision sweep; the daily plan read."""
 
 import dagster as dg
 
+from carbon_pipeline.access_gate import contiguous_blocks, requestable
 from carbon_pipeline.dagster_private import UnresolvedAssetJobDefinition
 from carbon_pipeline.partitions import REGION_DIMENSION, TIME_DIMENSION, interval_range_tags, interval_start
+from carbon_pipeline.sensors.tick_log import listed
+from carbon_pipeline.watttime.access import FORECAST, HISTORICAL, SIGNAL_INDEX
 
 SCHEDULE_NAME = "carbon_intensity_every_15_minutes"
 FORECAST_SCHEDULE_NAME = "carbon_forecast_every_15_minutes"
@@ -11,6 +15,9 @@ REVISION_SCHEDULE_NAME = "carbon_intensity_revisions_hourly"
 INDEX_SCHEDULE_NAME = "carbon_signal_index_every_15_minutes"
 # Between the measurement ticks (5, 20, 35, 50 by default) and the forecast ones (2, 17, 32, 47).
 REVISION_CRON = "40 * * * *"
+ACCESS_SCHEDULE_NAME = "watttime_access_daily"
+# Once a day, at a minute no 15-minute tick uses: a plan changes when the subscription does, rarely.
+ACCESS_CRON = "10 0 * * *"
 INTERVAL_TAG = "carbon/interval"
 
 
@@ -27,7 +34,7 @@ def build_carbon_intensity_schedule(
     job: UnresolvedAssetJobDefinition, partitions_def: dg.MultiPartitionsDefinition, delay_minutes: int
 ) -> dg.ScheduleDefinition:
     """The measured interval that just closed, ``delay_minutes`` after it closed (WattTime's publication lag)."""
-    return build_interval_schedule(SCHEDULE_NAME, job, partitions_def, delay_minutes)
+    return build_interval_schedule(SCHEDULE_NAME, job, partitions_def, delay_minutes, HISTORICAL)
 
 
 def build_forecast_schedule(
@@ -39,19 +46,24 @@ def build_forecast_schedule(
     start of an interval and the measurement after its end, and a forecast outage then never fails, delays
     or retries a measurement run (or the other way round); each asset's failures are alerted on their own.
     """
-    return build_interval_schedule(FORECAST_SCHEDULE_NAME, job, partitions_def, delay_minutes)
+    return build_interval_schedule(FORECAST_SCHEDULE_NAME, job, partitions_def, delay_minutes, FORECAST)
 
 
 def build_signal_index_schedule(
     job: UnresolvedAssetJobDefinition, partitions_def: dg.MultiPartitionsDefinition, delay_minutes: int
 ) -> dg.ScheduleDefinition:
     """The interval under way, ``delay_minutes`` after it started: WattTime serves its signal index only now."""
-    return build_interval_schedule(INDEX_SCHEDULE_NAME, job, partitions_def, delay_minutes)
+    return build_interval_schedule(INDEX_SCHEDULE_NAME, job, partitions_def, delay_minutes, SIGNAL_INDEX)
 
 
 def build_interval_schedule(
-    name: str, job: UnresolvedAssetJobDefinition, partitions_def: dg.MultiPartitionsDefinition, delay_minutes: int
+    name: str,
+    job: UnresolvedAssetJobDefinition,
+    partitions_def: dg.MultiPartitionsDefinition,
+    delay_minutes: int,
+    endpoint: str,
 ) -> dg.ScheduleDefinition:
+    """Each tick requests the regions the WattTime plan allows ``endpoint`` for (``access_gate``)."""
     regions = partitions_def.get_partitions_def_for_dimension(REGION_DIMENSION).get_partition_keys()
     intervals = partitions_def.get_partitions_def_for_dimension(TIME_DIMENSION)
 
@@ -62,23 +74,36 @@ def build_interval_schedule(
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
-    def every_15_minutes(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-        """Requests the newest interval for every region, as one run.
+    def every_15_minutes(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+        """Requests the newest interval for every region the plan allows, as one run.
 
         Each run is a process of its own that takes seconds to start, so a run per region would not
         finish a hundred regions within the interval; one run fetches them side by side instead. The
         run key is the interval, so a tick evaluated twice never launches a second run. Ticks missed
         while the daemon was down are not caught up by Dagster; the gap-filling sensor requests
-        those intervals.
+        those intervals. A region left out of the plan in the middle of the list splits the run in two,
+        since a run covers a range of regions.
         """
         with dg.partition_loading_context(effective_dt=context.scheduled_execution_time):
             interval = intervals.get_last_partition_key()
         if interval is None:
             return []
-        tags = interval_range_tags(regions, interval_start(interval)) | {INTERVAL_TAG: interval}
-        return [dg.RunRequest(run_key=interval, tags=tags)]
+        allowed, notes = requestable(context.instance, endpoint, regions)
+        for note in notes:
+            context.log.info(note)
+        blocks = contiguous_blocks(allowed, regions)
+        if not blocks:
+            return dg.SkipReason(f"no configured region is in the WattTime plan for {endpoint}: {listed(notes)}")
+        return [_interval_request(interval, block, len(blocks) > 1) for block in blocks]
 
     return every_15_minutes
+
+
+def _interval_request(interval: str, block: tuple[str, ...], split: bool) -> dg.RunRequest:
+    """The run of ``block`` at ``interval``; its key is the interval alone unless the tick is split in runs."""
+    run_key = f"{interval}:{block[0]}..{block[-1]}" if split else interval
+    tags = interval_range_tags(block, interval_start(interval)) | {INTERVAL_TAG: interval}
+    return dg.RunRequest(run_key=run_key, tags=tags)
 
 
 def build_revision_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
@@ -87,11 +112,33 @@ def build_revision_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDef
     No run key: a tick the daemon missed needs no catching up, since the next sweep asks for every update
     since the last successful one.
     """
+    return _running_schedule(
+        REVISION_SCHEDULE_NAME,
+        REVISION_CRON,
+        job,
+        "Rewrites the stored carbon_intensity points WattTime revised since the last sweep.",
+    )
+
+
+def build_access_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    """The WattTime plan read again once a day, so a new or lapsed subscription reaches the schedules within a day."""
+    return _running_schedule(
+        ACCESS_SCHEDULE_NAME,
+        ACCESS_CRON,
+        job,
+        "Reads /v3/my-access: which configured regions the WattTime plan allows, per endpoint.",
+    )
+
+
+def _running_schedule(
+    name: str, cron: str, job: UnresolvedAssetJobDefinition, description: str
+) -> dg.ScheduleDefinition:
+    """A UTC schedule of ``job`` that runs as soon as it is deployed, with no toggle to find."""
     return dg.ScheduleDefinition(
-        name=REVISION_SCHEDULE_NAME,
-        cron_schedule=REVISION_CRON,
+        name=name,
+        cron_schedule=cron,
         job=job,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Rewrites the stored carbon_intensity points WattTime revised since the last sweep.",
+        description=description,
     )

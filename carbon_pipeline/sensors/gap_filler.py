@@ -21,11 +21,13 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from carbon_pipeline.access_gate import requestable
 from carbon_pipeline.coverage import DueIntervals, due_intervals, materialized_starts, regions_of
 from carbon_pipeline.dagster_private import BulkActionStatus, UnresolvedAssetJobDefinition
 from carbon_pipeline.partitions import INTERVAL, RegionWindow, contiguous_windows, format_window, region_range_tags
 from carbon_pipeline.run_outcomes import RunOutcome, run_covers, run_outcome, run_windows
 from carbon_pipeline.sensors.tick_log import listed, skipped
+from carbon_pipeline.watttime.access import HISTORICAL
 
 SENSOR_NAME = "carbon_intensity_gap_filler"
 TRIGGER_TAG = "carbon/trigger"
@@ -89,11 +91,13 @@ def build_gap_filler_sensor(
     name: str = SENSOR_NAME,
     stalled_after: timedelta = DEFAULT_STALLED_AFTER,
     refused_retry_after: timedelta = DEFAULT_REFUSED_RETRY_AFTER,
+    endpoint: str = HISTORICAL,
 ) -> dg.SensorDefinition:
     """``schedule_delay`` is how long after an interval *ends* its scheduled run starts: negative for forecasts,
     whose run starts shortly after the interval begins. ``stalled_after`` is how long a starting or running
     run may record nothing before its intervals count as missing again; ``refused_retry_after`` how long a
-    single interval whose data was refused waits before it is requested again."""
+    single interval whose data was refused waits before it is requested again. Only the regions the WattTime
+    plan allows ``endpoint`` for are requested (``access_gate``); the others are named in the tick's log."""
 
     @dg.sensor(
         name=name,
@@ -110,7 +114,11 @@ def build_gap_filler_sensor(
         if _backfill_running(instance, asset_key):
             return skipped(context.log, "a backfill of the asset is in progress; it fills its own range")
         due = due_intervals(partitions_def, datetime.now(UTC), lookback, schedule_delay)
-        regions = regions_of(partitions_def)
+        regions, left_out = requestable(instance, endpoint, regions_of(partitions_def))
+        for note in left_out:
+            context.log.info(note)
+        if not regions:
+            return skipped(context.log, f"no configured region is in the WattTime plan for {endpoint}")
         waiting, stalled = _waiting_runs(instance, asset_key, partitions_def, datetime.now(UTC) - stalled_after)
         if stalled:
             context.log.info(_stalled_note(stalled, stalled_after))

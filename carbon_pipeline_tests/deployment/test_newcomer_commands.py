@@ -171,18 +171,21 @@ def test_dg_list_defs_lists_the_assets_their_jobs_schedules_and_sensors(
         "carbon_forecast_accuracy",
         "carbon_intensity_revisions",
         "carbon_signal_index",
+        "watttime_access",
     }
     assert {job["name"] for job in listed["jobs"]} == {
         "carbon_intensity_job",
         "carbon_forecast_job",
         "carbon_intensity_revisions_job",
         "carbon_signal_index_job",
+        "watttime_access_job",
     }
     assert {schedule["name"] for schedule in listed["schedules"]} == {
         "carbon_intensity_every_15_minutes",
         "carbon_forecast_every_15_minutes",
         "carbon_intensity_revisions_hourly",
         "carbon_signal_index_every_15_minutes",
+        "watttime_access_daily",
     }
     assert {sensor["name"] for sensor in listed["sensors"]} == {
         "carbon_intensity_failure_alerts",
@@ -191,6 +194,7 @@ def test_dg_list_defs_lists_the_assets_their_jobs_schedules_and_sensors(
         "carbon_forecast_failure_alerts",
         "carbon_forecast_gap_filler",
         "carbon_forecast_accuracy_automation",
+        "watttime_access_automation",
     }
 
 
@@ -210,6 +214,7 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
             "carbon_forecast_accuracy",
             "carbon_intensity_revisions",
             "carbon_signal_index",
+            "watttime_access",
         ],
         "grid_carbon",
     )
@@ -220,6 +225,7 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
         "carbon_forecast_accuracy": ["carbon_forecast", "carbon_intensity"],
         "carbon_intensity_revisions": [],
         "carbon_signal_index": [],
+        "watttime_access": [],
     }
     checks = assets["carbon_forecast"]["assetChecksOrError"]["checks"]
     assert [check["name"] for check in checks] == ["watttime_forecast_valid"]
@@ -233,6 +239,7 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
         "carbon_forecast_every_15_minutes": ("2,17,32,47 * * * *", "carbon_forecast_job", "RUNNING"),
         "carbon_intensity_revisions_hourly": ("40 * * * *", "carbon_intensity_revisions_job", "RUNNING"),
         "carbon_signal_index_every_15_minutes": ("1,16,31,46 * * * *", "carbon_signal_index_job", "RUNNING"),
+        "watttime_access_daily": ("10 0 * * *", "watttime_access_job", "RUNNING"),
     }
     sensors = {item["name"]: (item["sensorType"], item["sensorState"]["status"]) for item in repository["sensors"]}
     assert sensors == {
@@ -242,6 +249,7 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
         "carbon_forecast_failure_alerts": ("STANDARD", "RUNNING"),
         "carbon_forecast_gap_filler": ("STANDARD", "RUNNING"),
         "carbon_forecast_accuracy_automation": ("AUTO_MATERIALIZE", "RUNNING"),
+        "watttime_access_automation": ("AUTO_MATERIALIZE", "RUNNING"),
     }
 
 

@@ -34,7 +34,9 @@ class InProcessDaemon:
     def schedule_tick(self, at: datetime, name: str = SCHEDULE_NAME) -> list[dg.ExecuteInProcessResult]:
         """The tick at ``at`` of schedule ``name`` and the runs it requests, run to completion."""
         schedule = self.definitions.resolve_schedule_def(name)
-        requests = schedule(dg.build_schedule_context(instance=self.instance, scheduled_execution_time=at))
+        # Closed after the tick: a context left open keeps the instance it opened current for later loads.
+        with dg.build_schedule_context(instance=self.instance, scheduled_execution_time=at) as context:
+            requests = schedule(context)
         assert isinstance(requests, list)
         return [self.launch(request, schedule.job_name) for request in requests]
 

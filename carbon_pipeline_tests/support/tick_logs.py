@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import dagster as dg
 from dagster._core.definitions.instigation_logger import get_instigation_log_records
@@ -29,6 +30,31 @@ class LoggedTick:
 
     def lines_starting(self, prefix: str) -> list[str]:
         return [message for message in self.messages if message.startswith(prefix)]
+
+
+@dataclass(frozen=True)
+class LoggedScheduleTick:
+    requests: list[dg.RunRequest]
+    skip_message: str | None
+    messages: list[str]
+
+
+def evaluate_schedule_logged(
+    schedule: dg.ScheduleDefinition, instance: dg.DagsterInstance, at: datetime
+) -> LoggedScheduleTick:
+    """A schedule tick at ``at``, with what it wrote to its log, as the daemon gives each tick a log key."""
+    log_key = [f"tick-{uuid.uuid4().hex[:8]}", schedule.name, "tick"]
+    with dg.ScheduleEvaluationContext(
+        instance.get_ref(), at, log_key=log_key, repository_name=log_key[0], schedule_name=schedule.name
+    ) as context:
+        result = schedule(context)
+    if isinstance(result, dg.SkipReason):
+        requests, skip = [], result.skip_message
+    else:
+        assert isinstance(result, list), result
+        requests, skip = result, None
+    records = get_instigation_log_records(instance, log_key)
+    return LoggedScheduleTick(requests, skip, [record[LOG_RECORD_METADATA_ATTR]["orig_message"] for record in records])
 
 
 def evaluate_logged(
