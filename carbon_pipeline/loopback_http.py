@@ -27,6 +27,16 @@ SHUTDOWN_POLL_SECONDS = 0.05
 State = TypeVar("State")
 
 
+class ApiError(Exception):
+    """An error reply; raising it keeps a simulator's endpoints free of reply plumbing."""
+
+    def __init__(self, status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+
+
 class StatefulHTTPServer(ThreadingHTTPServer, Generic[State]):
     """Threaded server carrying the simulator's state; client disconnects are routine, so errors log at DEBUG."""
 
