@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from carbon_pipeline.electricitymaps.client import DEFAULT_REQUESTS_PER_SECOND, ElectricityMapsClient
 from carbon_pipeline.electricitymaps.endpoints import ELECTRICITYMAPS_BASE_URL
+from carbon_pipeline.settings import ELECTRICITYMAPS_API_TOKEN_VARIABLE, electricitymaps_base_url_from_env
 
 
 class ElectricityMapsSource(dg.ConfigurableResource, ABC):
@@ -90,6 +91,13 @@ class ElectricityMapsResource(ElectricityMapsSource):
     base_url: str = Field(
         default=ELECTRICITYMAPS_BASE_URL, description="Root of the API, /v3 included; point it at the simulator."
     )
+
+    @classmethod
+    def from_env(cls) -> "ElectricityMapsResource":
+        """The token as `dg.EnvVar`, resolved only at launch; the base URL from the settings."""
+        return cls(
+            api_token=dg.EnvVar(ELECTRICITYMAPS_API_TOKEN_VARIABLE), base_url=electricitymaps_base_url_from_env()
+        )
 
     @property
     def source_name(self) -> str:
