@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,12 @@ CONTROL_PREFIX = "/_simulator/"
 SHUTDOWN_POLL_SECONDS = 0.05
 """How often the serving loop checks for `stop()`; the library default of 0.5 s makes every stop slow."""
 
-State = TypeVar("State")
+
+class RecordsStatuses(Protocol):
+    def record_status(self, status: int) -> None: ...
+
+
+State = TypeVar("State", bound=RecordsStatuses)
 
 
 class ApiError(Exception):
@@ -53,19 +58,33 @@ class StatefulHTTPServer(ThreadingHTTPServer, Generic[State]):
 class ReplyHandler(BaseHTTPRequestHandler):
     """Writes replies byte for byte as told, so a simulator can also send the broken ones real servers send.
 
-    `recorded(status)` is called for every API reply (not for the `/_simulator/` control surface) before the
-    client can read it, so a client that asks for the counts right after a reply sees it counted.
+    Every GET, POST and DELETE goes to `dispatch(method)`. Each API reply's status (not the `/_simulator/`
+    control surface's) is recorded in the state before the client can read it, so a client that asks for
+    the counts right after a reply sees it counted.
     """
+
+    server: StatefulHTTPServer[Any]
 
     protocol_version = "HTTP/1.1"
     timeout = 30  # seconds before an idle keep-alive connection is dropped
     disable_nagle_algorithm = True  # headers and body go out in separate writes; Nagle would stall the body ~40 ms
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s %s", self.address_string(), format % args)
+        """Each simulator's requests log under its own module's logger, at DEBUG."""
+        logging.getLogger(type(self).__module__).debug("%s %s", self.address_string(), format % args)
 
-    def recorded(self, status: int) -> None:
-        """Count an API reply's status; simulators that keep statistics override it."""
+    def do_GET(self) -> None:
+        self.dispatch("GET")
+
+    def do_POST(self) -> None:
+        self.dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self.dispatch("DELETE")
+
+    def dispatch(self, method: str) -> None:
+        """Serve one request; each simulator routes its own."""
+        raise NotImplementedError
 
     def reset_connection(self) -> None:
         """Closes with SO_LINGER 0 so the kernel sends RST instead of FIN.
@@ -101,7 +120,7 @@ class ReplyHandler(BaseHTTPRequestHandler):
         for name, value in merged.items():
             self.send_header(name, value)
         if not self.path.startswith(CONTROL_PREFIX):
-            self.recorded(status)
+            self.server.state.record_status(status)
         self.end_headers()
         self.wfile.write(body)
 

@@ -5,14 +5,15 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 import dagster as dg
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import Field
 
 from carbon_pipeline.electricitymaps.client import DEFAULT_REQUESTS_PER_SECOND, ElectricityMapsClient
 from carbon_pipeline.electricitymaps.endpoints import ELECTRICITYMAPS_BASE_URL
+from carbon_pipeline.run_clients import RunClientResource
 from carbon_pipeline.settings import ELECTRICITYMAPS_API_TOKEN_VARIABLE, electricitymaps_base_url_from_env
 
 
-class ElectricityMapsSource(dg.ConfigurableResource, ABC):
+class ElectricityMapsSource(RunClientResource, ABC):
     """Where average carbon intensity comes from: Electricity Maps itself, or a simulator of it.
 
     Every source hands the run the same `ElectricityMapsClient`, so the asset cannot tell them apart except
@@ -36,11 +37,6 @@ class ElectricityMapsSource(dg.ConfigurableResource, ABC):
         description="Folder where all runs on this host share one request budget per token (file named by a hash).",
     )
 
-    # Validation errors must not echo the token (or anything else) that was passed in.
-    model_config = ConfigDict(hide_input_in_errors=True)
-
-    _client: ElectricityMapsClient | None = PrivateAttr(default=None)
-
     @property
     @abstractmethod
     def source_name(self) -> str:
@@ -50,21 +46,11 @@ class ElectricityMapsSource(dg.ConfigurableResource, ABC):
     def open_client(self, logger: logging.Logger | None) -> ElectricityMapsClient:
         """Build the client one run uses; the caller closes it."""
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._client = self.open_client(context.log)
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
     def get_client(self) -> ElectricityMapsClient:
         """The run's client; only available while Dagster has the resource set up."""
-        if self._client is None:
-            raise dg.DagsterInvariantViolationError(
-                f"{type(self).__name__}.get_client() is only available during a run"
-            )
-        return self._client
+        client = self.run_client()
+        assert isinstance(client, ElectricityMapsClient)
+        return client
 
     def _client_for(self, api_token: str, base_url: str, logger: logging.Logger | None) -> ElectricityMapsClient:
         return ElectricityMapsClient(

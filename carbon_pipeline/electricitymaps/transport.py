@@ -22,7 +22,7 @@ from carbon_pipeline.electricitymaps.errors import (
 from carbon_pipeline.rate_limits import Budgets
 from carbon_pipeline.retry import RetryPolicy, elapsed_seconds
 from carbon_pipeline.watttime.endpoints import USER_AGENT
-from carbon_pipeline.watttime.transport import TRANSIENT_TRANSPORT_ERRORS, TransientFailure
+from carbon_pipeline.watttime.transport import TRANSIENT_TRANSPORT_ERRORS, TransientFailure, failure_of
 
 REQUEST = "request"
 
@@ -82,7 +82,7 @@ class Transport:
             ) from exc
 
     def _log_retry(self, query: Query, state: RetryCallState) -> None:
-        failure = _failure_of(state)
+        failure = failure_of(state)
         self._logger.warning(
             "Electricity Maps %s: attempt %d of %d failed (%s); retrying in %.2f s",
             query.describe(),
@@ -93,7 +93,7 @@ class Transport:
         )
 
     def _give_up(self, query: Query, state: RetryCallState) -> NoReturn:
-        failure = _failure_of(state)
+        failure = failure_of(state)
         summary = (
             f"gave up after {state.attempt_number} attempt(s) in {elapsed_seconds(state):.1f} s "
             f"(limits: {self._retry.describe()}); last error: {failure.detail}"
@@ -106,10 +106,3 @@ class Transport:
         else:
             error = ElectricityMapsUnavailableError(summary, query=query)
         raise error from failure
-
-
-def _failure_of(state: RetryCallState) -> TransientFailure:
-    assert state.outcome is not None
-    failure = state.outcome.exception()
-    assert isinstance(failure, TransientFailure)
-    return failure

@@ -29,19 +29,7 @@ class ElectricityMapsHandler(ReplyHandler):
     server_version = "electricitymaps-simulator"
     server: StatefulHTTPServer[SimulatorState]
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def recorded(self, status: int) -> None:
-        self.server.state.record_status(status)
-
-    def _dispatch(self, method: str) -> None:
+    def dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
         try:
             if url.path.startswith(CONTROL_PREFIX):

@@ -83,19 +83,7 @@ class SimulatorHandler(ReplyHandler):
     server_version = "watttime-simulator"
     server: StatefulHTTPServer[SimulatorState]
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def recorded(self, status: int) -> None:
-        self.server.state.record_status(status)
-
-    def _dispatch(self, method: str) -> None:
+    def dispatch(self, method: str) -> None:
         state = self.server.state
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
