@@ -27,10 +27,10 @@ import httpx
 import pandas as pd
 
 from carbon_pipeline.partitions import RegionWindow
+from carbon_pipeline.rate_limits import spaced_rate
 from carbon_pipeline.sinks.influxdb import MAX_LINES_PER_REQUEST, PRECISION, InfluxDBResource
 from carbon_pipeline.sinks.line_protocol import carbon_intensity_lines
 from carbon_pipeline.validation import data_period, moer_frame, require_complete, validate_moer_frame
-from carbon_pipeline.watttime.limits import request_rate
 from carbon_pipeline.watttime.replies import HistoricalChunk
 from carbon_pipeline.watttime.resource import WattTimeResource
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME
@@ -119,7 +119,7 @@ def rate_limit_floor_seconds(requests: int, requests_per_second: float) -> float
     The client spaces its permits (one every 110 ms at 10/s, one every 2.2 s at 0.5/s), so each request after
     the first waits one spacing, however fast the server answers.
     """
-    return max(0, requests - 1) * request_rate(requests_per_second).interval / 1000
+    return max(0, requests - 1) * spaced_rate(requests_per_second).interval / 1000
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""One retry policy for every outside system the pipeline calls: WattTime, InfluxDB and the alert webhook.
+"""One retry policy for every outside system the pipeline calls: WattTime, Electricity Maps, InfluxDB, the webhook.
 
 A failed call is repeated only while both limits hold, a number of attempts and a total time budget,
 whichever runs out first. Between attempts it waits with full-jitter exponential backoff, so clients

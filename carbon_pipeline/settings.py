@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from carbon_pipeline.electricitymaps.endpoints import ELECTRICITYMAPS_BASE_URL
 from carbon_pipeline.notifier import DEFAULT_UI_URL, is_http_url
 from carbon_pipeline.regions import parse_regions
 from carbon_pipeline.sinks.influxdb import WriteApi
@@ -45,6 +46,8 @@ DEFAULT_DAGSTER_HOME = ".dagster_home"
 WATTTIME_USERNAME_VARIABLE = "WATTTIME_USERNAME"
 WATTTIME_PASSWORD_VARIABLE = "WATTTIME_PASSWORD"
 WATTTIME_BASE_URL_VARIABLE = "WATTTIME_BASE_URL"
+ELECTRICITYMAPS_API_TOKEN_VARIABLE = "ELECTRICITYMAPS_API_TOKEN"
+ELECTRICITYMAPS_BASE_URL_VARIABLE = "ELECTRICITYMAPS_BASE_URL"
 # The standalone simulator's account; names of their own, so that starting it never takes a real password.
 SIMULATOR_USERNAME_VARIABLE = "WATTTIME_SIMULATOR_USERNAME"
 SIMULATOR_PASSWORD_VARIABLE = "WATTTIME_SIMULATOR_PASSWORD"
@@ -330,6 +333,11 @@ def one_of(variable: str, value: str, choices: tuple[T, ...], expected: str) -> 
 def watttime_base_url_from_env() -> str:
     """The WattTime API root for ``carbon-pipeline register`` and ``region``, which need no other setting."""
     return os.environ.get(WATTTIME_BASE_URL_VARIABLE) or WATTTIME_BASE_URL
+
+
+def electricitymaps_base_url_from_env() -> str:
+    """The Electricity Maps API root, /v3 included: the public one unless the variable points elsewhere."""
+    return os.environ.get(ELECTRICITYMAPS_BASE_URL_VARIABLE) or ELECTRICITYMAPS_BASE_URL
 
 
 def watttime_username_from_env() -> str | None:

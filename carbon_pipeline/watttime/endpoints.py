@@ -62,16 +62,19 @@ def request_id_of(response: httpx.Response) -> str | None:
     return value
 
 
-def validate_base_url(url: str) -> str:
-    """Accept only http(s) URLs with a host; credentials embedded in a URL would end up in logs."""
+def validate_base_url(url: str, service: str = "WattTime") -> str:
+    """Accept only http(s) URLs with a host; credentials embedded in a URL would end up in logs.
+
+    `service` names the API in the messages; Electricity Maps' client checks its base URL here too.
+    """
     if "@" in url:  # checked first so that no message below can echo a password
-        raise ValueError("WattTime base URL must not embed credentials (user:password@host)")
+        raise ValueError(f"{service} base URL must not embed credentials (user:password@host)")
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
-        raise ValueError(f"WattTime base URL {url!r} is not a valid URL: {exc}") from exc
+        raise ValueError(f"{service} base URL {url!r} is not a valid URL: {exc}") from exc
     if parsed.scheme not in ("http", "https") or not parsed.host or parsed.query or parsed.fragment:
-        raise ValueError(f"WattTime base URL {url!r} must be an http:// or https:// URL with a host and no query")
+        raise ValueError(f"{service} base URL {url!r} must be an http:// or https:// URL with a host and no query")
     return url.rstrip("/")
 
 

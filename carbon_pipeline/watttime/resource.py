@@ -5,13 +5,14 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 import dagster as dg
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import Field, field_validator
 
+from carbon_pipeline.run_clients import RunClientResource
 from carbon_pipeline.watttime.client import WattTimeClient
 from carbon_pipeline.watttime.endpoints import DEFAULT_SIGNAL_TYPE, WATTTIME_BASE_URL, validate_base_url
 
 
-class WattTimeSource(dg.ConfigurableResource, ABC):
+class WattTimeSource(RunClientResource, ABC):
     """Where the carbon-intensity asset gets WattTime data: the API itself, or a simulator of it.
 
     Every source hands the run the same `WattTimeClient` (login, tokens, rate limits, retries, chunking), so
@@ -49,11 +50,6 @@ class WattTimeSource(dg.ConfigurableResource, ABC):
         ),
     )
 
-    # Validation errors must not echo the password (or anything else) that was passed in.
-    model_config = ConfigDict(hide_input_in_errors=True)
-
-    _client: WattTimeClient | None = PrivateAttr(default=None)
-
     @property
     @abstractmethod
     def source_name(self) -> str:
@@ -67,22 +63,11 @@ class WattTimeSource(dg.ConfigurableResource, ABC):
     def open_client(self, logger: logging.Logger | None) -> WattTimeClient:
         """Build the client one run uses; the caller closes it."""
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._client = self.open_client(context.log)
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
     def get_client(self) -> WattTimeClient:
         """The run's client; only available while Dagster has the resource set up."""
-        if self._client is None:
-            raise dg.DagsterInvariantViolationError(
-                f"{type(self).__name__}.get_client() is only available during a run; outside Dagster build a "
-                "WattTimeClient directly"
-            )
-        return self._client
+        client = self.run_client()
+        assert isinstance(client, WattTimeClient)
+        return client
 
     def _client_for(
         self, username: str, password: str, base_url: str, logger: logging.Logger | None, *, verify: bool = True

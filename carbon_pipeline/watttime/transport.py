@@ -131,7 +131,7 @@ class Transport:
                 raise TransientFailure(f"{type(exc).__name__}: {exc}", request_id=None) from exc
 
     def _log_retry(self, call: Call, state: RetryCallState) -> None:
-        failure = _failure_of(state)
+        failure = failure_of(state)
         self._logger.warning(
             "%s: attempt %d of %d failed (%s, x-request-id: %s); retrying in %.2f s",
             call.describe(),
@@ -143,7 +143,7 @@ class Transport:
         )
 
     def _give_up(self, call: Call, state: RetryCallState) -> NoReturn:
-        failure = _failure_of(state)
+        failure = failure_of(state)
         summary = (
             f"{call.describe()}: gave up after {state.attempt_number} attempt(s) in {elapsed_seconds(state):.1f} s "
             f"(limits: {self._retry.describe()}); last error: {failure.detail}"
@@ -183,7 +183,8 @@ def _certificate_refused(error: BaseException) -> bool:
     return False
 
 
-def _failure_of(state: RetryCallState) -> TransientFailure:
+def failure_of(state: RetryCallState) -> TransientFailure:
+    """The failed attempt a retry callback is about; Electricity Maps' transport reads it too."""
     assert state.outcome is not None
     failure = state.outcome.exception()
     assert isinstance(failure, TransientFailure)

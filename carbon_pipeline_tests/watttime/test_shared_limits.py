@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from carbon_pipeline.watttime.limits import SharedLimits, account_file_stem
+from carbon_pipeline.rate_limits import SharedBudgets, account_file_stem
+from carbon_pipeline.watttime.limits import WattTimeLimits, watttime_rates
 from carbon_pipeline.watttime.simulator import SIMULATOR_PASSWORD, SIMULATOR_USERNAME, SimulatorConfig, SimulatorServer
 from carbon_pipeline_tests.support.limits_workers import Arrivals, busiest, run_workers
 
@@ -73,9 +74,7 @@ def test_processes_with_their_own_limits_exceed_the_account_limits(simulator: Si
 def test_permits_are_spaced_rather_than_let_through_in_a_burst(tmp_path: Path) -> None:
     """Ten permits at once and ten more a second later would put more than ten arrivals in one second
     as soon as some requests are held up between permit and send."""
-    limits = SharedLimits(
-        tmp_path, SIMULATOR_USERNAME, requests_per_second=10, login_limit=100, login_window_seconds=300
-    )
+    limits = WattTimeLimits(SharedBudgets(tmp_path, SIMULATOR_USERNAME, watttime_rates(10, 100, 300)))
     try:
         taken = []
         for _ in range(4):

@@ -6,8 +6,9 @@ Endpoints raise `ApiError` and the handler turns it into the reply, so no endpoi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
+
+from carbon_pipeline.loopback_http import ApiError
 
 DOCS_URL = "https://docs.watttime.org/"
 INVALID_SCOPE_MESSAGE = (
@@ -16,15 +17,6 @@ INVALID_SCOPE_MESSAGE = (
     "Please note that all users are allowed free access to CAISO_NORTH."
 )
 NO_FORECAST_ARCHIVE_MESSAGE = "No historical forecast data is available for the requested time range"
-
-
-class ApiError(Exception):
-    """An error reply; raising it keeps the endpoints free of reply plumbing."""
-
-    def __init__(self, status: int, body: Mapping[str, Any]) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
 
 
 def error(status: int, title: str, message: str) -> ApiError:

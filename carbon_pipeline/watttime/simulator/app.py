@@ -1,25 +1,20 @@
-"""Routes and request handler of the simulated WattTime v3 API.
+"""Routes and request handler of the simulated WattTime v3 API (on `carbon_pipeline.loopback_http`).
 
-Built on `http.server` rather than an ASGI framework because faults such as connection
-resets and truncated bodies need direct control of the socket. The endpoints live in modules of their own:
+The endpoints live in modules of their own:
 `account` (/login, /register), `history` (/v3/historical), `forecasts` (/v3/forecast and its archive),
 `access` (/v3/my-access, /v3/region-from-loc), `signal_index` (/v3/signal-index) and `control` (/_simulator/...).
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import socket
-import struct
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from carbon_pipeline.loopback_http import CONTROL_PREFIX, JSON_TYPE, ReplyHandler, StatefulHTTPServer
 from carbon_pipeline.watttime.simulator.access import my_access, region_from_loc
 from carbon_pipeline.watttime.simulator.account import login, register
 from carbon_pipeline.watttime.simulator.api_errors import (
@@ -37,10 +32,6 @@ from carbon_pipeline.watttime.simulator.queries import Request, authenticate
 from carbon_pipeline.watttime.simulator.signal_index import signal_index
 from carbon_pipeline.watttime.simulator.state import SimulatorState
 
-logger = logging.getLogger(__name__)
-
-CONTROL_PREFIX = "/_simulator/"
-JSON_TYPE = "application/json"
 CLOUDFRONT_HTML = (
     b'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" "http://www.w3.org/TR/html4/loose.dtd">\n'
     b"<HTML><HEAD><TITLE>ERROR: The request could not be satisfied</TITLE></HEAD><BODY>\n"
@@ -86,39 +77,15 @@ def _fault_error(fault: Fault) -> ApiError:
     return error(status, BaseHTTPRequestHandler.responses.get(status, ("Error",))[0], "Simulated failure")
 
 
-class SimulatorHTTPServer(ThreadingHTTPServer):
-    """Threaded server carrying the shared state; client disconnects are routine, so errors log at DEBUG."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], state: SimulatorState) -> None:
-        super().__init__(address, SimulatorHandler)
-        self.state = state
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("Connection from %s ended with an error", client_address, exc_info=True)
+def simulator_http_server(address: tuple[str, int], state: SimulatorState) -> StatefulHTTPServer[SimulatorState]:
+    return StatefulHTTPServer(address, SimulatorHandler, state)
 
 
-class SimulatorHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class SimulatorHandler(ReplyHandler):
     server_version = "watttime-simulator"
-    timeout = 30  # seconds before an idle keep-alive connection is dropped
-    disable_nagle_algorithm = True  # headers and body go out in separate writes; Nagle would stall the body ~40 ms
-    server: SimulatorHTTPServer
+    server: StatefulHTTPServer[SimulatorState]
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s %s", self.address_string(), format % args)
-
-    def _dispatch(self, method: str) -> None:
+    def dispatch(self, method: str) -> None:
         state = self.server.state
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
@@ -131,12 +98,12 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         try:
             endpoint = _route(method, request.path)
             if request.path.startswith(CONTROL_PREFIX):
-                self._send_json(200, endpoint(state, request))
+                self.send_json(200, endpoint(state, request))
             else:
                 with state.serving(request.path, request.params):
                     self._serve_api(endpoint, request)
         except ApiError as error:
-            self._send_json(error.status, error.body)
+            self.send_json(error.status, error.body)
 
     def _serve_api(self, endpoint: Endpoint, request: Request) -> None:
         state = self.server.state
@@ -146,7 +113,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             time.sleep(state.config.latency_seconds)
         if request.path.startswith("/v3/"):
             request = replace(request, user=authenticate(state, request))
-        self._send_json(200, endpoint(state, request))
+        self.send_json(200, endpoint(state, request))
 
     def _serve_http_fault(self, request: Request) -> bool:
         """Serves a queued HTTP-level fault; True when the request is finished."""
@@ -158,54 +125,16 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             return False
         headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
         if fault.kind == "reset":
-            self._reset_connection()
+            self.reset_connection()
         elif fault.kind == "truncated":
-            self._send(200, CUT_OFF_JSON, JSON_TYPE, declared_length=len(CUT_OFF_JSON) + 512)
+            self.send(200, CUT_OFF_JSON, JSON_TYPE, declared_length=len(CUT_OFF_JSON) + 512)
             self.close_connection = True
         elif fault.kind == "malformed_json":
-            self._send(200, CUT_OFF_JSON, JSON_TYPE)
+            self.send(200, CUT_OFF_JSON, JSON_TYPE)
         elif fault.kind == "html":
             cloudfront = {"Server": "CloudFront", "X-Cache": "Error from cloudfront"}
-            self._send(403, CLOUDFRONT_HTML, "text/html", {**headers, **cloudfront})
+            self.send(403, CLOUDFRONT_HTML, "text/html", {**headers, **cloudfront})
         else:
             error = _fault_error(fault)
-            self._send_json(error.status, error.body, headers)
+            self.send_json(error.status, error.body, headers)
         return True
-
-    def _reset_connection(self) -> None:
-        """Closes with SO_LINGER 0 so the kernel sends RST instead of FIN.
-
-        Detaching first releases the descriptor even though the handler's file objects still reference the socket.
-        """
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        socket.close(self.connection.detach())
-        self.close_connection = True
-
-    def _send_json(self, status: int, payload: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
-        self._send(status, json.dumps(payload, separators=(",", ":")).encode(), JSON_TYPE, headers)
-
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str,
-        headers: Mapping[str, str] | None = None,
-        declared_length: int | None = None,
-    ) -> None:
-        """Writes one reply; `headers` may override Server, and `declared_length` may lie."""
-        self.log_request(status)
-        self.send_response_only(status)
-        merged = {
-            "Server": self.version_string(),
-            "Date": self.date_time_string(),
-            "Content-Type": content_type,
-            "Content-Length": str(len(body) if declared_length is None else declared_length),
-            "x-request-id": uuid.uuid4().hex,
-            **(headers or {}),
-        }
-        for name, value in merged.items():
-            self.send_header(name, value)
-        if not self.path.startswith(CONTROL_PREFIX):
-            self.server.state.record_status(status)  # before the client can read the reply and ask for the counts
-        self.end_headers()
-        self.wfile.write(body)

@@ -7,9 +7,9 @@ import contextlib
 import logging
 import math
 import threading
-from types import TracebackType
 
-from carbon_pipeline.watttime.simulator.app import SimulatorHTTPServer
+from carbon_pipeline.loopback_http import ServingThread
+from carbon_pipeline.watttime.simulator.app import simulator_http_server
 from carbon_pipeline.watttime.simulator.state import (
     FREE_PLAN_REGIONS,
     SIMULATOR_PASSWORD,
@@ -18,56 +18,12 @@ from carbon_pipeline.watttime.simulator.state import (
     SimulatorState,
 )
 
-logger = logging.getLogger(__name__)
 
-SHUTDOWN_POLL_SECONDS = 0.05
-"""How often the serving loop checks for `stop()`; the library default of 0.5 s makes every stop slow."""
-
-
-class SimulatorServer:
+class SimulatorServer(ServingThread[SimulatorState]):
     """The simulator in a daemon thread; port 0 picks a free ephemeral port, read back from `base_url`."""
 
     def __init__(self, config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.state = SimulatorState(config)
-        self._address = (host, port)
-        self._httpd: SimulatorHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("the simulator is not running")
-        return f"http://{self._address[0]}:{self._httpd.server_port}"
-
-    def start(self) -> SimulatorServer:
-        if self._httpd is not None:
-            raise RuntimeError("the simulator is already running")
-        self._httpd = SimulatorHTTPServer(self._address, self.state)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
-            name="watttime-simulator",
-            daemon=True,
-        )
-        self._thread.start()
-        logger.info("WattTime simulator listening on %s", self.base_url)
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is None or self._thread is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
-        self._httpd = self._thread = None
-
-    def __enter__(self) -> SimulatorServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
+        super().__init__(SimulatorState(config), simulator_http_server, "watttime-simulator", host, port)
 
 
 def _parser() -> argparse.ArgumentParser:
