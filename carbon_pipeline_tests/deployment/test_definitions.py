@@ -114,10 +114,16 @@ def test_the_index_schedule_requests_the_interval_under_way_for_every_region_as_
     schedule = defs.resolve_schedule_def("carbon_signal_index_every_15_minutes")
     assert schedule.cron_schedule == "1,16,31,46 * * * *" and schedule.job_name == INDEX_JOB_NAME
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    context = dg.build_schedule_context(
-        repository_def=defs.get_repository_def(), scheduled_execution_time=datetime(2026, 3, 8, 10, 1, tzinfo=UTC)
-    )
-    (request,) = schedule.evaluate_tick(context).run_requests or []
+    # The instance holds no watttime_access read yet, so every configured region is requested.
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
+            instance=instance,
+            repository_def=defs.get_repository_def(),
+            scheduled_execution_time=datetime(2026, 3, 8, 10, 1, tzinfo=UTC),
+        ) as context,
+    ):
+        (request,) = schedule.evaluate_tick(context).run_requests or []
     assert request.run_key == "2026-03-08-10:00"
     assert {
         "dagster/asset_partition_range_start": "CAISO_NORTH|2026-03-08-10:00",
