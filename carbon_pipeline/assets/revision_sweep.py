@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from carbon_pipeline.access_gate import requestable
 from carbon_pipeline.assets.carbon_intensity import GROUP_NAME, VALID_DATA_CHECK, WATTTIME_POOL
 from carbon_pipeline.assets.run_events import failed_check
 from carbon_pipeline.assets.schemas import POINT_SCHEMA
@@ -27,6 +28,7 @@ from carbon_pipeline.sinks.line_protocol import (
     carbon_intensity_lines,
 )
 from carbon_pipeline.validation import DataRejected, moer_frame, validate_moer_frame
+from carbon_pipeline.watttime.access import HISTORICAL
 from carbon_pipeline.watttime.client import WattTimeClient
 from carbon_pipeline.watttime.errors import WattTimeError
 from carbon_pipeline.watttime.replies import HistoricalChunk
@@ -92,13 +94,18 @@ def build_revision_sweep_asset(regions: Sequence[str], revision_days: int) -> dg
         are rewritten (same series and timestamp, so they replace the stored point) with ``last_updated``;
         unchanged points and points not stored yet (carbon_intensity's to write) are left alone. A region whose
         revisions fail validation writes nothing and keeps its ``swept_at``, so the next sweep asks again.
+        Regions the latest ``watttime_access`` read does not allow ``v3/historical`` are not asked (each is a
+        line of the run's log), as the schedule does not ask them.
 
         Every sweep is a materialization, with zeros when nothing changed: its numeric metadata (points
         revised, per region, and the max and mean change in gCO2/kWh) plots sweep by sweep in the UI.
         """
         asked_at = datetime.now(UTC).replace(microsecond=0)
         previous = _previous_sweeps(context)
-        sweeps = [_sweep_of(region, asked_at, revision_days, previous.get(region)) for region in regions]
+        allowed, notes = requestable(context.instance, HISTORICAL, regions)
+        for note in notes:
+            context.log.info(note)
+        sweeps = [_sweep_of(region, asked_at, revision_days, previous.get(region)) for region in allowed]
         outcomes = _sweep_regions(watttime, point_sink, sweeps)
         rejections = [item.rejected for item in outcomes.values() if isinstance(item, _Refused) and item.rejected]
         yield (
