@@ -23,11 +23,13 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from carbon_pipeline.access_gate import requestable
 from carbon_pipeline.coverage import DueIntervals, due_intervals, materialized_starts, regions_of
 from carbon_pipeline.dagster_private import AssetCheckEvaluationTargetMaterializationData, RawMetadataValue
 from carbon_pipeline.notifier import Alert, AlertEvent, AlertNotifier
 from carbon_pipeline.partitions import INTERVAL, format_window
 from carbon_pipeline.sensors.tick_log import listed, skipped
+from carbon_pipeline.watttime.access import HISTORICAL
 
 CHECK_NAME = "newest_interval_fresh"
 SENSOR_NAME = "carbon_intensity_freshness"
@@ -111,7 +113,8 @@ def measure_freshness(
     schedule_delay: timedelta,
 ) -> Freshness:
     due = due_intervals(partitions_def, now, LOOKBACK, schedule_delay)
-    regions = regions_of(partitions_def)
+    # A region the plan does not allow is never requested, so it is not late either.
+    regions, _ = requestable(instance, HISTORICAL, regions_of(partitions_def))
     # Up to now, not only to the newest due interval: a run may already have stored a newer one.
     stored = materialized_starts(instance, asset_key, regions, due.first, now)
     return Freshness(due, {region: max(stored.get(region, ()), default=None) for region in regions})

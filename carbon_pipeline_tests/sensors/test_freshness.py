@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
+from carbon_pipeline.assets.watttime_access import build_watttime_access_asset
 from carbon_pipeline.coverage import due_intervals
 from carbon_pipeline.notifier import AlertNotifier
 from carbon_pipeline.partitions import (
@@ -27,7 +28,7 @@ from carbon_pipeline.sensors.freshness import (
     measure_freshness,
 )
 from carbon_pipeline.sinks.files import LineProtocolFileSink
-from carbon_pipeline.watttime.simulator import SimulatorServer
+from carbon_pipeline.watttime.simulator import SimulatorConfig, SimulatorServer
 from carbon_pipeline_tests.support.pipeline_harness import (
     ASSET,
     PARTITIONS,
@@ -125,6 +126,24 @@ def test_before_the_first_interval_is_due_nothing_is_late(instance: dg.DagsterIn
     assert freshness.passed and freshness.stale_regions == []
     assert freshness.description() == "No interval is due yet."
     assert freshness.metadata(start)["newest_due_interval"] == ""
+
+
+@pytest.mark.integration  # a materialization tails its compute logs in a process
+def test_a_region_outside_the_plan_is_never_late(instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    """With the plan read, only the regions it allows historical MOER for are judged."""
+    planned, *outside = REGIONS
+    with SimulatorServer(SimulatorConfig(plan_regions=frozenset({planned}), publication_lag_seconds=0)) as server:
+        resources = {
+            "watttime": watttime_resource(server.base_url),
+            "point_sink": LineProtocolFileSink(directory=str(tmp_path)),
+        }
+        assert dg.materialize([build_watttime_access_asset(REGIONS)], resources=resources, instance=instance).success
+        store_newest(instance, resources, planned)
+
+    freshness = measure_freshness(instance, ASSET.key, PARTITIONS, datetime.now(UTC), DELAY)
+
+    assert outside and freshness.passed and freshness.stale_regions == []
+    assert set(freshness.newest_stored) == {planned}
 
 
 def test_a_tick_logs_which_regions_are_late_the_alerts_and_why_it_then_records_nothing(
