@@ -72,8 +72,13 @@ def zone_names(count: int) -> list[str]:
 
 @contextmanager
 def simulator_process(zones: int, requests_per_second: float) -> Iterator[str]:
-    """`python -m carbon_pipeline.electricitymaps.simulator` on a free port, refusing more than one request per
-    1/`requests_per_second` seconds per token; yields its API URL (/v3 included)."""
+    """`python -m carbon_pipeline.electricitymaps.simulator` on a free port, refusing more than the rate per
+    token; yields its API URL (/v3 included).
+
+    The rate is stated as a whole number of requests per window (20 a second, not 1 every 50 ms), as APIs
+    state it: the client's 10 % headroom then leaves a tenth of the window for one request's hold-up.
+    """
+    limit = max(1, round(requests_per_second))
     command = [
         sys.executable,
         "-m",
@@ -83,9 +88,9 @@ def simulator_process(zones: int, requests_per_second: float) -> Iterator[str]:
         "--synthetic-zones",
         str(zones if zones > 1 else 0),
         "--rate-limit",
-        "1",
+        str(limit),
         "--rate-window-seconds",
-        str(1 / requests_per_second),
+        str(limit / requests_per_second),
     ]
     with banner_process(command, SIMULATOR_BANNER) as api_url:
         yield api_url

@@ -57,8 +57,8 @@ def test_simulator_runs_as_its_own_process_and_stops_with_the_benchmark() -> Non
 
 
 def test_electricitymaps_tick_benchmark_reads_each_zone_once_within_the_rate() -> None:
-    """Three zones at 20 requests/s, which the simulator enforces: one history call each, none refused, and
-    three calls over the free tier's 30 an hour take a spacing of 132 s each after the first."""
+    """Three zones at 20 requests/s, which the simulator enforces: one history call each, none refused; the
+    same three calls at the free tier's 30 an hour take a spacing of 132 s each after the first."""
     figures = measure_electricitymaps_tick(3, requests_per_second=20.0)
     assert (figures.calls, figures.points, figures.rate_limited) == (3, 72, 0)
     assert figures.peak_requests_per_hour == 3 and figures.fits_free_tier
