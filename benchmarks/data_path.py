@@ -138,13 +138,20 @@ def simulator_process(latency_seconds: float, synthetic_regions: int = 0) -> Ite
         "--synthetic-regions",
         str(synthetic_regions),
     ]
+    with banner_process(command, SIMULATOR_BANNER) as base_url:
+        yield base_url
+
+
+@contextmanager
+def banner_process(command: Sequence[str], banner_start: str) -> Iterator[str]:
+    """A simulator `command` whose first line is `banner_start` and its URL; yields the URL, then stops it."""
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
         try:
             assert process.stdout is not None
             banner = process.stdout.readline()
-            if not banner.startswith(SIMULATOR_BANNER):
+            if not banner.startswith(banner_start):
                 raise RuntimeError(f"the simulator did not start (exit code {process.poll()}, printed {banner!r})")
-            yield banner.removeprefix(SIMULATOR_BANNER).strip()
+            yield banner.removeprefix(banner_start).strip()
         finally:
             process.send_signal(signal.SIGINT)
             try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from benchmarks.backfill import FIRST_INTERVAL, BackfillFigures, measure_run_per_interval, measure_ui_backfill
 from benchmarks.data_path import REGION, DataPathFigures, measure_data_path, simulator_process
+from benchmarks.electricitymaps_tick import ElectricityMapsTickFigures, measure_electricitymaps_tick
 from benchmarks.forecast import (
     FORECAST_DAYS,
     ForecastBackfillFigures,
@@ -27,6 +28,7 @@ from benchmarks.history import HISTORY_DAYS, HistoryFigures, add_history_days_op
 from benchmarks.official_client import OfficialClientFigures, measure_official_client
 from benchmarks.overlap import OverlapFigures, measure_overlap
 from benchmarks.tick import TickFigures, forecast_ticks_catchable, measure_tick
+from carbon_pipeline.electricitymaps.endpoints import FREE_TIER_REQUESTS_PER_HOUR
 
 BASELINE_HOURS = 24
 
@@ -54,6 +56,8 @@ class Results:
     one_region_forecast_tick: ForecastTickFigures
     many_regions_forecast_tick: ForecastTickFigures
     overlap: OverlapFigures
+    one_zone_electricitymaps_tick: ElectricityMapsTickFigures
+    many_zones_electricitymaps_tick: ElectricityMapsTickFigures
 
     def targets(self) -> list[Target]:
         year = self.days == 365
@@ -87,6 +91,7 @@ class Results:
             ),
             *self.forecast_targets(),
             *self.overlap_targets(),
+            *self.electricitymaps_targets(),
         ]
 
     def forecast_targets(self) -> list[Target]:
@@ -143,6 +148,29 @@ class Results:
             ),
         ]
 
+    def electricitymaps_targets(self) -> list[Target]:
+        """Within the source's published rate limit: the free tier's 30 an hour, and the 1 a second the client
+        keeps to by default. A tick of more zones than the hour allows is a finding, printed as MISSED."""
+        free, free_rate = f"<= {FREE_TIER_REQUESTS_PER_HOUR} (free tier)", f"{FREE_TIER_REQUESTS_PER_HOUR}/h"
+        rows = []
+        for tick in (self.one_zone_electricitymaps_tick, self.many_zones_electricitymaps_tick):
+            name = f"Electricity Maps tick, {tick.zones} zone(s)"
+            rows += [
+                Target(
+                    f"{name}: requests in the busiest second, 429s",
+                    f"<= {tick.requests_per_second:g}, no 429",
+                    f"{tick.peak_requests_per_second}, {tick.rate_limited} 429s in {tick.wall_seconds:.1f} s",
+                    tick.peak_requests_per_second <= tick.requests_per_second and tick.rate_limited == 0,
+                ),
+                Target(
+                    f"{name}: requests in the busiest hour",
+                    free,
+                    f"{tick.peak_requests_per_hour} (a tick at {free_rate}: {tick.free_tier_seconds / 3600:.1f} h)",
+                    tick.fits_free_tier,
+                ),
+            ]
+        return rows
+
 
 def _seconds(measure: str, limit: float, seconds: float, applies: bool) -> Target:
     return Target(measure, f"<= {limit:g} s", f"{seconds:.1f} s", seconds <= limit or not applies)
@@ -166,6 +194,8 @@ def run(
         "history": lambda: measure_history(history_days),
         "forecast_backfill": lambda: measure_forecast_backfill(forecast_days, latency),
         "overlap": lambda: measure_overlap(regions, latency),
+        "one_zone_electricitymaps_tick": lambda: measure_electricitymaps_tick(1),
+        "many_zones_electricitymaps_tick": lambda: measure_electricitymaps_tick(regions),
     }
     forecast_ticks = {
         "one_region_forecast_tick": lambda: measure_forecast_tick(1, latency),
@@ -259,6 +289,9 @@ def render(results: Results, baseline_rows: Sequence[tuple[str, str]]) -> str:
     )
     for name, forecast in forecasts:
         lines += [f"  {name}"] + [f"    {label}: {value}" for label, value in forecast.rows()]
+    for zones_tick in (results.one_zone_electricitymaps_tick, results.many_zones_electricitymaps_tick):
+        lines += [f"  Electricity Maps tick, {zones_tick.zones} zone(s)"]
+        lines += [f"    {label}: {value}" for label, value in zones_tick.rows()]
     lines += ["  tick, gap fill and UI backfill at once"] + [f"    {label}: {v}" for label, v in results.overlap.rows()]
     latency = f"data path, simulator latency {results.latency_ms:g} ms"
     for name, path in (("data path, no latency", results.data_path), (latency, results.data_path_with_latency)):

@@ -12,6 +12,7 @@ nothing reads the environment at import.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from carbon_pipeline.electricitymaps.endpoints import ELECTRICITYMAPS_BASE_URL
+from carbon_pipeline.electricitymaps.endpoints import DEFAULT_REQUESTS_PER_SECOND, ELECTRICITYMAPS_BASE_URL
 from carbon_pipeline.notifier import DEFAULT_UI_URL, is_http_url
 from carbon_pipeline.regions import parse_regions
 from carbon_pipeline.sinks.influxdb import WriteApi
@@ -48,6 +49,7 @@ WATTTIME_PASSWORD_VARIABLE = "WATTTIME_PASSWORD"
 WATTTIME_BASE_URL_VARIABLE = "WATTTIME_BASE_URL"
 ELECTRICITYMAPS_API_TOKEN_VARIABLE = "ELECTRICITYMAPS_API_TOKEN"
 ELECTRICITYMAPS_BASE_URL_VARIABLE = "ELECTRICITYMAPS_BASE_URL"
+ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE = "ELECTRICITYMAPS_REQUESTS_PER_SECOND"
 # The standalone simulator's account; names of their own, so that starting it never takes a real password.
 SIMULATOR_USERNAME_VARIABLE = "WATTTIME_SIMULATOR_USERNAME"
 SIMULATOR_PASSWORD_VARIABLE = "WATTTIME_SIMULATOR_PASSWORD"
@@ -338,6 +340,23 @@ def watttime_base_url_from_env() -> str:
 def electricitymaps_base_url_from_env() -> str:
     """The Electricity Maps API root, /v3 included: the public one unless the variable points elsewhere."""
     return os.environ.get(ELECTRICITYMAPS_BASE_URL_VARIABLE) or ELECTRICITYMAPS_BASE_URL
+
+
+def electricitymaps_requests_per_second_from_env() -> float:
+    """The token's request rate: no plan's limit is published, so the plan's holder sets it (0.0083 is 30/h)."""
+    raw = os.environ.get(ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE, "")
+    if not raw:
+        return DEFAULT_REQUESTS_PER_SECOND
+    try:
+        rate = float(raw)
+    except ValueError:
+        rate = math.nan
+    if not 0 < rate <= 1000:
+        raise ConfigurationError(
+            f"{ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE}={raw!r}: "
+            "expected requests a second, above 0 and at most 1000."
+        )
+    return rate
 
 
 def watttime_username_from_env() -> str | None:

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from carbon_pipeline.electricitymaps.endpoints import (
+    DEFAULT_REQUESTS_PER_SECOND,
     ELECTRICITYMAPS_BASE_URL,
     EMISSION_FACTOR_TYPES,
     GRANULARITIES,
@@ -33,9 +34,6 @@ from carbon_pipeline.retry import RetryPolicy
 from carbon_pipeline.watttime.endpoints import require, require_utc, validate_base_url
 
 SERVICE = "Electricity Maps"
-# Electricity Maps publishes no rate for its plans; one request a second stays far below what a 100-zone
-# schedule needs per interval, and a 429 is still honoured through its Retry-After.
-DEFAULT_REQUESTS_PER_SECOND = 1.0
 
 
 class ElectricityMapsClient:

@@ -22,6 +22,11 @@ GRANULARITIES = {"5_minutes": timedelta(minutes=5), "15_minutes": timedelta(minu
 HISTORY_SPAN = timedelta(hours=24)
 PAST_RANGE_CHUNKS = {"hourly": timedelta(days=10), "15_minutes": timedelta(days=1), "5_minutes": timedelta(days=1)}
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# No limit is published for today's plans. The free API's predecessor (CO2 Signal) published 30 requests an
+# hour and 1 a second: the client keeps to the second's figure by default; a free token (one zone, one call an
+# hour) stays within the hour's. README, "Electricity Maps: what the client assumes".
+DEFAULT_REQUESTS_PER_SECOND = 1.0
+FREE_TIER_REQUESTS_PER_HOUR = 30
 # Zone keys as /v3/zones lists them: a country code, then optional dash-separated parts (US-CAL-CISO).
 ZONE_PATTERN = re.compile(r"[A-Z]{2}(-[A-Z0-9]+)*")
 

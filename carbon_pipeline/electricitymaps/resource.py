@@ -7,10 +7,14 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from carbon_pipeline.electricitymaps.client import DEFAULT_REQUESTS_PER_SECOND, ElectricityMapsClient
-from carbon_pipeline.electricitymaps.endpoints import ELECTRICITYMAPS_BASE_URL
+from carbon_pipeline.electricitymaps.client import ElectricityMapsClient
+from carbon_pipeline.electricitymaps.endpoints import DEFAULT_REQUESTS_PER_SECOND, ELECTRICITYMAPS_BASE_URL
 from carbon_pipeline.run_clients import RunClientResource
-from carbon_pipeline.settings import ELECTRICITYMAPS_API_TOKEN_VARIABLE, electricitymaps_base_url_from_env
+from carbon_pipeline.settings import (
+    ELECTRICITYMAPS_API_TOKEN_VARIABLE,
+    electricitymaps_base_url_from_env,
+    electricitymaps_requests_per_second_from_env,
+)
 
 
 class ElectricityMapsSource(RunClientResource, ABC):
@@ -80,9 +84,11 @@ class ElectricityMapsResource(ElectricityMapsSource):
 
     @classmethod
     def from_env(cls) -> "ElectricityMapsResource":
-        """The token as `dg.EnvVar`, resolved only at launch; the base URL from the settings."""
+        """The token as `dg.EnvVar`, resolved only at launch; the base URL and request rate from the settings."""
         return cls(
-            api_token=dg.EnvVar(ELECTRICITYMAPS_API_TOKEN_VARIABLE), base_url=electricitymaps_base_url_from_env()
+            api_token=dg.EnvVar(ELECTRICITYMAPS_API_TOKEN_VARIABLE),
+            base_url=electricitymaps_base_url_from_env(),
+            requests_per_second=electricitymaps_requests_per_second_from_env(),
         )
 
     @property

@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from benchmarks.data_path import main, measure_data_path, rate_limit_floor_seconds, simulator_process
+from benchmarks.electricitymaps_tick import main as electricitymaps_tick_main
+from benchmarks.electricitymaps_tick import measure_electricitymaps_tick
 from benchmarks.history import HistoryCosts, HistoryFigures
 from benchmarks.overlap import BACKFILL, GAP_FILL, TICK
 from benchmarks.report import measured_around_forecast_window, render, run
@@ -54,6 +56,24 @@ def test_simulator_runs_as_its_own_process_and_stops_with_the_benchmark() -> Non
         httpx.get(f"{base_url}/_simulator/stats", timeout=5)
 
 
+def test_electricitymaps_tick_benchmark_reads_each_zone_once_within_the_rate() -> None:
+    """Three zones at 20 requests/s, which the simulator enforces: one history call each, none refused; the
+    same three calls at the free tier's 30 an hour take a spacing of 132 s each after the first."""
+    figures = measure_electricitymaps_tick(3, requests_per_second=20.0)
+    assert (figures.calls, figures.points, figures.rate_limited) == (3, 72, 0)
+    assert figures.peak_requests_per_hour == 3 and figures.fits_free_tier
+    assert 1 <= figures.peak_requests_per_second <= 3
+    assert figures.free_tier_seconds == pytest.approx(2 * 132)
+
+
+def test_electricitymaps_tick_benchmark_prints_its_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert electricitymaps_tick_main(["--zones", "1", "--requests-per-second", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "Electricity Maps tick, 1 zone(s), 20 request(s)/s" in printed
+    for figure in ("zones / points read                           1 / 24", "429 replies seen", "busiest hour"):
+        assert figure in printed
+
+
 @pytest.mark.slow
 # Each forecast tick may wait up to ten minutes for a minute its schedule accepts (0 to 4 into a quarter hour).
 @pytest.mark.timeout(2700)
@@ -76,6 +96,8 @@ def test_the_full_benchmark_runs_a_day_through_every_scenario_and_prints_every_t
     assert (results.one_region_tick.points, results.one_region_tick.watttime_calls) == (3, 1)
     assert (results.many_regions_tick.regions, results.many_regions_tick.points) == (3, 9)
     assert 1 <= results.many_regions_tick.peak_requests_per_second <= 10
+    for tick, zones in ((results.one_zone_electricitymaps_tick, 1), (results.many_zones_electricitymaps_tick, 3)):
+        assert (tick.zones, tick.calls, tick.rate_limited) == (zones, zones, 0)
     printed = render(results, baseline_rows)
     for measure in [target.measure for target in results.targets()] + [name for name, _ in baseline_rows]:
         assert measure in printed

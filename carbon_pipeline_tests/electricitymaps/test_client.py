@@ -90,6 +90,19 @@ def test_429_waits_as_long_as_retry_after_says(start_simulator: object, make_cli
     assert limited.state.stats()["statuses"] == {200: 3, 429: 1}
 
 
+def test_the_client_keeps_to_its_rate_where_the_simulator_counts_arrivals(
+    start_simulator: object, make_client: ClientFactory
+) -> None:
+    """Ten requests a second refused above that by the simulator: fifteen spaced calls arrive without one 429."""
+    limited = start_simulator(rate_limit=10, rate_window_seconds=1.0)
+    client = make_client(PAID_TOKEN, limited, requests_per_second=10.0)
+    for _ in range(15):
+        client.latest("FR")
+    stats = limited.state.stats()
+    assert len(stats["arrivals"]) == 15
+    assert stats["statuses"] == {200: 15}
+
+
 def test_429_beyond_the_budget_is_a_rate_limited_error(start_simulator: object, make_client: ClientFactory) -> None:
     limited = start_simulator(rate_limit=1, rate_window_seconds=60.0)
     client = make_client(PAID_TOKEN, limited, max_retry_seconds=0.5)

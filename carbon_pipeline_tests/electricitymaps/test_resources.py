@@ -11,7 +11,11 @@ import pytest
 from carbon_pipeline.electricitymaps.resource import ElectricityMapsResource, ElectricityMapsSource
 from carbon_pipeline.electricitymaps.simulated import SimulatedElectricityMapsResource
 from carbon_pipeline.electricitymaps.simulator import PAID_TOKEN, ElectricityMapsSimulator
-from carbon_pipeline.settings import ELECTRICITYMAPS_API_TOKEN_VARIABLE, ELECTRICITYMAPS_BASE_URL_VARIABLE
+from carbon_pipeline.settings import (
+    ELECTRICITYMAPS_API_TOKEN_VARIABLE,
+    ELECTRICITYMAPS_BASE_URL_VARIABLE,
+    ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE,
+)
 
 
 @dg.asset
@@ -32,8 +36,9 @@ def test_real_resource_reads_its_token_from_the_environment(
 ) -> None:
     monkeypatch.setenv(ELECTRICITYMAPS_API_TOKEN_VARIABLE, PAID_TOKEN)
     monkeypatch.setenv(ELECTRICITYMAPS_BASE_URL_VARIABLE, sim.api_url)
+    monkeypatch.setenv(ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE, "50")
     resource = ElectricityMapsResource.from_env()
-    assert PAID_TOKEN not in repr(resource)
+    assert PAID_TOKEN not in repr(resource) and resource.requests_per_second == 50
     assert _materialize(resource) == (24, "electricitymaps")
     assert sim.state.stats()["requests"] == {"/carbon-intensity/history": 1}
 

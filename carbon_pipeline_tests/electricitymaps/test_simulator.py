@@ -54,3 +54,4 @@ def test_stats_count_requests_per_path(sim: ElectricityMapsSimulator) -> None:
     stats = httpx.get(f"{sim.base_url}/_simulator/stats").json()
     assert stats["requests"] == {HISTORY: 2, FORECAST: 1}
     assert stats["statuses"] == {"200": 2, "403": 1}
+    assert len(stats["arrivals"]) == 3 and stats["arrivals"] == sorted(stats["arrivals"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -73,6 +74,7 @@ class SimulatorState:
         self._arrivals: defaultdict[str, deque[float]] = defaultdict(deque)
         self._faults: list[Fault] = []
         self._requests: Counter[str] = Counter()
+        self._arrival_times: list[float] = []
         self._statuses: Counter[int] = Counter()
         self._faults_applied: Counter[str] = Counter()
 
@@ -94,8 +96,10 @@ class SimulatorState:
             return None
 
     def count_request(self, path: str) -> None:
+        """Counts a data request as it arrives, refused or not, at its real `time.monotonic()`."""
         with self._lock:
             self._requests[path] += 1
+            self._arrival_times.append(time.monotonic())
 
     def record_status(self, status: int) -> None:
         with self._lock:
@@ -122,10 +126,12 @@ class SimulatorState:
         return None
 
     def stats(self) -> dict[str, Any]:
-        """Requests per path, reply statuses and faults applied, as the control surface reports them."""
+        """Requests per path, reply statuses, faults applied and every data request's arrival (monotonic seconds,
+        to count requests per second or hour), as the control surface reports them."""
         with self._lock:
             return {
                 "requests": dict(self._requests),
+                "arrivals": list(self._arrival_times),
                 "statuses": dict(self._statuses),
                 "faults_applied": dict(self._faults_applied),
             }
