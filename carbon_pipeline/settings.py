@@ -17,13 +17,21 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from carbon_pipeline.electricitymaps.endpoints import ELECTRICITYMAPS_BASE_URL
 from carbon_pipeline.notifier import DEFAULT_UI_URL, is_http_url
 from carbon_pipeline.regions import parse_regions
+from carbon_pipeline.setting_errors import ConfigurationError, one_of
+from carbon_pipeline.settings_electricitymaps import (
+    ELECTRICITYMAPS_API_TOKEN_VARIABLE as ELECTRICITYMAPS_API_TOKEN_VARIABLE,
+)
+from carbon_pipeline.settings_electricitymaps import (
+    ELECTRICITYMAPS_BASE_URL_VARIABLE,
+    ElectricityMapsSettings,
+)
 from carbon_pipeline.sinks.influxdb import WriteApi
 from carbon_pipeline.watttime.endpoints import (
     DEFAULT_SIGNAL_TYPE,
@@ -34,7 +42,6 @@ from carbon_pipeline.watttime.endpoints import (
 
 Deployment = Literal["local", "prod"]
 DEPLOYMENTS: tuple[Deployment, ...] = ("local", "prod")
-T = TypeVar("T", bound=str)
 
 DEFAULT_REGIONS = ("CAISO_NORTH",)
 # Local: a rolling four weeks, enough to explore without thousands of partitions that stay "missing".
@@ -46,8 +53,6 @@ DEFAULT_DAGSTER_HOME = ".dagster_home"
 WATTTIME_USERNAME_VARIABLE = "WATTTIME_USERNAME"
 WATTTIME_PASSWORD_VARIABLE = "WATTTIME_PASSWORD"
 WATTTIME_BASE_URL_VARIABLE = "WATTTIME_BASE_URL"
-ELECTRICITYMAPS_API_TOKEN_VARIABLE = "ELECTRICITYMAPS_API_TOKEN"
-ELECTRICITYMAPS_BASE_URL_VARIABLE = "ELECTRICITYMAPS_BASE_URL"
 # The standalone simulator's account; names of their own, so that starting it never takes a real password.
 SIMULATOR_USERNAME_VARIABLE = "WATTTIME_SIMULATOR_USERNAME"
 SIMULATOR_PASSWORD_VARIABLE = "WATTTIME_SIMULATOR_PASSWORD"
@@ -87,16 +92,12 @@ PLACEHOLDER = re.compile(
 )
 
 
-class ConfigurationError(ValueError):
-    """A setting is missing or malformed; the message names the variable and what is expected."""
-
-
 def _default_partitions_start(fields: dict[str, Any]) -> Any:
     """The deployment's default, as if its variable were set to it (it is parsed like one)."""
     return DEFAULT_PARTITIONS_START[fields.get("deployment", "local")]
 
 
-class PipelineSettings(BaseModel):
+class PipelineSettings(ElectricityMapsSettings):
     """The load-time settings of one deployment; each field is read from the variable its alias names.
 
     Tests and tools build one directly by field name; ``from_env`` reads one by variable name.
@@ -148,7 +149,7 @@ class PipelineSettings(BaseModel):
             problems = _problems(error)
         else:
             if settings.deployment == "prod":
-                require_production_settings(env)
+                require_production_settings(env, settings.electricitymaps_required())
             return settings
         # Raised outside the handler so the pydantic error, which holds the raw values, is not chained to it.
         raise ConfigurationError(problems)
@@ -312,22 +313,15 @@ def is_placeholder(value: str) -> bool:
     return not stripped or PLACEHOLDER.search(stripped) is not None
 
 
-def require_production_settings(env: Mapping[str, str]) -> None:
-    """Fail the load when any production setting is missing or still a placeholder (values never echoed)."""
-    bad = [name for name in PRODUCTION_REQUIRED if is_placeholder(env.get(name, ""))]
+def require_production_settings(env: Mapping[str, str], also: tuple[str, ...] = ()) -> None:
+    """Fail the load when any production setting (``also`` included) is missing or still a placeholder
+    (values never echoed)."""
+    bad = [name for name in (*PRODUCTION_REQUIRED, *also) if is_placeholder(env.get(name, ""))]
     if bad:
         raise ConfigurationError(
             "DAGSTER_DEPLOYMENT=prod needs these environment variables set to real values "
             f"(missing, empty or a placeholder): {', '.join(bad)}. See .env.example and the README."
         )
-
-
-def one_of(variable: str, value: str, choices: tuple[T, ...], expected: str) -> T:
-    """The choice equal to ``value``, typed as the choices are; else an error naming the variable."""
-    for choice in choices:
-        if value == choice:
-            return choice
-    raise ConfigurationError(f"{variable}={value!r}: expected {expected}.")
 
 
 def watttime_base_url_from_env() -> str:

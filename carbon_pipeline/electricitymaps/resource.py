@@ -43,6 +43,10 @@ class ElectricityMapsSource(RunClientResource, ABC):
         """Recorded with every point so data from the simulator can never pass for Electricity Maps'."""
 
     @abstractmethod
+    def data_source_label(self) -> str:
+        """Shown with every materialization, so the UI always says where the numbers came from."""
+
+    @abstractmethod
     def open_client(self, logger: logging.Logger | None) -> ElectricityMapsClient:
         """Build the client one run uses; the caller closes it."""
 
@@ -88,6 +92,9 @@ class ElectricityMapsResource(ElectricityMapsSource):
     @property
     def source_name(self) -> str:
         return "electricitymaps"
+
+    def data_source_label(self) -> str:
+        return f"Electricity Maps API ({self.base_url})"
 
     def open_client(self, logger: logging.Logger | None) -> ElectricityMapsClient:
         return self._client_for(self.api_token, self.base_url, logger)
