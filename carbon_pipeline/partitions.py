@@ -39,6 +39,13 @@ def build_interval_partitions(
     )
 
 
+def interval_step(partitions_def: dg.MultiPartitionsDefinition) -> timedelta:
+    """The interval length of a region (or zone) x interval partitioning, from its cron (``INTERVAL_CRONS``)."""
+    intervals = partitions_def.get_partitions_def_for_dimension(TIME_DIMENSION)
+    assert isinstance(intervals, dg.TimeWindowPartitionsDefinition)
+    return next(step for step, cron in INTERVAL_CRONS.items() if cron == intervals.cron_schedule)
+
+
 def build_carbon_partitions(regions: Sequence[str], start: datetime) -> dg.MultiPartitionsDefinition:
     """Measured intervals: an interval exists once it has closed and its points can be published."""
     return _region_intervals(regions, build_interval_partitions(start))
