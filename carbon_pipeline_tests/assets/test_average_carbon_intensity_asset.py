@@ -6,7 +6,6 @@ an hour.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -30,21 +29,10 @@ from carbon_pipeline.partitions import region_partition_key as zone_key
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import check_evaluation, failure_message, influxdb_resource
+from carbon_pipeline_tests.support.hours import hour_under_way
 from carbon_pipeline_tests.support.simulator_session import FAST
 
-# A run takes a second or two; one started this close to the hour's end could see the next hour.
-ROOM = timedelta(seconds=20)
 Materialize = Callable[..., dg.ExecuteInProcessResult]
-
-
-def _this_hour() -> datetime:
-    """The start of the hour under way, once enough of it is left for a run to finish inside it."""
-    now = datetime.now(UTC)
-    start = now.replace(minute=0, second=0, microsecond=0)
-    if start + HOUR - now < ROOM:
-        time.sleep((start + HOUR - now).total_seconds())
-        return start + HOUR
-    return start
 
 
 @pytest.fixture
@@ -86,7 +74,7 @@ def test_a_day_equals_the_simulators_truth_in_one_history_and_one_past_range_cal
     influxdb_server: InfluxDBServer,
     influxdb_database: str,
 ) -> None:
-    newest = _this_hour()
+    newest = hour_under_way()
     first, last = newest - 24 * HOUR, newest - HOUR
 
     result = materialize(PAID_TOKEN, 48, first, last)
@@ -115,7 +103,7 @@ def test_a_free_token_never_asks_for_what_is_older_than_24_hours_and_writes_noth
     influxdb_server: InfluxDBServer,
     influxdb_database: str,
 ) -> None:
-    newest = _this_hour()
+    newest = hour_under_way()
     first, served = newest - 26 * HOUR, newest - 23 * HOUR
 
     result = materialize(FREE_TOKEN, 24, first, newest - HOUR)
@@ -143,7 +131,7 @@ def test_a_bad_value_is_refused_naming_value_zone_and_interval_and_nothing_is_wr
     kind: str,
     said: str,
 ) -> None:
-    newest = _this_hour()
+    newest = hour_under_way()
     first, last = newest - 3 * HOUR, newest - HOUR
     simulator.state.inject(Fault(kind))
 
