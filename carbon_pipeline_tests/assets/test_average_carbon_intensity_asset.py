@@ -7,7 +7,7 @@ an hour.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -26,10 +26,10 @@ from carbon_pipeline.electricitymaps.simulator.api import ESTIMATION_METHOD
 from carbon_pipeline.electricitymaps.simulator.values import ZONES, intensity
 from carbon_pipeline.partitions import HOUR, RANGE_END_TAG, RANGE_START_TAG, build_zone_partitions, format_window
 from carbon_pipeline.partitions import region_partition_key as zone_key
+from carbon_pipeline_tests.support.hours import hour_under_way
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import check_evaluation, failure_message, influxdb_resource
-from carbon_pipeline_tests.support.hours import hour_under_way
 from carbon_pipeline_tests.support.simulator_session import FAST
 
 Materialize = Callable[..., dg.ExecuteInProcessResult]
