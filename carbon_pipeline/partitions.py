@@ -121,7 +121,12 @@ def interval_range_tags(regions: Sequence[str], start: datetime) -> dict[str, st
     Dagster resolves a range of multi-partition keys dimension by dimension, so the first to the
     last region of the static dimension at one interval is exactly every region at that interval.
     """
-    return _range_tags(region_partition_key(regions[0], start), region_partition_key(regions[-1], start))
+    return regions_range_tags(regions, start, start)
+
+
+def regions_range_tags(regions: Sequence[str], first: datetime, last: datetime) -> dict[str, str]:
+    """Run tags of one run covering every region from interval ``first`` to ``last`` (both starts, inclusive)."""
+    return _range_tags(region_partition_key(regions[0], first), region_partition_key(regions[-1], last))
 
 
 def _range_tags(first: dg.MultiPartitionKey, last: dg.MultiPartitionKey) -> dict[str, str]:

@@ -30,6 +30,7 @@ from carbon_pipeline.settings_electricitymaps import (
 )
 from carbon_pipeline.settings_electricitymaps import (
     ELECTRICITYMAPS_BASE_URL_VARIABLE,
+    ZONES_VARIABLE,
     ElectricityMapsSettings,
 )
 from carbon_pipeline.sinks.influxdb import WriteApi
@@ -44,6 +45,8 @@ Deployment = Literal["local", "prod"]
 DEPLOYMENTS: tuple[Deployment, ...] = ("local", "prod")
 
 DEFAULT_REGIONS = ("CAISO_NORTH",)
+# The demo's Electricity Maps zone, shown beside CAISO_NORTH: the simulator serves it on every plan.
+DEMO_ZONE = "DE"
 # Local: a rolling four weeks, enough to explore without thousands of partitions that stay "missing".
 # Production: a fixed date, so the history Dagster tracks (and the gap filler may refill) never shrinks.
 DEFAULT_PARTITIONS_START: dict[Deployment, str] = {"local": "28d", "prod": "2025-01-01"}
@@ -156,8 +159,9 @@ class PipelineSettings(ElectricityMapsSettings):
 
     @classmethod
     def for_demo(cls, now: datetime | None = None) -> PipelineSettings:
-        """The local deployment whatever the shell says (the demo never touches real services); the rest as set."""
-        return cls.from_env({**os.environ, "DAGSTER_DEPLOYMENT": "local"}, now)
+        """The local deployment whatever the shell says (the demo never touches real services); the rest as set,
+        with an Electricity Maps zone unless the shell names its own."""
+        return cls.from_env({ZONES_VARIABLE: DEMO_ZONE, **os.environ, "DAGSTER_DEPLOYMENT": "local"}, now)
 
     @property
     def line_protocol_directory(self) -> Path:
