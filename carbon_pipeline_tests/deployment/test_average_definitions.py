@@ -13,6 +13,7 @@ from carbon_pipeline.electricitymaps.resource import ElectricityMapsResource
 from carbon_pipeline.electricitymaps.simulated import SimulatedElectricityMapsResource
 from carbon_pipeline.schedules import AVERAGE_SCHEDULE_NAME
 from carbon_pipeline.settings import ConfigurationError, PipelineSettings
+from carbon_pipeline_tests.support.schedule_ticks import tick_requests
 
 PROD_ENV = {
     "DAGSTER_DEPLOYMENT": "prod",
@@ -68,15 +69,7 @@ def test_the_schedule_requests_the_hour_that_just_closed_for_every_zone_as_one_r
     defs = _defs(ZONES | {"CARBON_PARTITIONS_START": "2026-01-01"})
     schedule = defs.resolve_schedule_def(AVERAGE_SCHEDULE_NAME)
     assert schedule.cron_schedule == "5 * * * *" and schedule.job_name == AVERAGE_JOB_NAME
-    with (
-        dg.instance_for_test() as instance,
-        dg.build_schedule_context(
-            instance=instance,
-            repository_def=defs.get_repository_def(),
-            scheduled_execution_time=datetime(2026, 3, 8, 10, 5, tzinfo=UTC),
-        ) as context,
-    ):
-        (request,) = schedule.evaluate_tick(context).run_requests or []
+    (request,) = tick_requests(defs, AVERAGE_SCHEDULE_NAME, datetime(2026, 3, 8, 10, 5, tzinfo=UTC))
     hour = "2026-03-08-09:00"
     assert request.run_key == hour
     assert {
