@@ -26,6 +26,7 @@ from carbon_pipeline.partitions import (
     TIME_DIMENSION,
     interval_key,
     interval_starts,
+    interval_step,
     partition_key_text,
 )
 
@@ -41,13 +42,14 @@ class DueIntervals:
 
     first: datetime
     end: datetime
+    step: timedelta = INTERVAL
 
     @property
     def newest(self) -> datetime | None:
-        return self.end - INTERVAL if self.end > self.first else None
+        return self.end - self.step if self.end > self.first else None
 
     def starts(self) -> list[datetime]:
-        return interval_starts(self.first, self.end)
+        return interval_starts(self.first, self.end, self.step)
 
 
 def due_intervals(
@@ -55,13 +57,15 @@ def due_intervals(
 ) -> DueIntervals:
     intervals = partitions_def.get_partitions_def_for_dimension(TIME_DIMENSION)
     assert isinstance(intervals, dg.TimeWindowPartitionsDefinition)
-    end = floor_interval(now - schedule_delay - SETTLE)
-    first = max(intervals.start, floor_interval(now - lookback))
-    return DueIntervals(first, max(first, end))
+    step = interval_step(partitions_def)
+    end = floor_interval(now - schedule_delay - SETTLE, step)
+    first = max(intervals.start, floor_interval(now - lookback, step))
+    return DueIntervals(first, max(first, end), step)
 
 
-def floor_interval(moment: datetime) -> datetime:
-    return moment - (moment - moment.replace(minute=0, second=0, microsecond=0)) % INTERVAL
+def floor_interval(moment: datetime, step: timedelta = INTERVAL) -> datetime:
+    """The start of the ``step`` interval (15 minutes or an hour, both aligned to the hour) holding ``moment``."""
+    return moment - (moment - moment.replace(minute=0, second=0, microsecond=0)) % step
 
 
 def regions_of(partitions_def: dg.MultiPartitionsDefinition) -> list[str]:
@@ -69,14 +73,19 @@ def regions_of(partitions_def: dg.MultiPartitionsDefinition) -> list[str]:
 
 
 def materialized_starts(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey, regions: Iterable[str], first: datetime, end: datetime
+    instance: dg.DagsterInstance,
+    asset_key: dg.AssetKey,
+    regions: Iterable[str],
+    first: datetime,
+    end: datetime,
+    step: timedelta = INTERVAL,
 ) -> dict[str, set[datetime]]:
     """Per region, the interval starts from ``first`` (inclusive) to ``end`` (exclusive) Dagster has materialized.
 
     Only the window's region x interval keys are looked up, ``KEYS_PER_QUERY`` at a time, so the cost
     follows the window and the number of regions, not how long the asset has been materialized.
     """
-    intervals = {interval_key(start): start for start in interval_starts(first, end)}
+    intervals = {interval_key(start): start for start in interval_starts(first, end, step)}
     wanted = {
         partition_key_text(region, interval): (region, start)
         for region in regions

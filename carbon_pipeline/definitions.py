@@ -12,21 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import dagster as dg
 
+from carbon_pipeline.assets.average_carbon_intensity import build_average_intensity_asset, not_available, served_from
 from carbon_pipeline.assets.carbon_forecast import ASSET_NAME, build_forecast_assets
 from carbon_pipeline.assets.carbon_forecast_accuracy import build_day_partitions, build_forecast_accuracy_asset
 from carbon_pipeline.assets.carbon_intensity import build_carbon_intensity_asset
 from carbon_pipeline.assets.carbon_signal_index import build_signal_index_asset
 from carbon_pipeline.assets.revision_sweep import build_revision_sweep_asset
 from carbon_pipeline.assets.watttime_access import build_watttime_access_asset
+from carbon_pipeline.dagster_private import UnresolvedAssetJobDefinition
 from carbon_pipeline.deployments import resources_for
 from carbon_pipeline.partitions import (
+    HOUR,
     INTERVAL,
     PARTITION_COUNT_ADVICE,
     build_carbon_partitions,
     build_issue_partitions,
+    build_zone_partitions,
     partition_count,
 )
 from carbon_pipeline.run_outcomes import ASSET_TAG
@@ -34,12 +39,13 @@ from carbon_pipeline.schedules import (
     build_access_schedule,
     build_carbon_intensity_schedule,
     build_forecast_schedule,
+    build_hourly_zone_schedule,
     build_revision_schedule,
     build_signal_index_schedule,
 )
 from carbon_pipeline.sensors.failure_alerts import build_failure_alert_sensor
 from carbon_pipeline.sensors.freshness import build_freshness_check, build_freshness_sensor
-from carbon_pipeline.sensors.gap_filler import build_gap_filler_sensor
+from carbon_pipeline.sensors.gap_filler import SourceDepth, build_gap_filler_sensor
 from carbon_pipeline.settings import PipelineSettings
 from carbon_pipeline.watttime.access import FORECAST
 
@@ -52,6 +58,8 @@ FORECAST_GAP_FILLER = "carbon_forecast_gap_filler"
 ACCURACY_AUTOMATION = "carbon_forecast_accuracy_automation"
 ACCESS_JOB_NAME = "watttime_access_job"
 ACCESS_AUTOMATION = "watttime_access_automation"
+AVERAGE_JOB_NAME = "average_carbon_intensity_job"
+AVERAGE_GAP_FILLER = "average_carbon_intensity_gap_filler"
 SIMULATED_NOTICE = (
     "SIMULATED DATA (local deployment): values come from the embedded WattTime simulator and are "
     "not real grid measurements; points are tagged source=simulator.\n\n"
@@ -77,6 +85,7 @@ def assemble_definitions(settings: PipelineSettings, resources: Mapping[str, obj
         _revisions(settings),
         _signal_index(settings),
         _access(settings),
+        _average(settings),
         dg.Definitions(resources=dict(resources), executor=dg.in_process_executor),
     )
 
@@ -119,12 +128,7 @@ def _measurements(settings: PipelineSettings) -> dg.Definitions:
 def _revisions(settings: PipelineSettings) -> dg.Definitions:
     """What WattTime changed afterwards: the revision sweep over the stored measurements, and its schedule."""
     (asset,) = _deployed(settings, [build_revision_sweep_asset(settings.regions, settings.revision_days)])
-    job = dg.define_asset_job(
-        REVISION_JOB_NAME,
-        selection=dg.AssetSelection.assets(asset),
-        executor_def=dg.in_process_executor,
-        tags={ASSET_TAG: asset.key.to_user_string()},
-    )
+    job = _asset_job(REVISION_JOB_NAME, asset)
     return dg.Definitions(assets=[asset], jobs=[job], schedules=[build_revision_schedule(job)])
 
 
@@ -136,12 +140,7 @@ def _signal_index(settings: PipelineSettings) -> dg.Definitions:
     """
     partitions = build_issue_partitions(settings.regions, settings.partitions_start)
     (asset,) = _deployed(settings, [build_signal_index_asset(partitions, settings.index_signal_type)])
-    job = dg.define_asset_job(
-        INDEX_JOB_NAME,
-        selection=dg.AssetSelection.assets(asset),
-        executor_def=dg.in_process_executor,
-        tags={ASSET_TAG: asset.key.to_user_string()},
-    )
+    job = _asset_job(INDEX_JOB_NAME, asset)
     schedule = build_signal_index_schedule(job, partitions, settings.index_delay_minutes)
     return dg.Definitions(assets=[asset], jobs=[job], schedules=[schedule])
 
@@ -149,12 +148,7 @@ def _signal_index(settings: PipelineSettings) -> dg.Definitions:
 def _access(settings: PipelineSettings) -> dg.Definitions:
     """What the WattTime plan allows: read once a day, and as soon as a deployment starts without a read."""
     (asset,) = _deployed(settings, [build_watttime_access_asset(settings.regions)])
-    job = dg.define_asset_job(
-        ACCESS_JOB_NAME,
-        selection=dg.AssetSelection.assets(asset),
-        executor_def=dg.in_process_executor,
-        tags={ASSET_TAG: asset.key.to_user_string()},
-    )
+    job = _asset_job(ACCESS_JOB_NAME, asset)
     automation = dg.AutomationConditionSensorDefinition(
         ACCESS_AUTOMATION,
         target=dg.AssetSelection.assets(asset),
@@ -163,6 +157,45 @@ def _access(settings: PipelineSettings) -> dg.Definitions:
         description="Reads the WattTime plan as soon as a deployment has no watttime_access materialization.",
     )
     return dg.Definitions(assets=[asset], jobs=[job], schedules=[build_access_schedule(job)], sensors=[automation])
+
+
+def _average(settings: PipelineSettings) -> dg.Definitions:
+    """What each kWh consumed in a zone emitted (Electricity Maps): its asset, hourly schedule and gap filler.
+
+    Nothing at all without ``CARBON_ELECTRICITYMAPS_ZONES``: deployments that do not ask for it are unchanged.
+    The gap filler never requests an hour older than the plan serves and counts those in its log instead.
+    """
+    if not settings.electricitymaps_zones:
+        return dg.Definitions()
+    hours = settings.electricitymaps_history_hours
+    partitions = build_zone_partitions(settings.electricitymaps_zones, settings.partitions_start, HOUR)
+    (asset,) = _deployed(settings, [build_average_intensity_asset(partitions, hours)])
+    job = _asset_job(AVERAGE_JOB_NAME, asset)
+    gap_filler = build_gap_filler_sensor(
+        job,
+        asset.key,
+        partitions,
+        timedelta(hours=settings.gap_fill_hours),
+        timedelta(minutes=settings.schedule_delay_minutes),
+        settings.gap_fill_max_runs,
+        AVERAGE_GAP_FILLER,
+        stalled_after=timedelta(seconds=settings.stalled_run_seconds),
+        refused_retry_after=timedelta(minutes=settings.refused_retry_minutes),
+        endpoint=None,
+        depth=SourceDepth(partial(served_from, history_hours=hours), not_available(hours)),
+    )
+    schedule = build_hourly_zone_schedule(job, partitions, settings.schedule_delay_minutes)
+    return dg.Definitions(assets=[asset], jobs=[job], schedules=[schedule], sensors=[gap_filler])
+
+
+def _asset_job(name: str, asset: dg.AssetsDefinition) -> UnresolvedAssetJobDefinition:
+    """The in-process job of one asset, tagged with it so sensors can tell whose runs are whose."""
+    return dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.assets(asset),
+        executor_def=dg.in_process_executor,
+        tags={ASSET_TAG: asset.key.to_user_string()},
+    )
 
 
 def _forecasts(settings: PipelineSettings) -> dg.Definitions:

@@ -2,8 +2,9 @@
 
 The last day of measurements, the forecasts of the newest day that can be judged and the one under way, that
 day's accuracy, the next cleanest window an automation would act on, the signal index of the interval under
-way, and a revision sweep: all from the
-embedded simulator, into line-protocol files, on the instance ``make ui`` then opens.
+way, a revision sweep, and the last hours of an Electricity Maps zone's average intensity shown side by side
+with the marginal one: all from the embedded simulators, into line-protocol files, on the instance ``make ui``
+then opens.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from carbon_pipeline.assets.average_carbon_intensity import VALID_DATA_CHECK as AVERAGE_CHECK
+from carbon_pipeline.assets.average_carbon_intensity import served_from
 from carbon_pipeline.assets.carbon_forecast import VALID_FORECAST_CHECK, WINDOW_ASSET_NAME
 from carbon_pipeline.assets.carbon_forecast_accuracy import ACCURACY_ASSET_NAME, DAY_DIMENSION
 from carbon_pipeline.assets.carbon_intensity import VALID_DATA_CHECK
 from carbon_pipeline.definitions import (
+    AVERAGE_JOB_NAME,
     FORECAST_JOB_NAME,
     INDEX_JOB_NAME,
     JOB_NAME,
@@ -27,12 +31,14 @@ from carbon_pipeline.definitions import (
     build_definitions,
 )
 from carbon_pipeline.partitions import (
+    HOUR,
     INTERVAL,
     TIME_DIMENSION,
     interval_key,
     interval_range_tags,
     interval_start,
     region_range_tags,
+    regions_range_tags,
 )
 from carbon_pipeline.settings import PipelineSettings
 
@@ -70,7 +76,9 @@ def demo() -> int:
     day = judged_day(definitions, now)
     with dg.DagsterInstance.get() as instance:
         demo = _Demo(definitions, instance, now)
-        measured = all([_measure(demo, region, _day_start(day) if day else first, last) for region in settings.regions])
+        measurements = [_measure(demo, region, _day_start(day) if day else first, last) for region in settings.regions]
+        measured = all(result is not None for result in measurements)
+        averaged = _average(demo, settings)
         forecast = _forecast_now(demo, settings.regions)
         judged = day is None or all(_forecast_and_judge(demo, region, day) for region in settings.regions)
         swept = _sweep_revisions(demo, settings.revision_days)
@@ -79,9 +87,11 @@ def demo() -> int:
             _print_windows(
                 forecast, settings.regions, min(settings.window_hours, key=lambda hours: abs(hours - DEMO_WINDOW_HOURS))
             )
+        if measurements[0] is not None and isinstance(averaged, dg.ExecuteInProcessResult):
+            _print_side_by_side(measurements[0], averaged, settings)
     print(f"Dagster instance: {settings.dagster_home}")
     print("Open the UI with `make ui` (http://127.0.0.1:3000) to see the runs, partitions and metadata.")
-    return 0 if measured and forecast is not None and judged and swept and indexed else 1
+    return 0 if measured and averaged is not None and forecast is not None and judged and swept and indexed else 1
 
 
 def demo_intervals(job: dg.JobDefinition, now: datetime) -> tuple[datetime, datetime]:
@@ -116,16 +126,71 @@ def _day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _measure(demo: _Demo, region: str, first: datetime, last: datetime) -> bool:
+def _measure(demo: _Demo, region: str, first: datetime, last: datetime) -> dg.ExecuteInProcessResult | None:
     result = demo.run(JOB_NAME, region_range_tags(region, first, last))
     if result is None:
-        return False
+        return None
     summary = _check_metadata(result, VALID_DATA_CHECK)
     print(
         f"{region}: {summary['points_written'].value} points for intervals {interval_key(first)} to "
         f"{interval_key(last)} (UTC) written to {summary['destination'].value} [{summary['data_source'].value}]"
     )
-    return True
+    return result
+
+
+def _average(demo: _Demo, settings: PipelineSettings) -> dg.ExecuteInProcessResult | bool | None:
+    """The hours of the last day the Electricity Maps plan serves, for every configured zone, in one run.
+
+    ``True`` when no zone is configured (nothing to show), ``None`` when the run failed. The hours are placed
+    when the run starts, not when the demo did: an hour that has just left the plan's last day is not served.
+    """
+    zones = settings.electricitymaps_zones
+    if not zones:
+        return True
+    now = datetime.now(UTC)
+    job = demo.definitions.resolve_job_def(AVERAGE_JOB_NAME)
+    hours = _time_dimension(job.partitions_def, TIME_DIMENSION)
+    with dg.partition_loading_context(effective_dt=now):
+        last_key = hours.get_last_partition_key()
+    assert last_key is not None, "the partitions start after now"
+    last = interval_start(last_key)
+    first = max(hours.start, served_from(now, settings.electricitymaps_history_hours), last - (DEMO_HOURS - 1) * HOUR)
+    result = demo.run(AVERAGE_JOB_NAME, regions_range_tags(zones, first, last))
+    if result is not None:
+        summary = _check_metadata(result, AVERAGE_CHECK)
+        print(
+            f"{summary['zones'].value}: {summary['points_written'].value} average intensity points for hours "
+            f"{interval_key(first)} to {interval_key(last)} (UTC) written to {summary['destination'].value} "
+            f"[{result.get_asset_materialization_events()[0].materialization.metadata['data_source'].value}]"
+        )
+    return result
+
+
+def _print_side_by_side(
+    marginal: dg.ExecuteInProcessResult, average: dg.ExecuteInProcessResult, settings: PipelineSettings
+) -> None:
+    """The newest hour of both quantities, with their units and what each is for: they answer different questions."""
+    averages = average.get_asset_materialization_events()
+    newest = max(str(event.partition).split("|")[1] for event in averages)
+    region, zone = settings.regions[0], settings.electricitymaps_zones[0]
+    hour = interval_start(newest)
+    quarters = {interval_key(hour + index * INTERVAL) for index in range(4)}
+    moer = [
+        float(event.materialization.metadata["gco2_kwh_mean"].value)  # type: ignore[arg-type]
+        for event in marginal.get_asset_materialization_events()
+        if str(event.partition).split("|")[1] in quarters
+    ]
+    (point,) = [event.materialization.metadata for event in averages if str(event.partition) == f"{zone}|{newest}"]
+    print(f"Side by side, the hour {hour:%Y-%m-%d %H:%M} UTC:")
+    print(
+        f"  {region} marginal (WattTime MOER): {sum(moer) / len(moer):.1f} gCO2/kWh: what one more kWh used now "
+        "emits; use it to decide when to shift a load [SIMULATED]"
+    )
+    print(
+        f"  {zone} average (Electricity Maps, {settings.electricitymaps_emission_factor}): "
+        f"{point['gco2eq_per_kwh'].value:.1f} gCO2eq/kWh: what each kWh consumed emitted; use it for the footprint "
+        "of what you used [SIMULATED]"
+    )
 
 
 def _forecast_now(demo: _Demo, regions: tuple[str, ...]) -> dg.ExecuteInProcessResult | None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import ValidationError
 
+from carbon_pipeline.electricitymaps.resource import ElectricityMapsResource
+from carbon_pipeline.electricitymaps.simulated import SimulatedElectricityMapsResource
 from carbon_pipeline.notifier import AlertNotifier
-from carbon_pipeline.settings import ConfigurationError, PipelineSettings
+from carbon_pipeline.settings import ELECTRICITYMAPS_API_TOKEN_VARIABLE, ConfigurationError, PipelineSettings
 from carbon_pipeline.sinks.files import LineProtocolFileSink
 from carbon_pipeline.sinks.influxdb import InfluxDBResource
 from carbon_pipeline.watttime.resource import WattTimeResource
@@ -27,7 +29,25 @@ FIELD_SETTINGS = {
 
 def resources_for(settings: PipelineSettings) -> dict[str, object]:
     resources = local_resources(settings) if settings.deployment == "local" else production_resources(settings)
-    return resources | {"alert_notifier": alert_notifier(settings)}
+    return resources | electricitymaps_resources(settings) | {"alert_notifier": alert_notifier(settings)}
+
+
+def electricitymaps_resources(settings: PipelineSettings) -> dict[str, object]:
+    """Electricity Maps only where zones are configured: the simulated twin locally, the API with an EnvVar token
+    in production (its presence checked when the settings were read)."""
+    if not settings.electricitymaps_zones:
+        return {}
+    factor = settings.electricitymaps_emission_factor
+    if settings.deployment == "local":
+        return {"electricitymaps": SimulatedElectricityMapsResource(emission_factor_type=factor)}
+    resource = ElectricityMapsResource(
+        api_token=dg.EnvVar(ELECTRICITYMAPS_API_TOKEN_VARIABLE),
+        base_url=settings.electricitymaps_base_url,
+        requests_per_second=settings.electricitymaps_requests_per_second,
+        emission_factor_type=factor,
+        shared_limits_folder=str(settings.dagster_home / "electricitymaps_limits"),
+    )
+    return {"electricitymaps": resource}
 
 
 def alert_notifier(settings: PipelineSettings) -> AlertNotifier:

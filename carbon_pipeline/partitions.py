@@ -8,7 +8,7 @@ local timezone would repeat or skip keys at DST changes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -16,6 +16,9 @@ import dagster as dg
 REGION_DIMENSION = "region"
 TIME_DIMENSION = "time"
 INTERVAL = timedelta(minutes=15)
+HOUR = timedelta(hours=1)
+# The cron of each interval length a source serves: one key per interval, at its start.
+INTERVAL_CRONS = {INTERVAL: "*/15 * * * *", HOUR: "0 * * * *"}
 INTERVAL_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -23,14 +26,24 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 PARTITION_COUNT_ADVICE = 100_000
 
 
-def build_interval_partitions(start: datetime, end_offset: int = 0) -> dg.TimeWindowPartitionsDefinition:
+def build_interval_partitions(
+    start: datetime, end_offset: int = 0, step: timedelta = INTERVAL
+) -> dg.TimeWindowPartitionsDefinition:
+    """Intervals of ``step`` (15 minutes or an hour), keyed by their start in one format whatever the length."""
     return dg.TimeWindowPartitionsDefinition(
-        cron_schedule="*/15 * * * *",
+        cron_schedule=INTERVAL_CRONS[step],
         start=start,
         fmt=INTERVAL_KEY_FORMAT,
         timezone="UTC",
         end_offset=end_offset,
     )
+
+
+def interval_step(partitions_def: dg.MultiPartitionsDefinition) -> timedelta:
+    """The interval length of a region (or zone) x interval partitioning, from its cron (``INTERVAL_CRONS``)."""
+    intervals = partitions_def.get_partitions_def_for_dimension(TIME_DIMENSION)
+    assert isinstance(intervals, dg.TimeWindowPartitionsDefinition)
+    return next(step for step, cron in INTERVAL_CRONS.items() if cron == intervals.cron_schedule)
 
 
 def build_carbon_partitions(regions: Sequence[str], start: datetime) -> dg.MultiPartitionsDefinition:
@@ -41,6 +54,11 @@ def build_carbon_partitions(regions: Sequence[str], start: datetime) -> dg.Multi
 def build_issue_partitions(regions: Sequence[str], start: datetime) -> dg.MultiPartitionsDefinition:
     """Forecast issue intervals: the same keys, but the interval under way exists too, since its forecast is out."""
     return _region_intervals(regions, build_interval_partitions(start, end_offset=1))
+
+
+def build_zone_partitions(zones: Sequence[str], start: datetime, step: timedelta) -> dg.MultiPartitionsDefinition:
+    """Measured intervals of ``step`` per zone (``REGION_DIMENSION`` holds the zone), for sources beyond WattTime."""
+    return _region_intervals(zones, build_interval_partitions(start, step=step))
 
 
 def _region_intervals(
@@ -58,32 +76,38 @@ def partition_count(regions: Sequence[str], start: datetime, now: datetime) -> i
 
 @dataclass(frozen=True, order=True)
 class RegionWindow:
-    """A contiguous run of intervals for one region: the unit fetched, validated and written together."""
+    """A contiguous run of intervals for one region: the unit fetched, validated and written together.
+
+    ``step`` is the interval length (WattTime's 15 minutes unless a source serves coarser data) and
+    ``key_name`` what messages call the series key: a WattTime region, an Electricity Maps zone.
+    """
 
     region: str
     start: datetime
     end: datetime
+    step: timedelta = INTERVAL
+    key_name: str = "region"
 
     @property
     def interval_count(self) -> int:
-        return int((self.end - self.start) / INTERVAL)
+        return int((self.end - self.start) / self.step)
 
     def describe(self) -> str:
-        return f"region {self.region}, interval {format_window(self.start, self.end)}"
+        return f"{self.key_name} {self.region}, interval {format_window(self.start, self.end)}"
 
     def starts(self) -> list[datetime]:
-        return interval_starts(self.start, self.end)
+        return interval_starts(self.start, self.end, self.step)
 
     def pieces(self, max_intervals: int) -> list[RegionWindow]:
         """This window cut into consecutive windows of at most ``max_intervals`` intervals."""
-        step = INTERVAL * max_intervals
+        step = self.step * max_intervals
         cuts = [self.start + index * step for index in range(-(-self.interval_count // max_intervals))]
-        return [RegionWindow(self.region, cut, min(cut + step, self.end)) for cut in cuts]
+        return [replace(self, start=cut, end=min(cut + step, self.end)) for cut in cuts]
 
 
-def interval_starts(first: datetime, end: datetime) -> list[datetime]:
-    """Starts of the 15-minute intervals from ``first`` (inclusive) to ``end`` (exclusive)."""
-    return [first + index * INTERVAL for index in range(max(0, int((end - first) / INTERVAL)))]
+def interval_starts(first: datetime, end: datetime, step: timedelta = INTERVAL) -> list[datetime]:
+    """Starts of the ``step`` intervals from ``first`` (inclusive) to ``end`` (exclusive)."""
+    return [first + index * step for index in range(max(0, int((end - first) / step)))]
 
 
 def region_range_tags(region: str, first: datetime, last: datetime) -> dict[str, str]:
@@ -97,7 +121,12 @@ def interval_range_tags(regions: Sequence[str], start: datetime) -> dict[str, st
     Dagster resolves a range of multi-partition keys dimension by dimension, so the first to the
     last region of the static dimension at one interval is exactly every region at that interval.
     """
-    return _range_tags(region_partition_key(regions[0], start), region_partition_key(regions[-1], start))
+    return regions_range_tags(regions, start, start)
+
+
+def regions_range_tags(regions: Sequence[str], first: datetime, last: datetime) -> dict[str, str]:
+    """Run tags of one run covering every region from interval ``first`` to ``last`` (both starts, inclusive)."""
+    return _range_tags(region_partition_key(regions[0], first), region_partition_key(regions[-1], last))
 
 
 def _range_tags(first: dg.MultiPartitionKey, last: dg.MultiPartitionKey) -> dict[str, str]:
@@ -126,7 +155,9 @@ def interval_key(start: datetime) -> str:
     return start.astimezone(UTC).strftime(INTERVAL_KEY_FORMAT)
 
 
-def region_windows(keys: Iterable[dg.MultiPartitionKey]) -> list[RegionWindow]:
+def region_windows(
+    keys: Iterable[dg.MultiPartitionKey], step: timedelta = INTERVAL, key_name: str = "region"
+) -> list[RegionWindow]:
     """Group a run's partition keys into per-region contiguous windows.
 
     A single-run backfill hands the asset thousands of keys; fetching per contiguous window instead of
@@ -138,11 +169,13 @@ def region_windows(keys: Iterable[dg.MultiPartitionKey]) -> list[RegionWindow]:
         starts_by_region.setdefault(dims[REGION_DIMENSION], []).append(interval_start(dims[TIME_DIMENSION]))
     windows = []
     for region, starts in starts_by_region.items():
-        windows.extend(contiguous_windows(region, starts))
+        windows.extend(contiguous_windows(region, starts, step, key_name))
     return sorted(windows)
 
 
-def contiguous_windows(region: str, starts: Iterable[datetime]) -> list[RegionWindow]:
+def contiguous_windows(
+    region: str, starts: Iterable[datetime], step: timedelta = INTERVAL, key_name: str = "region"
+) -> list[RegionWindow]:
     """Interval starts of one region, in any order, as the fewest windows that cover exactly them."""
     ordered = sorted(set(starts))
     if not ordered:
@@ -150,11 +183,11 @@ def contiguous_windows(region: str, starts: Iterable[datetime]) -> list[RegionWi
     windows: list[RegionWindow] = []
     run_start = previous = ordered[0]
     for start in ordered[1:]:
-        if start - previous != INTERVAL:
-            windows.append(RegionWindow(region, run_start, previous + INTERVAL))
+        if start - previous != step:
+            windows.append(RegionWindow(region, run_start, previous + step, step, key_name))
             run_start = start
         previous = start
-    windows.append(RegionWindow(region, run_start, previous + INTERVAL))
+    windows.append(RegionWindow(region, run_start, previous + step, step, key_name))
     return windows
 
 

@@ -18,12 +18,12 @@ import dagster as dg
 
 from carbon_pipeline.dagster_private import RawMetadataValue
 from carbon_pipeline.partitions import (
-    INTERVAL,
     RANGE_END_TAG,
     RANGE_START_TAG,
     REGION_DIMENSION,
     RegionWindow,
     interval_start,
+    interval_step,
     region_windows,
 )
 
@@ -198,8 +198,8 @@ def run_windows(tags: Mapping[str, str], partitions_def: dg.MultiPartitionsDefin
         if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
             return _range_windows(tags[RANGE_START_TAG], tags[RANGE_END_TAG], partitions_def, regions)
         if PARTITION_TAG in tags:
-            first = _parse_key(tags[PARTITION_TAG], regions)
-            return [RegionWindow(first[0], first[1], first[1] + INTERVAL)]
+            first, step = _parse_key(tags[PARTITION_TAG], regions), interval_step(partitions_def)
+            return [RegionWindow(first[0], first[1], first[1] + step, step)]
     except ValueError:
         return []
     return []
@@ -208,11 +208,11 @@ def run_windows(tags: Mapping[str, str], partitions_def: dg.MultiPartitionsDefin
 def _range_windows(
     start: str, end: str, partitions_def: dg.MultiPartitionsDefinition, regions: set[str]
 ) -> list[RegionWindow]:
-    first, last = _parse_key(start, regions), _parse_key(end, regions)
+    first, last, step = _parse_key(start, regions), _parse_key(end, regions), interval_step(partitions_def)
     if first[0] == last[0]:
-        return [RegionWindow(first[0], first[1], last[1] + INTERVAL)]
+        return [RegionWindow(first[0], first[1], last[1] + step, step)]
     keys = partitions_def.get_partition_keys_in_range(dg.PartitionKeyRange(start, end))
-    return region_windows(key for key in keys if isinstance(key, dg.MultiPartitionKey))
+    return region_windows((key for key in keys if isinstance(key, dg.MultiPartitionKey)), step)
 
 
 def _parse_key(key: str, regions: set[str]) -> tuple[str, datetime]:

@@ -19,6 +19,7 @@ ACCESS_SCHEDULE_NAME = "watttime_access_daily"
 # Once a day, at a minute no 15-minute tick uses: a plan changes when the subscription does, rarely.
 ACCESS_CRON = "10 0 * * *"
 INTERVAL_TAG = "carbon/interval"
+AVERAGE_SCHEDULE_NAME = "average_carbon_intensity_hourly"
 
 
 def fifteen_minute_cron(delay_minutes: int) -> str:
@@ -97,6 +98,33 @@ def build_interval_schedule(
         return [_interval_request(interval, block, len(blocks) > 1) for block in blocks]
 
     return every_15_minutes
+
+
+def build_hourly_zone_schedule(
+    job: UnresolvedAssetJobDefinition, partitions_def: dg.MultiPartitionsDefinition, delay_minutes: int
+) -> dg.ScheduleDefinition:
+    """Every zone's hour that just closed, ``delay_minutes`` after it closed, as one run keyed by the hour.
+
+    No plan gate: Electricity Maps serves the last hours of every zone a token may read, and a zone it
+    refuses fails on its own in the run, named.
+    """
+    zones = tuple(partitions_def.get_partitions_def_for_dimension(REGION_DIMENSION).get_partition_keys())
+    intervals = partitions_def.get_partitions_def_for_dimension(TIME_DIMENSION)
+
+    @dg.schedule(
+        name=AVERAGE_SCHEDULE_NAME,
+        cron_schedule=f"{delay_minutes} * * * *",
+        job=job,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def every_hour(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        """Requests the newest closed hour for every zone; missed ticks are the gap filler's."""
+        with dg.partition_loading_context(effective_dt=context.scheduled_execution_time):
+            interval = intervals.get_last_partition_key()
+        return [] if interval is None else [_interval_request(interval, zones, split=False)]
+
+    return every_hour
 
 
 def _interval_request(interval: str, block: tuple[str, ...], split: bool) -> dg.RunRequest:

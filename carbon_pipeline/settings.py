@@ -12,19 +12,25 @@ nothing reads the environment at import.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from carbon_pipeline.electricitymaps.endpoints import DEFAULT_REQUESTS_PER_SECOND, ELECTRICITYMAPS_BASE_URL
 from carbon_pipeline.notifier import DEFAULT_UI_URL, is_http_url
 from carbon_pipeline.regions import parse_regions
+from carbon_pipeline.setting_errors import ConfigurationError, one_of
+from carbon_pipeline.settings_electricitymaps import (
+    ELECTRICITYMAPS_API_TOKEN_VARIABLE as ELECTRICITYMAPS_API_TOKEN_VARIABLE,
+)
+from carbon_pipeline.settings_electricitymaps import (
+    ZONES_VARIABLE,
+    ElectricityMapsSettings,
+)
 from carbon_pipeline.sinks.influxdb import WriteApi
 from carbon_pipeline.watttime.endpoints import (
     DEFAULT_SIGNAL_TYPE,
@@ -35,9 +41,10 @@ from carbon_pipeline.watttime.endpoints import (
 
 Deployment = Literal["local", "prod"]
 DEPLOYMENTS: tuple[Deployment, ...] = ("local", "prod")
-T = TypeVar("T", bound=str)
 
 DEFAULT_REGIONS = ("CAISO_NORTH",)
+# The demo's Electricity Maps zone, shown beside CAISO_NORTH: the simulator serves it on every plan.
+DEMO_ZONE = "DE"
 # Local: a rolling four weeks, enough to explore without thousands of partitions that stay "missing".
 # Production: a fixed date, so the history Dagster tracks (and the gap filler may refill) never shrinks.
 DEFAULT_PARTITIONS_START: dict[Deployment, str] = {"local": "28d", "prod": "2025-01-01"}
@@ -47,9 +54,6 @@ DEFAULT_DAGSTER_HOME = ".dagster_home"
 WATTTIME_USERNAME_VARIABLE = "WATTTIME_USERNAME"
 WATTTIME_PASSWORD_VARIABLE = "WATTTIME_PASSWORD"
 WATTTIME_BASE_URL_VARIABLE = "WATTTIME_BASE_URL"
-ELECTRICITYMAPS_API_TOKEN_VARIABLE = "ELECTRICITYMAPS_API_TOKEN"
-ELECTRICITYMAPS_BASE_URL_VARIABLE = "ELECTRICITYMAPS_BASE_URL"
-ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE = "ELECTRICITYMAPS_REQUESTS_PER_SECOND"
 # The standalone simulator's account; names of their own, so that starting it never takes a real password.
 SIMULATOR_USERNAME_VARIABLE = "WATTTIME_SIMULATOR_USERNAME"
 SIMULATOR_PASSWORD_VARIABLE = "WATTTIME_SIMULATOR_PASSWORD"
@@ -89,16 +93,12 @@ PLACEHOLDER = re.compile(
 )
 
 
-class ConfigurationError(ValueError):
-    """A setting is missing or malformed; the message names the variable and what is expected."""
-
-
 def _default_partitions_start(fields: dict[str, Any]) -> Any:
     """The deployment's default, as if its variable were set to it (it is parsed like one)."""
     return DEFAULT_PARTITIONS_START[fields.get("deployment", "local")]
 
 
-class PipelineSettings(BaseModel):
+class PipelineSettings(ElectricityMapsSettings):
     """The load-time settings of one deployment; each field is read from the variable its alias names.
 
     Tests and tools build one directly by field name; ``from_env`` reads one by variable name.
@@ -150,15 +150,16 @@ class PipelineSettings(BaseModel):
             problems = _problems(error)
         else:
             if settings.deployment == "prod":
-                require_production_settings(env)
+                require_production_settings(env, settings.electricitymaps_required())
             return settings
         # Raised outside the handler so the pydantic error, which holds the raw values, is not chained to it.
         raise ConfigurationError(problems)
 
     @classmethod
     def for_demo(cls, now: datetime | None = None) -> PipelineSettings:
-        """The local deployment whatever the shell says (the demo never touches real services); the rest as set."""
-        return cls.from_env({**os.environ, "DAGSTER_DEPLOYMENT": "local"}, now)
+        """The local deployment whatever the shell says (the demo never touches real services); the rest as set,
+        with an Electricity Maps zone unless the shell names its own."""
+        return cls.from_env({ZONES_VARIABLE: DEMO_ZONE, **os.environ, "DAGSTER_DEPLOYMENT": "local"}, now)
 
     @property
     def line_protocol_directory(self) -> Path:
@@ -314,9 +315,10 @@ def is_placeholder(value: str) -> bool:
     return not stripped or PLACEHOLDER.search(stripped) is not None
 
 
-def require_production_settings(env: Mapping[str, str]) -> None:
-    """Fail the load when any production setting is missing or still a placeholder (values never echoed)."""
-    bad = [name for name in PRODUCTION_REQUIRED if is_placeholder(env.get(name, ""))]
+def require_production_settings(env: Mapping[str, str], also: tuple[str, ...] = ()) -> None:
+    """Fail the load when any production setting (``also`` included) is missing or still a placeholder
+    (values never echoed)."""
+    bad = [name for name in (*PRODUCTION_REQUIRED, *also) if is_placeholder(env.get(name, ""))]
     if bad:
         raise ConfigurationError(
             "DAGSTER_DEPLOYMENT=prod needs these environment variables set to real values "
@@ -324,39 +326,9 @@ def require_production_settings(env: Mapping[str, str]) -> None:
         )
 
 
-def one_of(variable: str, value: str, choices: tuple[T, ...], expected: str) -> T:
-    """The choice equal to ``value``, typed as the choices are; else an error naming the variable."""
-    for choice in choices:
-        if value == choice:
-            return choice
-    raise ConfigurationError(f"{variable}={value!r}: expected {expected}.")
-
-
 def watttime_base_url_from_env() -> str:
     """The WattTime API root for ``carbon-pipeline register`` and ``region``, which need no other setting."""
     return os.environ.get(WATTTIME_BASE_URL_VARIABLE) or WATTTIME_BASE_URL
-
-
-def electricitymaps_base_url_from_env() -> str:
-    """The Electricity Maps API root, /v3 included: the public one unless the variable points elsewhere."""
-    return os.environ.get(ELECTRICITYMAPS_BASE_URL_VARIABLE) or ELECTRICITYMAPS_BASE_URL
-
-
-def electricitymaps_requests_per_second_from_env() -> float:
-    """The token's request rate: no plan's limit is published, so the plan's holder sets it (0.0083 is 30/h)."""
-    raw = os.environ.get(ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE, "")
-    if not raw:
-        return DEFAULT_REQUESTS_PER_SECOND
-    try:
-        rate = float(raw)
-    except ValueError:
-        rate = math.nan
-    if not 0 < rate <= 1000:
-        raise ConfigurationError(
-            f"{ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE}={raw!r}: "
-            "expected requests a second, above 0 and at most 1000."
-        )
-    return rate
 
 
 def watttime_username_from_env() -> str | None:

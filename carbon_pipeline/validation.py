@@ -70,14 +70,14 @@ class DataRejected(Exception):
     offending value for the UI.
     """
 
-    def __init__(self, window: RegionWindow, failure_cases: pd.DataFrame) -> None:
+    def __init__(self, window: RegionWindow, failure_cases: pd.DataFrame, source: str = "WattTime") -> None:
         self.window = window
         self.failure_cases = failure_cases
         preview = "; ".join(_describe_failure(row) for row in failure_cases.head(FAILURE_MESSAGE_ROWS).itertuples())
         more = len(failure_cases) - FAILURE_MESSAGE_ROWS
         suffix = f"; and {more} more" if more > 0 else ""
         super().__init__(
-            f"{window.describe()}: WattTime data rejected, nothing written: {len(failure_cases)} "
+            f"{window.describe()}: {source} data rejected, nothing written: {len(failure_cases)} "
             f"failure(s): {preview}{suffix}"
         )
 

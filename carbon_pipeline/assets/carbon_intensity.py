@@ -75,11 +75,12 @@ def interval_asset(
     check_name: str,
     check_description: str,
     metadata: dict[str, Any],
+    pool: str = WATTTIME_POOL,
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
-    """The declaration of an asset of WattTime data per region and interval, validated by one blocking check.
+    """The declaration of an asset of data per region (or zone) and interval, validated by one blocking check.
 
-    A backfill is one run, WattTime calls share the ``watttime_api`` pool, and each interval is materialized
-    by an event of its own (``AssetMaterialization``), not by an output.
+    A backfill is one run, calls to the source share its ``pool`` (``watttime_api`` for WattTime), and each
+    interval is materialized by an event of its own (``AssetMaterialization``), not by an output.
     """
     return dg.asset(
         name=name,
@@ -88,7 +89,7 @@ def interval_asset(
         check_specs=[dg.AssetCheckSpec(check_name, asset=name, blocking=True, description=check_description)],
         group_name=GROUP_NAME,
         kinds={"python", "influxdb"},
-        pool=WATTTIME_POOL,
+        pool=pool,
         metadata=metadata,
         output_required=False,
     )

@@ -4,17 +4,11 @@ import logging
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-import dagster as dg
 from pydantic import Field
 
 from carbon_pipeline.electricitymaps.client import ElectricityMapsClient
 from carbon_pipeline.electricitymaps.endpoints import DEFAULT_REQUESTS_PER_SECOND, ELECTRICITYMAPS_BASE_URL
 from carbon_pipeline.run_clients import RunClientResource
-from carbon_pipeline.settings import (
-    ELECTRICITYMAPS_API_TOKEN_VARIABLE,
-    electricitymaps_base_url_from_env,
-    electricitymaps_requests_per_second_from_env,
-)
 
 
 class ElectricityMapsSource(RunClientResource, ABC):
@@ -45,6 +39,10 @@ class ElectricityMapsSource(RunClientResource, ABC):
     @abstractmethod
     def source_name(self) -> str:
         """Recorded with every point so data from the simulator can never pass for Electricity Maps'."""
+
+    @abstractmethod
+    def data_source_label(self) -> str:
+        """Shown with every materialization, so the UI always says where the numbers came from."""
 
     @abstractmethod
     def open_client(self, logger: logging.Logger | None) -> ElectricityMapsClient:
@@ -82,18 +80,12 @@ class ElectricityMapsResource(ElectricityMapsSource):
         default=ELECTRICITYMAPS_BASE_URL, description="Root of the API, /v3 included; point it at the simulator."
     )
 
-    @classmethod
-    def from_env(cls) -> "ElectricityMapsResource":
-        """The token as `dg.EnvVar`, resolved only at launch; the base URL and request rate from the settings."""
-        return cls(
-            api_token=dg.EnvVar(ELECTRICITYMAPS_API_TOKEN_VARIABLE),
-            base_url=electricitymaps_base_url_from_env(),
-            requests_per_second=electricitymaps_requests_per_second_from_env(),
-        )
-
     @property
     def source_name(self) -> str:
         return "electricitymaps"
+
+    def data_source_label(self) -> str:
+        return f"Electricity Maps API ({self.base_url})"
 
     def open_client(self, logger: logging.Logger | None) -> ElectricityMapsClient:
         return self._client_for(self.api_token, self.base_url, logger)

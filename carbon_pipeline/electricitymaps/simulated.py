@@ -13,6 +13,8 @@ from carbon_pipeline.electricitymaps.resource import ElectricityMapsSource
 from carbon_pipeline.electricitymaps.simulator import ElectricityMapsSimulator, SimulatorConfig
 from carbon_pipeline.electricitymaps.simulator.state import PAID
 
+SIMULATED_LABEL = "SIMULATED: embedded Electricity Maps simulator (deterministic values, not real grid data)"
+
 
 class SimulatedElectricityMapsResource(ElectricityMapsSource):
     """Electricity Maps v3 simulated over loopback HTTP inside each run: no token, no internet.
@@ -27,6 +29,9 @@ class SimulatedElectricityMapsResource(ElectricityMapsSource):
     @property
     def source_name(self) -> str:
         return "simulator"
+
+    def data_source_label(self) -> str:
+        return SIMULATED_LABEL
 
     def open_client(self, logger: logging.Logger | None) -> ElectricityMapsClient:
         """Start the run's simulator, stopped again at teardown, and a client for it."""

@@ -15,8 +15,8 @@ Each tick logs what was missing, per region, and what it requested or why it req
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -24,7 +24,7 @@ import dagster as dg
 from carbon_pipeline.access_gate import requestable
 from carbon_pipeline.coverage import DueIntervals, due_intervals, materialized_starts, regions_of
 from carbon_pipeline.dagster_private import BulkActionStatus, UnresolvedAssetJobDefinition
-from carbon_pipeline.partitions import INTERVAL, RegionWindow, contiguous_windows, format_window, region_range_tags
+from carbon_pipeline.partitions import RegionWindow, contiguous_windows, format_window, region_range_tags
 from carbon_pipeline.run_outcomes import RunOutcome, run_covers, run_outcome, run_windows
 from carbon_pipeline.sensors.tick_log import listed, skipped
 from carbon_pipeline.watttime.access import HISTORICAL
@@ -32,7 +32,7 @@ from carbon_pipeline.watttime.access import HISTORICAL
 SENSOR_NAME = "carbon_intensity_gap_filler"
 TRIGGER_TAG = "carbon/trigger"
 TRIGGER = "gap_fill"
-MAX_RUN_INTERVALS = 30 * 96  # 30 days: one WattTime call
+MAX_RUN_INTERVALS = 30 * 96  # 30 days of 15-minute intervals: one WattTime call
 DEFAULT_REFUSED_RETRY_AFTER = timedelta(hours=6)
 RUN_LOOKUP_LIMIT = 1000
 DEFAULT_STALLED_AFTER = timedelta(minutes=30)
@@ -44,6 +44,26 @@ WAITING_STATUSES = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
+
+
+@dataclass(frozen=True)
+class SourceDepth:
+    """How far back a source serves data: intervals starting before ``first_served(now)`` are never requested,
+    and each tick counts them per region under ``reason`` (``not available from this source (...)``)."""
+
+    first_served: Callable[[datetime], datetime]
+    reason: str
+
+    def unavailable(self, due: DueIntervals, regions: Iterable[str], now: datetime) -> tuple[DueIntervals, str | None]:
+        """The due intervals the source can serve, and the tick's note on those it cannot."""
+        first = min(max(due.first, self.first_served(now)), due.end)
+        count = len(replace(due, end=first).starts())
+        if not count:
+            return due, None
+        counts = [f"{region} {count}" for region in regions]  # the same window for every region
+        before = first.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+        note = f"Not requested, {self.reason}: the interval(s) before {before}, per region: {listed(counts)}."
+        return replace(due, first=first), note
 
 
 @dataclass(frozen=True)
@@ -91,13 +111,15 @@ def build_gap_filler_sensor(
     name: str = SENSOR_NAME,
     stalled_after: timedelta = DEFAULT_STALLED_AFTER,
     refused_retry_after: timedelta = DEFAULT_REFUSED_RETRY_AFTER,
-    endpoint: str = HISTORICAL,
+    endpoint: str | None = HISTORICAL,
+    depth: SourceDepth | None = None,
 ) -> dg.SensorDefinition:
     """``schedule_delay`` is how long after an interval *ends* its scheduled run starts: negative for forecasts,
     whose run starts shortly after the interval begins. ``stalled_after`` is how long a starting or running
     run may record nothing before its intervals count as missing again; ``refused_retry_after`` how long a
     single interval whose data was refused waits before it is requested again. Only the regions the WattTime
-    plan allows ``endpoint`` for are requested (``access_gate``); the others are named in the tick's log."""
+    plan allows ``endpoint`` for are requested (``access_gate``; ``None`` for a source other than WattTime);
+    the others are named in the tick's log. ``depth`` keeps intervals older than the source serves out."""
 
     @dg.sensor(
         name=name,
@@ -114,18 +136,22 @@ def build_gap_filler_sensor(
         if _backfill_running(instance, asset_key):
             return skipped(context.log, "a backfill of the asset is in progress; it fills its own range")
         due = due_intervals(partitions_def, datetime.now(UTC), lookback, schedule_delay)
-        regions, left_out = requestable(instance, endpoint, regions_of(partitions_def))
+        regions, left_out = _requestable(instance, endpoint, regions_of(partitions_def))
         for note in left_out:
             context.log.info(note)
         if not regions:
             return skipped(context.log, f"no configured region is in the WattTime plan for {endpoint}")
+        if depth is not None:
+            due, unavailable = depth.unavailable(due, regions, datetime.now(UTC))
+            if unavailable:
+                context.log.info(unavailable)
         waiting, stalled = _waiting_runs(instance, asset_key, partitions_def, datetime.now(UTC) - stalled_after)
         if stalled:
             context.log.info(_stalled_note(stalled, stalled_after))
         plan = plan_gap_fill(
             due,
             regions,
-            materialized_starts(instance, asset_key, regions, due.first, due.end),
+            materialized_starts(instance, asset_key, regions, due.first, due.end, due.step),
             in_flight=[window for run in waiting for window in run[1]],
             refused=_recently_refused(instance, asset_key, partitions_def, datetime.now(UTC) - refused_retry_after),
             room=max_runs - sum(1 for tags, _ in waiting if tags.get(TRIGGER_TAG) == TRIGGER),
@@ -161,22 +187,31 @@ def plan_gap_fill(
         held_back += sum(1 for start in absent if start in held and start not in in_flight_now)
         isolate = refused_in_range.get(region, set())
         wanted = [start for start in absent if start not in held and start not in in_flight_now]
-        candidates += _windows_to_request(region, wanted, isolate)
+        candidates += _windows_to_request(region, wanted, isolate, due.step)
     candidates.sort(key=lambda window: window.end, reverse=True)
     chosen = tuple(candidates[: max(room, 0)])
     reason = _reason(sum(missing.values()), held_back, room - len(chosen), candidates[len(chosen) :])
     return GapFillPlan(chosen, missing, held_back, reason, len(candidates) - len(chosen))
 
 
-def _windows_to_request(region: str, wanted: list[datetime], isolate: set[datetime]) -> list[RegionWindow]:
-    """Wanted intervals as ranges of at most 30 days; intervals of a refused range go one at a time."""
-    singles = [RegionWindow(region, start, start + INTERVAL) for start in wanted if start in isolate]
-    ranges = contiguous_windows(region, [start for start in wanted if start not in isolate])
+def _windows_to_request(
+    region: str, wanted: list[datetime], isolate: set[datetime], step: timedelta
+) -> list[RegionWindow]:
+    """Wanted intervals as ranges of at most ``MAX_RUN_INTERVALS``; intervals of a refused range go one at a time."""
+    singles = [RegionWindow(region, start, start + step, step) for start in wanted if start in isolate]
+    ranges = contiguous_windows(region, [start for start in wanted if start not in isolate], step)
     return singles + [piece for window in ranges for piece in window.pieces(MAX_RUN_INTERVALS)]
 
 
+def _requestable(
+    instance: dg.DagsterInstance, endpoint: str | None, configured: list[str]
+) -> tuple[tuple[str, ...], list[str]]:
+    """Every configured region for a source without a WattTime plan; else what the plan allows."""
+    return (tuple(configured), []) if endpoint is None else requestable(instance, endpoint, configured)
+
+
 def gap_fill_request(window: RegionWindow) -> dg.RunRequest:
-    last = window.end - INTERVAL
+    last = window.end - window.step
     return dg.RunRequest(tags=region_range_tags(window.region, window.start, last) | {TRIGGER_TAG: TRIGGER})
 
 

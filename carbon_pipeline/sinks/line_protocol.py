@@ -55,9 +55,12 @@ def _refuse_line_breaks(value: str) -> None:
 
 def series_prefix(region: str, signal_type: str, source: str, measurement: str = MEASUREMENT) -> str:
     """Measurement and tag set shared by every point of one region's series."""
-    return measurement + "".join(
-        f",{key}={escape_tag(value)}" for key, value in series_tags(region, signal_type, source)
-    )
+    return tagged_prefix(measurement, series_tags(region, signal_type, source))
+
+
+def tagged_prefix(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    """``measurement,key=value,...`` with every tag value escaped (or refused), in the order given."""
+    return measurement + "".join(f",{key}={escape_tag(value)}" for key, value in tags)
 
 
 def series_tags(region: str, signal_type: str, source: str) -> tuple[tuple[str, str], ...]:

@@ -108,6 +108,15 @@ def test_make_demo_materializes_every_asset_into_files_and_names_the_next_cleane
     assert re.search(
         r"CAISO_NORTH: signal index [\d.]+ of 100 \(0 cleanest\) for CAISO_NORTH\|\S+ \[SIMULATED", done.stdout
     )
+    averaged = re.search(r"DE: (\d+) average intensity points for hours \S+ to \S+ \(UTC\) .*\[SIMULATED", done.stdout)
+    assert averaged, done.stdout
+    assert re.search(
+        r"Side by side, the hour \S+ \S+ UTC:\n"
+        r"  CAISO_NORTH marginal \(WattTime MOER\): [\d.]+ gCO2/kWh: what one more kWh used now emits.*\[SIMULATED\]\n"
+        r"  DE average \(Electricity Maps, lifecycle\): [\d.]+ gCO2eq/kWh: what each kWh consumed emitted"
+        r".*\[SIMULATED\]",
+        done.stdout,
+    )
     lines = {
         measurement: [
             line
@@ -120,6 +129,7 @@ def test_make_demo_materializes_every_asset_into_files_and_names_the_next_cleane
             "carbon_cleanest_window",
             "carbon_forecast_accuracy",
             "carbon_signal_index",
+            "average_carbon_intensity",
         )
     }
     assert len(lines["carbon_intensity"]) == int(measured.group(1))
@@ -127,6 +137,8 @@ def test_make_demo_materializes_every_asset_into_files_and_names_the_next_cleane
     assert len(lines["carbon_cleanest_window"]) == 97 * 3
     assert len(lines["carbon_forecast_accuracy"]) == 6  # three lead-time buckets, three window lengths
     assert len(lines["carbon_signal_index"]) == 1  # the interval under way
+    assert len(lines["average_carbon_intensity"]) == int(averaged.group(1)) == 23  # the free tier's closed hours
+    assert all(line.startswith("average_carbon_intensity,zone=DE,") for line in lines["average_carbon_intensity"])
     assert all(",source=simulator" in line for measurement in lines.values() for line in measurement)
 
 

@@ -24,6 +24,7 @@ from carbon_pipeline.settings import ConfigurationError, PipelineSettings
 from carbon_pipeline.sinks.files import LineProtocolFileSink
 from carbon_pipeline.sinks.influxdb import InfluxDBResource
 from carbon_pipeline.watttime.simulated import SimulatedWattTimeResource
+from carbon_pipeline_tests.support.schedule_ticks import tick_requests
 
 PROD_ENV = {
     "DAGSTER_DEPLOYMENT": "prod",
@@ -92,15 +93,7 @@ def test_schedule_requests_the_just_closed_interval_for_every_region_as_one_run_
     assert schedule.cron_schedule == "5,20,35,50 * * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     # The instance holds no watttime_access read yet, so every configured region is requested.
-    with (
-        dg.instance_for_test() as instance,
-        dg.build_schedule_context(
-            instance=instance,
-            repository_def=defs.get_repository_def(),
-            scheduled_execution_time=datetime(2026, 3, 8, 10, 5, tzinfo=UTC),
-        ) as context,
-    ):
-        (request,) = schedule.evaluate_tick(context).run_requests or []
+    (request,) = tick_requests(defs, schedule.name, datetime(2026, 3, 8, 10, 5, tzinfo=UTC))
     assert request.run_key == "2026-03-08-09:45" and request.partition_key is None
     assert {
         "dagster/asset_partition_range_start": "CAISO_NORTH|2026-03-08-09:45",
@@ -115,15 +108,7 @@ def test_the_index_schedule_requests_the_interval_under_way_for_every_region_as_
     assert schedule.cron_schedule == "1,16,31,46 * * * *" and schedule.job_name == INDEX_JOB_NAME
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     # The instance holds no watttime_access read yet, so every configured region is requested.
-    with (
-        dg.instance_for_test() as instance,
-        dg.build_schedule_context(
-            instance=instance,
-            repository_def=defs.get_repository_def(),
-            scheduled_execution_time=datetime(2026, 3, 8, 10, 1, tzinfo=UTC),
-        ) as context,
-    ):
-        (request,) = schedule.evaluate_tick(context).run_requests or []
+    (request,) = tick_requests(defs, schedule.name, datetime(2026, 3, 8, 10, 1, tzinfo=UTC))
     assert request.run_key == "2026-03-08-10:00"
     assert {
         "dagster/asset_partition_range_start": "CAISO_NORTH|2026-03-08-10:00",

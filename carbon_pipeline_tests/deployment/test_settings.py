@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from carbon_pipeline.settings import (
-    ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE,
     ConfigurationError,
     PipelineSettings,
-    electricitymaps_requests_per_second_from_env,
     is_placeholder,
+)
+from carbon_pipeline.settings_electricitymaps import (
+    REQUESTS_PER_SECOND_VARIABLE as ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE,
 )
 
 # Mid-afternoon, so a window floored to the UTC day visibly differs from one counted from now.
@@ -234,17 +235,13 @@ def test_resource_settings_have_defaults_and_are_read_from_their_variables(tmp_p
         PipelineSettings.from_env({"INFLUXDB_WRITE_API": "v1"})
 
 
-def test_the_electricity_maps_rate_defaults_to_one_a_second_and_a_bad_one_names_its_variable(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv(ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE, raising=False)
-    assert electricitymaps_requests_per_second_from_env() == 1.0
-    monkeypatch.setenv(ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE, "0.0083")
-    assert electricitymaps_requests_per_second_from_env() == 0.0083
+def test_the_electricity_maps_rate_defaults_to_one_a_second_and_a_bad_one_names_its_variable() -> None:
+    assert PipelineSettings.from_env({}).electricitymaps_requests_per_second == 1.0
+    settings = PipelineSettings.from_env({ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE: "0.0083"})
+    assert settings.electricitymaps_requests_per_second == 0.0083
     for bad in ("fast", "0", "-1", "nan", "2000"):
-        monkeypatch.setenv(ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE, bad)
-        with pytest.raises(ConfigurationError, match=rf"^ELECTRICITYMAPS_REQUESTS_PER_SECOND='{bad}': expected"):
-            electricitymaps_requests_per_second_from_env()
+        with pytest.raises(ConfigurationError, match=rf"ELECTRICITYMAPS_REQUESTS_PER_SECOND='{bad}': expected"):
+            PipelineSettings.from_env({ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE: bad})
 
 
 def test_variables_are_read_by_their_exact_names_only() -> None:

@@ -8,14 +8,27 @@ import threading
 import dagster as dg
 import pytest
 
+from carbon_pipeline.deployments import electricitymaps_resources
 from carbon_pipeline.electricitymaps.resource import ElectricityMapsResource, ElectricityMapsSource
 from carbon_pipeline.electricitymaps.simulated import SimulatedElectricityMapsResource
 from carbon_pipeline.electricitymaps.simulator import PAID_TOKEN, ElectricityMapsSimulator
-from carbon_pipeline.settings import (
+from carbon_pipeline.settings import PipelineSettings
+from carbon_pipeline.settings_electricitymaps import (
     ELECTRICITYMAPS_API_TOKEN_VARIABLE,
     ELECTRICITYMAPS_BASE_URL_VARIABLE,
-    ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE,
+    REQUESTS_PER_SECOND_VARIABLE,
+    ZONES_VARIABLE,
 )
+
+# What production needs besides Electricity Maps; only the settings read them here.
+PRODUCTION_ENV = {
+    "DAGSTER_DEPLOYMENT": "prod",
+    "WATTTIME_USERNAME": "watttime-user",
+    "WATTTIME_PASSWORD": "watttime-password-unused",
+    "INFLUXDB_HOST": "http://127.0.0.1:9",
+    "INFLUXDB_TOKEN": "influxdb-token-unused",
+    "INFLUXDB_DATABASE": "carbon",
+}
 
 
 @dg.asset
@@ -34,10 +47,16 @@ def _materialize(resource: ElectricityMapsSource) -> tuple[int, str]:
 def test_real_resource_reads_its_token_from_the_environment(
     sim: ElectricityMapsSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The production resource takes its base URL and rate from the settings; its token only at launch."""
     monkeypatch.setenv(ELECTRICITYMAPS_API_TOKEN_VARIABLE, PAID_TOKEN)
-    monkeypatch.setenv(ELECTRICITYMAPS_BASE_URL_VARIABLE, sim.api_url)
-    monkeypatch.setenv(ELECTRICITYMAPS_REQUESTS_PER_SECOND_VARIABLE, "50")
-    resource = ElectricityMapsResource.from_env()
+    env = PRODUCTION_ENV | {
+        ELECTRICITYMAPS_API_TOKEN_VARIABLE: PAID_TOKEN,
+        ZONES_VARIABLE: "FR",
+        ELECTRICITYMAPS_BASE_URL_VARIABLE: sim.api_url,
+        REQUESTS_PER_SECOND_VARIABLE: "50",
+    }
+    resource = electricitymaps_resources(PipelineSettings.from_env(env))["electricitymaps"]
+    assert isinstance(resource, ElectricityMapsResource)
     assert PAID_TOKEN not in repr(resource) and resource.requests_per_second == 50
     assert _materialize(resource) == (24, "electricitymaps")
     assert sim.state.stats()["requests"] == {"/carbon-intensity/history": 1}
