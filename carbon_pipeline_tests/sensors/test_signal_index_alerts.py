@@ -9,7 +9,6 @@ stopped, and alerts go to a real HTTP receiver on loopback.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,14 +59,10 @@ class Rig:
         self.run(interval_under_way() - 4 * INTERVAL, succeeds=False)
 
     def failures(self) -> dict[str, int]:
-        """Per failure kind, the failed runs in a row of the region that the sensor has counted."""
-        cursor = self.daemon.cursors[INDEX_ALERTS]
-        assert cursor is not None
-        streaks = json.loads(cursor)["streaks"].get(REGION, {})
-        return {kind: streak["failures"] for kind, streak in streaks.items()}
+        return self.daemon.streak_failures(INDEX_ALERTS, REGION)
 
     def titles(self) -> list[str]:
-        return [payload["text"].splitlines()[0] for payload in self.outage.receiver.payloads]
+        return self.outage.receiver.titles()
 
 
 @pytest.fixture
