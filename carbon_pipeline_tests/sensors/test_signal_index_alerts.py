@@ -75,7 +75,6 @@ def rig(simulator: SimulatorServer) -> Iterator[Rig]:
         yield rig
 
 
-@pytest.mark.slow
 def test_index_write_failures_alert_once_and_recover_once_and_past_intervals_never_count_toward_them(
     rig: Rig,
 ) -> None:
@@ -101,7 +100,6 @@ def test_index_write_failures_alert_once_and_recover_once_and_past_intervals_nev
     assert rig.failures() == {}
 
 
-@pytest.mark.slow
 def test_runs_of_intervals_already_over_alert_under_their_own_kind_once_per_streak(rig: Rig) -> None:
     for _ in range(4):
         rig.run_past()
