@@ -54,6 +54,7 @@ FORECAST_JOB_NAME = "carbon_forecast_job"
 REVISION_JOB_NAME = "carbon_intensity_revisions_job"
 INDEX_JOB_NAME = "carbon_signal_index_job"
 FORECAST_ALERTS = "carbon_forecast_failure_alerts"
+INDEX_ALERTS = "carbon_signal_index_failure_alerts"
 FORECAST_GAP_FILLER = "carbon_forecast_gap_filler"
 ACCURACY_AUTOMATION = "carbon_forecast_accuracy_automation"
 ACCESS_JOB_NAME = "watttime_access_job"
@@ -133,7 +134,7 @@ def _revisions(settings: PipelineSettings) -> dg.Definitions:
 
 
 def _signal_index(settings: PipelineSettings) -> dg.Definitions:
-    """Where now ranks in the coming day: the signal index asset and its schedule, early in each interval.
+    """Where now ranks in the coming day: the signal index asset, its schedule early in each interval, and alerts.
 
     Its intervals are the MOER asset's keys plus the one under way (issue partitions), the only one WattTime
     serves an index for; no gap filler, since an interval that is over can never be filled.
@@ -142,7 +143,10 @@ def _signal_index(settings: PipelineSettings) -> dg.Definitions:
     (asset,) = _deployed(settings, [build_signal_index_asset(partitions, settings.index_signal_type)])
     job = _asset_job(INDEX_JOB_NAME, asset)
     schedule = build_signal_index_schedule(job, partitions, settings.index_delay_minutes)
-    return dg.Definitions(assets=[asset], jobs=[job], schedules=[schedule])
+    alerts = build_failure_alert_sensor(
+        asset.key, partitions, settings.alert_after_failures, INDEX_ALERTS, subject="signal index"
+    )
+    return dg.Definitions(assets=[asset], jobs=[job], schedules=[schedule], sensors=[alerts])
 
 
 def _access(settings: PipelineSettings) -> dg.Definitions:

@@ -42,6 +42,9 @@ class FailureKind(StrEnum):
     WATTTIME = "watttime"
     DATA_INCOMPLETE = "data_incomplete"
     DATA_REJECTED = "data_rejected"
+    # Asked for an interval the source serves no more (the signal index of an interval that is over): not an
+    # outage of WattTime or InfluxDB, so it keeps a streak of its own and never feeds theirs.
+    NOT_AVAILABLE = "not_available"
     OTHER = "other"
 
     @property
@@ -54,6 +57,7 @@ _LABELS = {
     FailureKind.WATTTIME: "WattTime unavailable or refusing requests",
     FailureKind.DATA_INCOMPLETE: "WattTime data incomplete",
     FailureKind.DATA_REJECTED: "WattTime data rejected by validation",
+    FailureKind.NOT_AVAILABLE: "intervals no longer available from the source",
     FailureKind.OTHER: "runs failing",
 }
 
@@ -65,6 +69,7 @@ URGENCY = (
     FailureKind.DATA_REJECTED,
     FailureKind.WATTTIME,
     FailureKind.DATA_INCOMPLETE,
+    FailureKind.NOT_AVAILABLE,
     FailureKind.OTHER,
 )
 

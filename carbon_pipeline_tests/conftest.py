@@ -95,8 +95,9 @@ def sentinels() -> dict[str, str]:
     """A value per secret that can only come from this test, so any sighting is a leak.
 
     The alert webhook's URL is a secret too (Slack's embed a token); nothing listens on it, so
-    alert deliveries fail and their error reports are scanned as well."""
-    secrets = {name: new_sentinel() for name in ("WATTTIME_PASSWORD", "INFLUXDB_TOKEN")}
+    alert deliveries fail and their error reports are scanned as well. The Electricity Maps token is
+    in every process's environment as an operator sets it, whether or not an asset reads it yet."""
+    secrets = {name: new_sentinel() for name in ("WATTTIME_PASSWORD", "INFLUXDB_TOKEN", "ELECTRICITYMAPS_API_TOKEN")}
     return secrets | {"ALERT_WEBHOOK_URL": f"http://127.0.0.1:{free_loopback_port()}/hooks/{new_sentinel()}"}
 
 

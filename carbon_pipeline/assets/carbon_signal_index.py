@@ -92,7 +92,7 @@ def _index_for(client: WattTimeClient, window: RegionWindow, signal_type: str) -
     """The interval's validated point, asked for only while the interval is under way."""
     if not window.start <= datetime.now(UTC) < window.end:
         message = f"{window.describe()}: {NOT_AVAILABLE}"
-        return Failed(RegionFailure((window.region,), FailureKind.OTHER, message, retryable=False))
+        return Failed(RegionFailure((window.region,), FailureKind.NOT_AVAILABLE, message, retryable=False))
     try:
         return _Indexed(window, validate_signal_index(window, client.signal_index(window.region, signal_type)))
     except (WattTimeError, DataRejected) as error:

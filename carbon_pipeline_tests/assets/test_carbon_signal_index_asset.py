@@ -5,9 +5,6 @@ The endpoint serves the current period only, so these runs use the real clock an
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from carbon_pipeline.assets.carbon_signal_index import VALID_INDEX_CHECK
@@ -17,6 +14,7 @@ from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.pipeline_harness import (
     check_evaluation,
     failure_message,
+    interval_under_way,
     materialize_index,
     metadata_by_partition,
 )
@@ -24,18 +22,6 @@ from carbon_pipeline_tests.support.pipeline_harness import (
 INDEX = "/v3/signal-index"
 BOTH = ("CAISO_NORTH", "PJM_DC")
 CAISO = ("CAISO_NORTH", "CAISO_NORTH")
-# A run takes a second or two; one started this close to the interval's end could see the next interval.
-ROOM = timedelta(seconds=20)
-
-
-def _interval_under_way() -> datetime:
-    """The current interval's start, once enough of it is left for a run to finish inside it."""
-    now = datetime.now(UTC)
-    start = now - (now - datetime(1970, 1, 1, tzinfo=UTC)) % INTERVAL
-    if start + INTERVAL - now < ROOM:
-        time.sleep((start + INTERVAL - now).total_seconds())
-        return start + INTERVAL
-    return start
 
 
 def _stored(server: InfluxDBServer, database: str) -> list[dict[str, object]]:
@@ -51,7 +37,7 @@ def _rank_in_forecast(region: str, moment: int) -> float:
 def test_the_interval_under_way_stores_the_simulators_index_in_its_own_measurement(
     resources: dict[str, object], influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:
-    interval = _interval_under_way()
+    interval = interval_under_way()
 
     result = materialize_index(resources, BOTH, interval)
 
@@ -71,7 +57,7 @@ def test_the_interval_under_way_stores_the_simulators_index_in_its_own_measureme
 def test_an_interval_that_is_over_fails_as_not_available_and_writes_nothing(
     resources: dict[str, object], simulator: SimulatorServer, influxdb_server: InfluxDBServer, influxdb_database: str
 ) -> None:
-    past = _interval_under_way() - 4 * INTERVAL
+    past = interval_under_way() - 4 * INTERVAL
 
     result = materialize_index(resources, CAISO, past)
 
@@ -101,7 +87,7 @@ def test_a_bad_reply_is_refused_naming_value_region_and_interval_and_writes_noth
     kind: str,
     named: str,
 ) -> None:
-    interval = _interval_under_way()
+    interval = interval_under_way()
     simulator.state.inject(Fault(kind=kind, path=INDEX))
 
     result = materialize_index(resources, CAISO, interval)

@@ -74,17 +74,19 @@ def test_only_runtime_dependencies_are_installed_at_the_locked_versions(image: I
     assert not unpinned, f"installed versions that constraints.txt does not pin: {unpinned}"
 
 
-# The production settings the code location needs; the secrets' values must never reach the probe's output.
+# The production settings the code location needs, and the Electricity Maps token an operator may set beside
+# them; the secrets' values must never reach the probe's output.
 PRODUCTION_SETTINGS = {
     "WATTTIME_USERNAME": "image-check",
     "WATTTIME_PASSWORD": "image-check-password",
     "INFLUXDB_HOST": "http://127.0.0.1:8181",
     "INFLUXDB_TOKEN": "image-check-token",
     "INFLUXDB_DATABASE": "carbon",
+    "ELECTRICITYMAPS_API_TOKEN": "image-check-electricitymaps-token",
 }
 # What an operator forgets: the account name and the InfluxDB server, with the secrets set.
 FORGOTTEN_SETTINGS = ("WATTTIME_USERNAME", "INFLUXDB_HOST", "INFLUXDB_DATABASE")
-SECRET_SETTINGS = ("WATTTIME_PASSWORD", "INFLUXDB_TOKEN")
+SECRET_SETTINGS = ("WATTTIME_PASSWORD", "INFLUXDB_TOKEN", "ELECTRICITYMAPS_API_TOKEN")
 
 
 @dataclass(frozen=True)

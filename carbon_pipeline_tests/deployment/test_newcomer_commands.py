@@ -194,6 +194,7 @@ def test_dg_list_defs_lists_the_assets_their_jobs_schedules_and_sensors(
         "carbon_forecast_failure_alerts",
         "carbon_forecast_gap_filler",
         "carbon_forecast_accuracy_automation",
+        "carbon_signal_index_failure_alerts",
         "watttime_access_automation",
     }
 
@@ -249,6 +250,7 @@ def test_the_ui_shows_the_forecast_assets_with_their_lineage_schedule_and_sensor
         "carbon_forecast_failure_alerts": ("STANDARD", "RUNNING"),
         "carbon_forecast_gap_filler": ("STANDARD", "RUNNING"),
         "carbon_forecast_accuracy_automation": ("AUTO_MATERIALIZE", "RUNNING"),
+        "carbon_signal_index_failure_alerts": ("STANDARD", "RUNNING"),
         "watttime_access_automation": ("AUTO_MATERIALIZE", "RUNNING"),
     }
 

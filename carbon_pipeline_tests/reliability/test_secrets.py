@@ -165,12 +165,14 @@ def _scanner_finds_planted_sentinels(scanner: SecretScanner, secrets: dict[str, 
     basic = base64.b64encode(f"{SIMULATOR_USERNAME}:{password[5:13]}".encode()).decode()
     (folder / "headers.txt").write_text(f"Authorization: Basic {basic}\n")
     (folder / "token_prefix.log").write_text(f"Authorization: Bearer {token[:8]}...\n")
+    (folder / "emaps_headers.txt").write_text(f"auth-token: {secrets['ELECTRICITYMAPS_API_TOKEN'][4:12]}\n")
     (folder / "seven.log").write_text(f"Bearer {token[:7]}... {password[9:16]} {secrets['INFLUXDB_TOKEN'][-7:]}\n")
     assert set(scanner.scan_tree(folder)) == {
         Finding(f"file {folder / 'plain.log'}", "INFLUXDB_TOKEN"),
         Finding(f"file {folder / 'events.db'}", "WATTTIME_PASSWORD"),
         Finding(f"file {folder / 'headers.txt'}", "WATTTIME_PASSWORD"),
         Finding(f"file {folder / 'token_prefix.log'}", token_name),
+        Finding(f"file {folder / 'emaps_headers.txt'}", "ELECTRICITYMAPS_API_TOKEN"),
     }
     infix = secrets["INFLUXDB_TOKEN"][3:11]
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", infix]) as child:

@@ -7,7 +7,6 @@ and alerts go to a real HTTP receiver on loopback.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -57,14 +56,10 @@ class Rig:
             self.daemon.sensor_tick(sensor)
 
     def failures(self, sensor: str) -> dict[str, int]:
-        """Per failure kind, the failed runs in a row of the region that ``sensor`` has counted."""
-        cursor = self.daemon.cursors[sensor]
-        assert cursor is not None
-        streaks = json.loads(cursor)["streaks"].get(REGION, {})
-        return {kind: streak["failures"] for kind, streak in streaks.items()}
+        return self.daemon.streak_failures(sensor, REGION)
 
     def titles(self) -> list[str]:
-        return [payload["text"].splitlines()[0] for payload in self.outage.receiver.payloads]
+        return self.outage.receiver.titles()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ exactly as the daemon stores them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,6 +53,13 @@ class InProcessDaemon:
         assert isinstance(result, dg.SensorResult)
         self.cursors[name] = result.cursor if result.cursor is not None else context.cursor
         return result, [self.launch(request, sensor.job_name) for request in result.run_requests or []]
+
+    def streak_failures(self, sensor: str, region: str) -> dict[str, int]:
+        """Per failure kind, the failed runs in a row of ``region`` kept in failure-alert sensor ``sensor``'s cursor."""
+        cursor = self.cursors[sensor]
+        assert cursor is not None
+        streaks = json.loads(cursor)["streaks"].get(region, {})
+        return {kind: streak["failures"] for kind, streak in streaks.items()}
 
     def launch(self, request: dg.RunRequest, job_name: str = JOB_NAME) -> dg.ExecuteInProcessResult:
         result = self.definitions.resolve_job_def(job_name).execute_in_process(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import fmean
 
@@ -44,6 +45,8 @@ FORECAST_ASSET = build_forecast_assets(
     build_issue_partitions(REGIONS, PARTITIONS_START), FORECAST_HORIZON_HOURS, WINDOW_HOURS
 )
 INDEX_ASSET = build_signal_index_asset(build_issue_partitions(REGIONS, PARTITIONS_START), "co2_moer")
+# A run takes a second or two; one started this close to the interval's end could see the next interval.
+INDEX_ROOM = timedelta(seconds=20)
 FORECAST_POINT_SECONDS = 300
 FORECAST_POINTS = FORECAST_HORIZON_HOURS * 3600 // FORECAST_POINT_SECONDS
 
@@ -92,6 +95,17 @@ def materialize_forecasts(
     return dg.materialize(
         [FORECAST_ASSET], resources=dict(resources), tags=tags, instance=instance, raise_on_error=False
     )
+
+
+def interval_under_way() -> datetime:
+    """The current interval's start, once enough of it is left for a run to finish inside it: the signal index
+    is served for the interval under way only."""
+    now = datetime.now(UTC)
+    start = now - (now - datetime(1970, 1, 1, tzinfo=UTC)) % INTERVAL
+    if start + INTERVAL - now < INDEX_ROOM:
+        time.sleep((start + INTERVAL - now).total_seconds())
+        return start + INTERVAL
+    return start
 
 
 def materialize_index(

@@ -39,6 +39,10 @@ class WebhookReceiver:
     def texts(self) -> list[str]:
         return [payload["text"] for payload in self.payloads]
 
+    def titles(self) -> list[str]:
+        """The first line of each alert received: what happened, to what and where."""
+        return [text.splitlines()[0] for text in self.texts()]
+
     def refuse(self, status: int, count: int) -> None:
         with self._lock:
             self._refusals.extend([status] * count)
