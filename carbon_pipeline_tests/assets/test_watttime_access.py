@@ -55,8 +55,8 @@ def counts(metadata: dict[str, Any]) -> tuple[int, int, int, int]:
 def test_a_full_plan_is_shown_per_region_with_what_is_not_in_it(instance: dg.DagsterInstance) -> None:
     metadata = read_access(SimulatorConfig(forecast_regions=frozenset({"CAISO_NORTH"})), instance)
     assert table(metadata) == [
-        ("CAISO_NORTH", "MOER + forecast", True, True, False, 300),
-        ("PJM_DC", "MOER", True, False, False, 300),
+        ("CAISO_NORTH", "MOER + forecast + signal index", True, True, True, 300),
+        ("PJM_DC", "MOER + signal index", True, False, True, 300),
         ("NOWHERE", "not in your plan", False, False, False, None),
     ]
     assert counts(metadata) == (2, 1, 0, 1)
@@ -66,14 +66,26 @@ def test_a_full_plan_is_shown_per_region_with_what_is_not_in_it(instance: dg.Dag
 
 
 @pytest.mark.integration  # a materialization tails its compute logs in a process
-def test_a_free_plan_reads_caiso_north_only(instance: dg.DagsterInstance) -> None:
-    metadata = read_access(SimulatorConfig(plan_regions=FREE_PLAN_REGIONS), instance)
+@pytest.mark.parametrize(
+    ("index_within_plan", "pjm_dc", "index_only"),
+    [
+        # The simulator's default: the index for every region, as v2-era sources describe it.
+        (False, ("PJM_DC", "signal index only", False, False, True, 300), 1),
+        # The stricter reading: the index only where the plan covers MOER.
+        (True, ("PJM_DC", "not in your plan", False, False, False, None), 0),
+    ],
+)
+def test_a_free_plan_reads_moer_for_caiso_north_only(
+    instance: dg.DagsterInstance, index_within_plan: bool, pjm_dc: tuple[object, ...], index_only: int
+) -> None:
+    config = SimulatorConfig(plan_regions=FREE_PLAN_REGIONS, index_within_plan=index_within_plan)
+    metadata = read_access(config, instance)
     assert table(metadata) == [
-        ("CAISO_NORTH", "MOER + forecast", True, True, False, 300),
-        ("PJM_DC", "not in your plan", False, False, False, None),
+        ("CAISO_NORTH", "MOER + forecast + signal index", True, True, True, 300),
+        pjm_dc,
         ("NOWHERE", "not in your plan", False, False, False, None),
     ]
-    assert counts(metadata) == (1, 1, 0, 2)
+    assert counts(metadata) == (1, 1, index_only, 2 - index_only)
 
 
 @pytest.mark.integration  # a materialization tails its compute logs in a process
