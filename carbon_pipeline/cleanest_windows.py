@@ -37,7 +37,7 @@ _NO_WINDOW = np.iinfo(np.int64).max
 class CleanestWindow:
     """The cleanest ``window_hours`` of one forecast issue, against running the same load now.
 
-    ``start``/``end`` bound the window, ``end = start + window_hours``; the means are over its 5-minute
+    ``start``/``end`` bound the window, ``end = start + window_hours``; the means are over its
     points. ``cleaner_than_now_percent`` is ``(now - best) / now * 100``. ``current_percentile`` belongs to the
     issue, not the window: it is repeated on each window so that one point answers an automation.
     """
@@ -57,7 +57,9 @@ class CleanestWindow:
 class WindowLongerThanForecast(ValueError):
     """A window length does not fit in a forecast: skipping it would leave an automation on an old window."""
 
-    def __init__(self, region: str, issue_time: datetime, window_hours: float, span: timedelta, more: int) -> None:
+    def __init__(
+        self, region: str, issue_time: datetime, window_hours: float, span: timedelta, more: int, period: timedelta
+    ) -> None:
         self.region = region
         self.issue_time = issue_time
         self.window_hours = window_hours
@@ -65,7 +67,7 @@ class WindowLongerThanForecast(ValueError):
         others = f"; {more} more issue(s) are too short as well" if more else ""
         super().__init__(
             f"{region} forecast issued {utc_iso(issue_time)}: a {window_hours:g} h window does not fit in the "
-            f"forecast's span of {span / timedelta(hours=1):g} h ({span // PERIOD} points){others}"
+            f"forecast's span of {span / timedelta(hours=1):g} h ({span // period} points){others}"
         )
 
 
@@ -74,22 +76,27 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def window_points(window_hours: float) -> int:
-    """How many 5-minute points a window of ``window_hours`` covers.
+def window_points(window_hours: float, period: timedelta = PERIOD) -> int:
+    """How many points of ``period`` (WattTime's 5 minutes unless given) a window of ``window_hours`` covers.
 
     Only whole numbers of periods are accepted: a 1.1 h window would have to start or end inside a period,
     where the forecast says nothing.
     """
-    periods = float(window_hours) * (timedelta(hours=1) / PERIOD)
+    periods = float(window_hours) * (timedelta(hours=1) / period)
     points = round(periods) if math.isfinite(periods) else 0
     if isinstance(window_hours, bool) or points < 1 or not math.isclose(periods, points, abs_tol=1e-9):
-        raise ValueError(f"window length {window_hours!r} h is not a positive whole number of 5-minute periods")
+        raise ValueError(f"window length {window_hours!r} h is not a positive whole number of {_name(period)} periods")
     return points
 
 
-def hours_of(points: int) -> float:
+def hours_of(points: int, period: timedelta = PERIOD) -> float:
     """The length of a window of ``points`` periods, as it is reported and tagged."""
-    return points * PERIOD / timedelta(hours=1)
+    return points * period / timedelta(hours=1)
+
+
+def _name(period: timedelta) -> str:
+    """``5-minute`` or ``60-minute``, as messages name a grid."""
+    return f"{period // timedelta(minutes=1)}-minute"
 
 
 def to_units(values: pd.Series) -> np.ndarray:
@@ -103,21 +110,23 @@ class IssueGrid:
 
     ``issues`` has one row per issue (``region``, ``issue_time``, ``generated_at``, ``first_point``, ``points``),
     sorted by region and issue time; ``rows``/``columns`` place each frame row in the matrix. Issues shorter
-    than the longest are padded at the end, and only ``window_sums`` knows where each one stops.
+    than the longest are padded at the end, and only ``window_sums`` knows where each one stops. ``period`` is
+    the points' spacing: WattTime's 5 minutes, or an hour for a source with an hourly forecast.
     """
 
     issues: pd.DataFrame
     rows: np.ndarray
     columns: np.ndarray
+    period: timedelta = PERIOD
 
     @classmethod
-    def of(cls, points: pd.DataFrame) -> IssueGrid:
+    def of(cls, points: pd.DataFrame, period: timedelta = PERIOD) -> IssueGrid:
         groups = points.groupby(ISSUE_KEYS, sort=True)
-        _require_consecutive(points, groups["point_time"].diff())
+        _require_consecutive(points, groups["point_time"].diff(), period)
         issues = groups.agg(
             generated_at=("generated_at", "first"), first_point=("point_time", "first"), points=("point_time", "size")
         ).reset_index()
-        return cls(issues, groups.ngroup().to_numpy(), groups.cumcount().to_numpy())
+        return cls(issues, groups.ngroup().to_numpy(), groups.cumcount().to_numpy(), period)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -132,7 +141,7 @@ class IssueGrid:
     def window_sums(self, units: np.ndarray, window_hours: float) -> np.ndarray:
         """The sum of every window of ``window_hours``, by issue and start point; starts too late for their
         issue hold the largest int64, so minima and their positions are those of real windows."""
-        points = window_points(window_hours)
+        points = window_points(window_hours, self.period)
         self._require_span(points, window_hours)
         prefix = np.zeros((units.shape[0], units.shape[1] + 1), dtype=np.int64)
         np.cumsum(units, axis=1, out=prefix[:, 1:])
@@ -144,19 +153,19 @@ class IssueGrid:
         short = np.flatnonzero(self.lengths < points)
         if len(short):
             issue = self.issues.iloc[short[0]]
-            span = int(issue["points"]) * PERIOD
+            span = int(issue["points"]) * self.period
             raise WindowLongerThanForecast(
-                issue["region"], issue["issue_time"].to_pydatetime(), window_hours, span, len(short) - 1
+                issue["region"], issue["issue_time"].to_pydatetime(), window_hours, span, len(short) - 1, self.period
             )
 
 
-def _require_consecutive(points: pd.DataFrame, steps: pd.Series) -> None:
+def _require_consecutive(points: pd.DataFrame, steps: pd.Series, period: timedelta) -> None:
     """Windows are counted in points, so a missing or repeated point would silently stretch or shrink them."""
-    broken = np.flatnonzero((steps.notna() & (steps != PERIOD)).to_numpy())
+    broken = np.flatnonzero((steps.notna() & (steps != period)).to_numpy())
     if len(broken):
         row = points.iloc[broken[0]]
         raise ValueError(
-            f"{row['region']} forecast issued {utc_iso(row['issue_time'])}: points must be consecutive 5-minute "
+            f"{row['region']} forecast issued {utc_iso(row['issue_time'])}: points must be consecutive {_name(period)} "
             f"periods in time order; {utc_iso(row['point_time'])} comes {steps.iloc[broken[0]]} after the one before"
         )
 
@@ -174,7 +183,7 @@ def current_percentiles(grid: IssueGrid, units: np.ndarray) -> np.ndarray:
     100 when everything is. Points as clean as now do not count, so a flat forecast is at 0. A forecast of a
     single point has no other point, and nothing cleaner: 0.
     """
-    horizon = min(PERCENTILE_HORIZON // PERIOD, units.shape[1])
+    horizon = min(PERCENTILE_HORIZON // grid.period, units.shape[1])
     considered = np.minimum(grid.lengths, horizon)
     ahead = units[:, 1:horizon]
     inside = np.arange(1, horizon) < considered[:, None]
@@ -183,17 +192,19 @@ def current_percentiles(grid: IssueGrid, units: np.ndarray) -> np.ndarray:
     return np.where(others > 0, 100 * cleaner / np.maximum(others, 1), 0.0)
 
 
-def cleanest_windows(forecasts: pd.DataFrame, window_hours: Sequence[float]) -> list[CleanestWindow]:
+def cleanest_windows(
+    forecasts: pd.DataFrame, window_hours: Sequence[float], period: timedelta = PERIOD
+) -> list[CleanestWindow]:
     """The cleanest window of every length for every issue of a validated forecast frame.
 
     ``forecasts`` holds one issue or many (the columns of the forecast contract); each issue's points are
-    consecutive 5-minute periods. The result lists issues by region and issue time, and for each issue the
-    lengths in the order given. A length longer than any issue raises ``WindowLongerThanForecast``; a frame
-    without issues has no windows.
+    consecutive periods of ``period`` (WattTime's 5 minutes, or an hour for an hourly forecast). The result
+    lists issues by region and issue time, and for each issue the lengths in the order given. A length longer
+    than any issue raises ``WindowLongerThanForecast``; a frame without issues has no windows.
     """
     if forecasts.empty:
         return []
-    grid = IssueGrid.of(forecasts)
+    grid = IssueGrid.of(forecasts, period)
     units = grid.units(forecasts[VALUE_COLUMN])
     percentiles = current_percentiles(grid, units).tolist()
     lengths = [_LengthResult.of(grid, units, hours) for hours in window_hours]
@@ -203,9 +214,9 @@ def cleanest_windows(forecasts: pd.DataFrame, window_hours: Sequence[float]) -> 
             region=region,
             issue_time=issue_time.to_pydatetime(),
             generated_at=generated_at.to_pydatetime(),
-            window_hours=hours_of(length.points),
-            start=first_point.to_pydatetime() + length.starts[row] * PERIOD,
-            end=first_point.to_pydatetime() + (length.starts[row] + length.points) * PERIOD,
+            window_hours=hours_of(length.points, period),
+            start=first_point.to_pydatetime() + length.starts[row] * period,
+            end=first_point.to_pydatetime() + (length.starts[row] + length.points) * period,
             mean_gco2_kwh=_mean(length.best[row], length.points),
             now_mean_gco2_kwh=_mean(length.now[row], length.points),
             cleaner_than_now_percent=cleaner_than_now_percent(length.now[row], length.best[row]),
@@ -232,7 +243,7 @@ class _LengthResult:
         sums = grid.window_sums(units, window_hours)
         starts = cleanest_starts(sums)
         best = sums[np.arange(len(sums)), starts]
-        return cls(window_points(window_hours), starts.tolist(), best.tolist(), sums[:, 0].tolist())
+        return cls(window_points(window_hours, grid.period), starts.tolist(), best.tolist(), sums[:, 0].tolist())
 
 
 def _mean(total_units: int, points: int) -> float:

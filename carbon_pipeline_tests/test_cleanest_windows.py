@@ -21,6 +21,7 @@ from carbon_pipeline.cleanest_windows import (
 from carbon_pipeline_tests.support.gco2_frames import ISSUE_TIME, forecast_issue, stacked
 
 PERIOD = timedelta(minutes=5)
+HOUR = timedelta(hours=1)
 UNITS = 10_000  # 1e-4 gCO2/kWh
 
 
@@ -33,15 +34,17 @@ class Expected:
     percentile: Fraction
 
 
-def brute_force(units: list[int], points: int) -> Expected:
-    """Every start tried in turn, in exact integers and fractions; the first strictly smaller sum wins."""
+def brute_force(units: list[int], points: int, day: int = 288) -> Expected:
+    """Every start tried in turn, in exact integers and fractions; the first strictly smaller sum wins.
+
+    ``day`` is how many points the next 24 hours hold (288 of 5 minutes, 24 of an hour)."""
     best_start, best_sum = 0, sum(units[:points])
     for start in range(1, len(units) - points + 1):
         total = sum(units[start : start + points])
         if total < best_sum:
             best_start, best_sum = start, total
     now_sum = sum(units[:points])
-    ahead = units[1:288]
+    ahead = units[1:day]
     return Expected(
         start_index=best_start,
         mean=Fraction(best_sum, points * UNITS),
@@ -51,11 +54,13 @@ def brute_force(units: list[int], points: int) -> Expected:
     )
 
 
-def assert_matches(window: CleanestWindow, units: list[int], points: int, first_point: datetime) -> None:
-    expected = brute_force(units, points)
-    assert window.start == first_point + expected.start_index * PERIOD
-    assert window.end == window.start + points * PERIOD
-    assert window.window_hours == points / 12
+def assert_matches(
+    window: CleanestWindow, units: list[int], points: int, first_point: datetime, period: timedelta = PERIOD
+) -> None:
+    expected = brute_force(units, points, timedelta(hours=24) // period)
+    assert window.start == first_point + expected.start_index * period
+    assert window.end == window.start + points * period
+    assert window.window_hours == points * period / timedelta(hours=1)
     assert window.mean_gco2_kwh == round(float(expected.mean), 4)
     assert window.now_mean_gco2_kwh == round(float(expected.now_mean), 4)
     assert window.cleaner_than_now_percent == round(float(expected.cleaner_percent), 2)
@@ -103,6 +108,24 @@ def test_a_72_hour_forecast_agrees_for_the_default_lengths() -> None:
     windows = cleanest_windows(forecast_issue(np.array(units) / UNITS), [1, 2, 4])
     for window, points in zip(windows, (12, 24, 48), strict=True):
         assert_matches(window, units, points, ISSUE_TIME)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_hourly_forecast_agrees_with_the_brute_force_over_its_hours(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    units = random_units(rng, int(rng.integers(4, 73)))
+    frame = forecast_issue(np.array(units) / UNITS, period=HOUR)
+    windows = cleanest_windows(frame, [1, 2, 4], HOUR)
+    for window, points in zip(windows, (1, 2, 4), strict=True):
+        assert_matches(window, units, points, ISSUE_TIME, HOUR)
+
+
+def test_an_hourly_forecast_is_refused_where_its_hours_are_not_consecutive() -> None:
+    frame = forecast_issue([1.0, 2.0, 3.0], period=HOUR).drop(index=1)
+    with pytest.raises(ValueError, match="consecutive 60-minute periods"):
+        cleanest_windows(frame, [1], HOUR)
+    with pytest.raises(WindowLongerThanForecast, match=r"span of 2 h \(2 points\)"):
+        cleanest_windows(forecast_issue([1.0, 2.0], period=HOUR), [3], HOUR)
 
 
 def test_equal_windows_are_a_tie_won_by_the_earliest_start() -> None:

@@ -24,10 +24,11 @@ def forecast_issue(
     region: str = "CAISO_NORTH",
     issue_time: datetime = ISSUE_TIME,
     first_point: datetime | None = None,
+    period: timedelta = PERIOD,
 ) -> pd.DataFrame:
-    """One issue: a point every 5 minutes from ``first_point`` (the issue time by default)."""
+    """One issue: a point every ``period`` (5 minutes unless given) from ``first_point`` (the issue time by default)."""
     values = np.round(np.asarray(gco2, dtype=float), 4)
-    horizons = np.arange(len(values), dtype=np.int64) * 5
+    horizons = np.arange(len(values), dtype=np.int64) * (period // timedelta(minutes=1))
     issued = pd.Timestamp(issue_time).as_unit("ns")
     first = pd.Timestamp(first_point or issue_time).as_unit("ns")
     return pd.DataFrame(
