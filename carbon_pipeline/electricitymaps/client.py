@@ -1,9 +1,9 @@
 """Synchronous, thread-safe client for the Electricity Maps v3 carbon-intensity endpoints.
 
 A plain class, so scripts and tests can use it without Dagster; `electricitymaps/resource.py` wraps it.
-Free tokens read `/latest` and `/history` (the last 24 hours); `/past-range` needs a paid plan and takes at
-most 10 days of hourly data per call, so longer ranges are split here. Every reply is validated whole
-(`replies`) and every failure is a typed error naming the zone and the range (`errors`).
+Free tokens read `/latest` and `/history` (the last 24 hours); `/past-range` and `/forecast` need a paid plan,
+and `/past-range` takes at most 10 days of hourly data per call, so longer ranges are split here. Every reply
+is validated whole (`replies`) and every failure is a typed error naming the zone and the range (`errors`).
 """
 
 import logging
@@ -15,6 +15,8 @@ from carbon_pipeline.electricitymaps.endpoints import (
     DEFAULT_REQUESTS_PER_SECOND,
     ELECTRICITYMAPS_BASE_URL,
     EMISSION_FACTOR_TYPES,
+    FORECAST_HORIZON_HOURS,
+    FORECAST_PATH,
     GRANULARITIES,
     HISTORY_PATH,
     LATEST_PATH,
@@ -27,7 +29,14 @@ from carbon_pipeline.electricitymaps.endpoints import (
     validate_zone,
 )
 from carbon_pipeline.electricitymaps.errors import ElectricityMapsResponseError
-from carbon_pipeline.electricitymaps.replies import IntensityPoint, parse_point, parse_points, status_error
+from carbon_pipeline.electricitymaps.replies import (
+    IntensityForecast,
+    IntensityPoint,
+    parse_forecast,
+    parse_point,
+    parse_points,
+    status_error,
+)
 from carbon_pipeline.electricitymaps.transport import REQUEST, Transport
 from carbon_pipeline.rate_limits import account_budgets, spaced_rate
 from carbon_pipeline.retry import RetryPolicy
@@ -118,6 +127,20 @@ class ElectricityMapsClient:
             # Whether `end` is inclusive is not documented: a point at it belongs to the next window.
             points += [point for point in chunk if point.time < window[1]]
         return points
+
+    def forecast(self, zone: str, horizon_hours: int) -> IntensityForecast:
+        """The zone's newest forecast for the next `horizon_hours` (1 to 72), validated whole.
+
+        Needs a paid plan: a free token gets `ElectricityMapsPlanError` naming the zone.
+        """
+        low, high = FORECAST_HORIZON_HOURS
+        require(
+            type(horizon_hours) is int and low <= horizon_hours <= high,
+            f"horizon_hours {horizon_hours!r} is not a whole number from {low} to {high}",
+        )
+        query = Query(FORECAST_PATH, validate_zone(zone))
+        body = self._get(query, {"horizonHours": str(horizon_hours)})
+        return parse_forecast(body, query, self.emission_factor_type, GRANULARITIES[self.granularity])
 
     def _get(self, query: Query, params: dict[str, str]) -> object:
         shared = {

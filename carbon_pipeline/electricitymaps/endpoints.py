@@ -21,6 +21,9 @@ GRANULARITIES = {"5_minutes": timedelta(minutes=5), "15_minutes": timedelta(minu
 # finer granularities is not published: one day per call is assumed.
 HISTORY_SPAN = timedelta(hours=24)
 PAST_RANGE_CHUNKS = {"hourly": timedelta(days=10), "15_minutes": timedelta(days=1), "5_minutes": timedelta(days=1)}
+# How far ahead /forecast is asked for, in whole hours: the simulator serves up to 72 (the real API's range is
+# UNCONFIRMED, README "Electricity Maps: what the client assumes").
+FORECAST_HORIZON_HOURS = (1, 72)
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # No limit is published for today's plans. The free API's predecessor (CO2 Signal) published 30 requests an
 # hour and 1 a second: the client keeps to the second's figure by default; a free token (one zone, one call an

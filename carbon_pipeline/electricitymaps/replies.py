@@ -8,7 +8,7 @@ value, the zone and the time, so nothing half-validated reaches storage.
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -73,6 +73,33 @@ def parse_point(item: object, query: Query, emission_factor_type: str) -> Intens
         updated_at=_optional_time(item.get("updatedAt"), "updatedAt", query),
         created_at=_optional_time(item.get("createdAt"), "createdAt", query),
     )
+
+
+@dataclass(frozen=True)
+class IntensityForecast:
+    """One /forecast reply: when Electricity Maps computed it and its points, consecutive on the granularity."""
+
+    zone: str
+    updated_at: datetime
+    points: tuple[IntensityPoint, ...]
+
+
+def parse_forecast(body: object, query: Query, emission_factor_type: str, step: timedelta) -> IntensityForecast:
+    """The reply's `forecast` points and `updatedAt`, refused whole when empty or not consecutive `step`s.
+
+    Windows are counted in points, so a missing or repeated hour would stretch or shrink them unseen.
+    """
+    points = parse_points(body, "forecast", query, emission_factor_type)
+    if not points:
+        raise ElectricityMapsResponseError("the reply's forecast has no point", query=query)
+    for earlier, later in pairwise(points):
+        if later.time - earlier.time != step:
+            raise ElectricityMapsResponseError(
+                f"point {later.time.isoformat()} comes {later.time - earlier.time} after the one before, not {step}",
+                query=query,
+            )
+    assert isinstance(body, Mapping)  # parse_points refused anything else
+    return IntensityForecast(query.zone, _time(body.get("updatedAt"), "updatedAt", query), tuple(points))
 
 
 def parse_points(body: object, key: str, query: Query, emission_factor_type: str) -> list[IntensityPoint]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from carbon_pipeline.electricitymaps.endpoints import (
     EMISSION_FACTOR_TYPES,
+    FORECAST_HORIZON_HOURS,
     FORECAST_PATH,
     GRANULARITIES,
     HISTORY_PATH,
@@ -25,7 +26,6 @@ from carbon_pipeline.electricitymaps.simulator.values import intensity
 from carbon_pipeline.loopback_http import ApiError
 
 FREE_PATHS = frozenset({LATEST_PATH, HISTORY_PATH})
-FORECAST_HOURS = (1, 72)
 ESTIMATION_METHOD = "TIME_SLICER_AVERAGE"
 # When a point was computed: this long after its period starts (or now, if sooner); `updatedAt` equals it.
 CREATED_AFTER = timedelta(minutes=10)
@@ -74,8 +74,9 @@ def _forecast(
     zone: str, newest: datetime, step: timedelta, factor: str, params: Mapping[str, str], state: SimulatorState
 ) -> dict[str, Any]:
     raw = params.get("horizonHours", "24")
-    if not raw.isdigit() or not FORECAST_HOURS[0] <= int(raw) <= FORECAST_HOURS[1]:
-        raise failure(400, f"horizonHours must be a whole number from {FORECAST_HOURS[0]} to {FORECAST_HOURS[1]}")
+    low, high = FORECAST_HORIZON_HOURS
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise failure(400, f"horizonHours must be a whole number from {low} to {high}")
     times = _grid(newest + step, newest + step + timedelta(hours=int(raw)), step)
     points = [
         {"carbonIntensity": intensity(zone, state.zones[zone], t, factor), "datetime": api_time(t)} for t in times
