@@ -2,7 +2,8 @@
 
 Everything is checked at once (pandera, lazily) and a window with one bad point writes nothing, with the
 value, the zone and the interval named (``DataRejected``). A window whose intervals do not each have their
-point is not written either (``DataIncomplete``): an interval is never materialized without its point.
+point is not written either (``DataIncomplete``): an interval is never materialized without its point. A
+forecast issue is refused whole (``DataRejected``) unless it starts within its hour and reaches the horizon.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from carbon_pipeline.electricitymaps.replies import MAX_INTENSITY, IntensityPoint
-from carbon_pipeline.partitions import RegionWindow
+from carbon_pipeline.cleanest_windows import VALUE_COLUMN
+from carbon_pipeline.electricitymaps.replies import MAX_INTENSITY, IntensityForecast, IntensityPoint
+from carbon_pipeline.partitions import HOUR, RegionWindow
 from carbon_pipeline.sinks.average_lines import AVERAGE_FIELD
 from carbon_pipeline.validation import DataIncomplete, DataRejected, failure_table
 
@@ -60,6 +62,40 @@ def validate_average(window: RegionWindow, points: Sequence[IntensityPoint]) -> 
     if len(missing):
         raise DataIncomplete(window, len(starts), [moment.to_pydatetime() for moment in missing])
     return validated.sort_values("point_time", ignore_index=True)
+
+
+def validate_average_forecast(issue: RegionWindow, forecast: IntensityForecast, horizon_hours: int) -> pd.DataFrame:
+    """The forecast fetched in the hour ``issue`` as a forecast frame (``cleanest_windows``' columns), cut to
+    ``horizon_hours``; else the error naming zone, issue and rule.
+
+    The client has refused nulls, impossible values and gaps already. What is left is where the forecast
+    sits: its first point at the issue's hour or the next one (the simulator's; the real API's is
+    UNCONFIRMED), and enough hours for every window length asked for; a short one would leave an automation
+    with windows picked from less than it expects.
+    """
+    first, last = forecast.points[0], forecast.points[-1]
+    cases = []
+    if not issue.start <= first.time <= issue.start + HOUR:
+        cases.append(("point_time", first.time.isoformat(), first.time, f"first point within {HOUR} of the issue"))
+    if len(forecast.points) < horizon_hours:
+        got = f"{len(forecast.points)} h"
+        cases.append(("point_time", got, last.time, f"forecast reaches {horizon_hours} h ahead"))
+    if cases:
+        table = pd.DataFrame(cases, columns=["column", "value", "point_time", "rule"])
+        raise DataRejected(issue, table, f"{SOURCE} forecast")
+    points = forecast.points[:horizon_hours]
+    issued = pd.Timestamp(issue.start).as_unit("ns")
+    times = pd.DatetimeIndex([point.time for point in points]).as_unit("ns")
+    return pd.DataFrame(
+        {
+            "region": issue.region,
+            "issue_time": issued,
+            "generated_at": pd.Timestamp(forecast.updated_at).as_unit("ns"),
+            "point_time": times,
+            "horizon_hours": ((times - issued) // pd.Timedelta(HOUR)).astype("int64"),
+            VALUE_COLUMN: [point.carbon_intensity for point in points],
+        }
+    )
 
 
 def average_frame(points: Sequence[IntensityPoint]) -> pd.DataFrame:

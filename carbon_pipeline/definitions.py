@@ -16,6 +16,7 @@ from functools import partial
 
 import dagster as dg
 
+from carbon_pipeline.assets.average_carbon_forecast import build_average_forecast_asset
 from carbon_pipeline.assets.average_carbon_intensity import build_average_intensity_asset, not_available, served_from
 from carbon_pipeline.assets.carbon_forecast import ASSET_NAME, build_forecast_assets
 from carbon_pipeline.assets.carbon_forecast_accuracy import build_day_partitions, build_forecast_accuracy_asset
@@ -36,6 +37,7 @@ from carbon_pipeline.partitions import (
 )
 from carbon_pipeline.run_outcomes import ASSET_TAG
 from carbon_pipeline.schedules import (
+    AVERAGE_FORECAST_SCHEDULE_NAME,
     build_access_schedule,
     build_carbon_intensity_schedule,
     build_forecast_schedule,
@@ -61,6 +63,7 @@ ACCESS_JOB_NAME = "watttime_access_job"
 ACCESS_AUTOMATION = "watttime_access_automation"
 AVERAGE_JOB_NAME = "average_carbon_intensity_job"
 AVERAGE_GAP_FILLER = "average_carbon_intensity_gap_filler"
+AVERAGE_FORECAST_JOB_NAME = "average_carbon_forecast_job"
 SIMULATED_NOTICE = (
     "SIMULATED DATA (local deployment): values come from the embedded WattTime simulator and are "
     "not real grid measurements; points are tagged source=simulator.\n\n"
@@ -87,6 +90,7 @@ def assemble_definitions(settings: PipelineSettings, resources: Mapping[str, obj
         _signal_index(settings),
         _access(settings),
         _average(settings),
+        _average_forecast(settings),
         dg.Definitions(resources=dict(resources), executor=dg.in_process_executor),
     )
 
@@ -190,6 +194,24 @@ def _average(settings: PipelineSettings) -> dg.Definitions:
     )
     schedule = build_hourly_zone_schedule(job, partitions, settings.schedule_delay_minutes)
     return dg.Definitions(assets=[asset], jobs=[job], schedules=[schedule], sensors=[gap_filler])
+
+
+def _average_forecast(settings: PipelineSettings) -> dg.Definitions:
+    """What each kWh consumed in a zone will emit (Electricity Maps' forecast) and its cleanest windows, hourly.
+
+    Only with zones and ``CARBON_ELECTRICITYMAPS_FORECAST``: a free token is refused forecasts, and whether a
+    plan serves them cannot be read from the API. No gap filler: an issue hour that is over cannot be fetched.
+    """
+    if not (settings.electricitymaps_zones and settings.electricitymaps_forecast):
+        return dg.Definitions()
+    partitions = build_zone_partitions(settings.electricitymaps_zones, settings.partitions_start, HOUR, end_offset=1)
+    asset_def = build_average_forecast_asset(partitions, settings.electricitymaps_forecast_hours, settings.window_hours)
+    (asset,) = _deployed(settings, [asset_def])
+    job = _asset_job(AVERAGE_FORECAST_JOB_NAME, asset)
+    schedule = build_hourly_zone_schedule(
+        job, partitions, settings.forecast_delay_minutes, AVERAGE_FORECAST_SCHEDULE_NAME
+    )
+    return dg.Definitions(assets=[asset], jobs=[job], schedules=[schedule])
 
 
 def _asset_job(name: str, asset: dg.AssetsDefinition) -> UnresolvedAssetJobDefinition:

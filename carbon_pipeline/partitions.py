@@ -56,9 +56,12 @@ def build_issue_partitions(regions: Sequence[str], start: datetime) -> dg.MultiP
     return _region_intervals(regions, build_interval_partitions(start, end_offset=1))
 
 
-def build_zone_partitions(zones: Sequence[str], start: datetime, step: timedelta) -> dg.MultiPartitionsDefinition:
-    """Measured intervals of ``step`` per zone (``REGION_DIMENSION`` holds the zone), for sources beyond WattTime."""
-    return _region_intervals(zones, build_interval_partitions(start, step=step))
+def build_zone_partitions(
+    zones: Sequence[str], start: datetime, step: timedelta, end_offset: int = 0
+) -> dg.MultiPartitionsDefinition:
+    """Intervals of ``step`` per zone (``REGION_DIMENSION`` holds the zone), for sources beyond WattTime: measured
+    ones by default, or forecast issues with ``end_offset=1`` (the interval under way exists too)."""
+    return _region_intervals(zones, build_interval_partitions(start, end_offset, step))
 
 
 def _region_intervals(

@@ -20,6 +20,7 @@ ACCESS_SCHEDULE_NAME = "watttime_access_daily"
 ACCESS_CRON = "10 0 * * *"
 INTERVAL_TAG = "carbon/interval"
 AVERAGE_SCHEDULE_NAME = "average_carbon_intensity_hourly"
+AVERAGE_FORECAST_SCHEDULE_NAME = "average_carbon_forecast_hourly"
 
 
 def fifteen_minute_cron(delay_minutes: int) -> str:
@@ -101,25 +102,29 @@ def build_interval_schedule(
 
 
 def build_hourly_zone_schedule(
-    job: UnresolvedAssetJobDefinition, partitions_def: dg.MultiPartitionsDefinition, delay_minutes: int
+    job: UnresolvedAssetJobDefinition,
+    partitions_def: dg.MultiPartitionsDefinition,
+    delay_minutes: int,
+    name: str = AVERAGE_SCHEDULE_NAME,
 ) -> dg.ScheduleDefinition:
-    """Every zone's hour that just closed, ``delay_minutes`` after it closed, as one run keyed by the hour.
+    """Every zone's newest hour, ``delay_minutes`` past the hour, as one run keyed by the hour: the hour that just
+    closed, or with issue partitions (``end_offset=1``) the hour under way, whose forecast is the newest.
 
     No plan gate: Electricity Maps serves the last hours of every zone a token may read, and a zone it
-    refuses fails on its own in the run, named.
+    refuses fails on its own in the run, named; the forecast's job exists only when the plan serves forecasts.
     """
     zones = tuple(partitions_def.get_partitions_def_for_dimension(REGION_DIMENSION).get_partition_keys())
     intervals = partitions_def.get_partitions_def_for_dimension(TIME_DIMENSION)
 
     @dg.schedule(
-        name=AVERAGE_SCHEDULE_NAME,
+        name=name,
         cron_schedule=f"{delay_minutes} * * * *",
         job=job,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def every_hour(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-        """Requests the newest closed hour for every zone; missed ticks are the gap filler's."""
+        """Requests the newest hour for every zone; missed ticks of measured hours are the gap filler's."""
         with dg.partition_loading_context(effective_dt=context.scheduled_execution_time):
             interval = intervals.get_last_partition_key()
         return [] if interval is None else [_interval_request(interval, zones, split=False)]

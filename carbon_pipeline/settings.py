@@ -28,6 +28,7 @@ from carbon_pipeline.settings_electricitymaps import (
     ELECTRICITYMAPS_API_TOKEN_VARIABLE as ELECTRICITYMAPS_API_TOKEN_VARIABLE,
 )
 from carbon_pipeline.settings_electricitymaps import (
+    FORECAST_HOURS_VARIABLE,
     ZONES_VARIABLE,
     ElectricityMapsSettings,
 )
@@ -228,12 +229,17 @@ class PipelineSettings(ElectricityMapsSettings):
 
     @model_validator(mode="after")
     def _windows_fit_forecast(self) -> PipelineSettings:
-        too_long = [hours for hours in self.window_hours if hours > self.forecast_horizon_hours]
-        if too_long:
-            raise ConfigurationError(
-                f"CARBON_WINDOW_HOURS: window(s) of {', '.join(map(str, too_long))} h do not fit in the "
-                f"{self.forecast_horizon_hours} h forecast (CARBON_FORECAST_HORIZON_HOURS)."
-            )
+        """Every window length must fit in each forecast it is looked for in: WattTime's, and Electricity Maps'."""
+        horizons = {"CARBON_FORECAST_HORIZON_HOURS": self.forecast_horizon_hours}
+        if self.electricitymaps_zones and self.electricitymaps_forecast:
+            horizons[FORECAST_HOURS_VARIABLE] = self.electricitymaps_forecast_hours
+        for variable, horizon in horizons.items():
+            too_long = [hours for hours in self.window_hours if hours > horizon]
+            if too_long:
+                raise ConfigurationError(
+                    f"CARBON_WINDOW_HOURS: window(s) of {', '.join(map(str, too_long))} h do not fit in the "
+                    f"{horizon} h forecast ({variable})."
+                )
         return self
 
     @field_validator("ui_url", "watttime_base_url", mode="before")

@@ -1,4 +1,4 @@
-"""The Electricity Maps group of ``PipelineSettings``: zones, emission factor, how far back the plan reaches.
+"""The Electricity Maps group of ``PipelineSettings``: zones, emission factor, what the plan serves.
 
 With no zone (the default) the pipeline defines nothing for Electricity Maps, so deployments that never set
 these variables are unchanged. ``PipelineSettings`` inherits these fields; only it reads the environment.
@@ -14,6 +14,7 @@ from carbon_pipeline.electricitymaps.endpoints import (
     DEFAULT_REQUESTS_PER_SECOND,
     ELECTRICITYMAPS_BASE_URL,
     EMISSION_FACTOR_TYPES,
+    FORECAST_HORIZON_HOURS,
     HISTORY_SPAN,
     validate_zone,
 )
@@ -24,6 +25,10 @@ ELECTRICITYMAPS_BASE_URL_VARIABLE = "ELECTRICITYMAPS_BASE_URL"
 ZONES_VARIABLE = "CARBON_ELECTRICITYMAPS_ZONES"
 HISTORY_HOURS_VARIABLE = "CARBON_ELECTRICITYMAPS_HISTORY_HOURS"
 REQUESTS_PER_SECOND_VARIABLE = "ELECTRICITYMAPS_REQUESTS_PER_SECOND"
+FORECAST_VARIABLE = "CARBON_ELECTRICITYMAPS_FORECAST"
+FORECAST_HOURS_VARIABLE = "CARBON_ELECTRICITYMAPS_FORECAST_HOURS"
+# Whether the plan serves /forecast cannot be asked of the API, so the plan's holder says so, as a yes or a no.
+SWITCH_VALUES = dict.fromkeys(("true", "1", "yes", "on"), True) | dict.fromkeys(("false", "0", "no", "off"), False)
 # The free tier serves the last 24 hours; a paid plan reaches years back (ten at most, here).
 FREE_TIER_HOURS = int(HISTORY_SPAN.total_seconds() // 3600)
 HISTORY_HOURS_RANGE = (1, 10 * 366 * 24)
@@ -39,6 +44,9 @@ class ElectricityMapsSettings(BaseModel):
     electricitymaps_requests_per_second: float = Field(
         DEFAULT_REQUESTS_PER_SECOND, validation_alias=REQUESTS_PER_SECOND_VARIABLE
     )
+    # Off by default: a free token is refused /forecast, so the forecast asset exists only when a plan serves it.
+    electricitymaps_forecast: bool = Field(False, validation_alias=FORECAST_VARIABLE)
+    electricitymaps_forecast_hours: int = Field(24, validation_alias=FORECAST_HOURS_VARIABLE)
 
     @field_validator("electricitymaps_zones", mode="before")
     @classmethod
@@ -93,6 +101,30 @@ class ElectricityMapsSettings(BaseModel):
                 f"{REQUESTS_PER_SECOND_VARIABLE}={raw!r}: expected requests a second, above 0 and at most 1000."
             )
         return rate
+
+    @field_validator("electricitymaps_forecast", mode="before")
+    @classmethod
+    def _forecast(cls, value: object) -> bool:
+        if isinstance(value, bool):
+            return value
+        raw = str(value).strip().lower()
+        if raw not in SWITCH_VALUES:
+            raise ConfigurationError(
+                f"{FORECAST_VARIABLE}={value!r}: expected true when the Electricity Maps plan serves forecasts, "
+                "else false (the default)."
+            )
+        return SWITCH_VALUES[raw]
+
+    @field_validator("electricitymaps_forecast_hours", mode="before")
+    @classmethod
+    def _forecast_hours(cls, value: object) -> int:
+        raw, (low, high) = str(value).strip(), FORECAST_HORIZON_HOURS
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            raise ConfigurationError(
+                f"{FORECAST_HOURS_VARIABLE}={raw!r}: expected the hours of Electricity Maps forecast stored per "
+                f"issue, a whole number from {low} to {high}."
+            )
+        return int(raw)
 
     def electricitymaps_required(self) -> tuple[str, ...]:
         """The variables production needs for Electricity Maps: the token, once a zone is configured."""

@@ -21,6 +21,7 @@ import pandas as pd
 from carbon_pipeline.assets.carbon_intensity import Failed, interval_asset
 from carbon_pipeline.assets.run_events import failed_check, partition_tags
 from carbon_pipeline.assets.side_by_side import map_regions
+from carbon_pipeline.assets.zone_outcomes import write_zones, zone_failed
 from carbon_pipeline.average_validation import validate_average
 from carbon_pipeline.dagster_private import materializations_in_batches
 from carbon_pipeline.electricitymaps.client import ElectricityMapsClient
@@ -37,7 +38,7 @@ from carbon_pipeline.sinks.average_lines import (
     average_intensity_lines,
     average_signal_type,
 )
-from carbon_pipeline.sinks.base import PointSink, SinkWriteError, WriteReport
+from carbon_pipeline.sinks.base import PointSink, WriteReport
 from carbon_pipeline.validation import DataIncomplete, DataRejected
 
 ASSET_NAME = "average_carbon_intensity"
@@ -109,7 +110,10 @@ def build_average_intensity_asset(
             yield failed_check(VALID_DATA_CHECK, rejections)
         if stored:
             frame = pd.concat([item.frame for item in stored], ignore_index=True)
-            report = _write(point_sink, frame, electricitymaps, failed, stored)
+            lines = average_intensity_lines(
+                frame, emission_factor_type=electricitymaps.emission_factor_type, source=electricitymaps.source_name
+            )
+            report = write_zones(point_sink, lines, failed, [item.window for item in stored])
             source = electricitymaps.data_source_label()
             yield from materializations_in_batches(context, _materializations(context.asset_key, frame, source))
             if not rejections:
@@ -146,37 +150,8 @@ def _prepare_zone(
                 points += [point for point in history if max(window.start, history_from) <= point.time < window.end]
             outcomes.append(_Stored(window, validate_average(window, points)))
         except (ElectricityMapsError, DataIncomplete, DataRejected) as error:
-            outcomes.append(_failed(window, error))
+            outcomes.append(zone_failed(window, error))
     return outcomes
-
-
-def _failed(window: RegionWindow, error: ElectricityMapsError | DataIncomplete | DataRejected) -> Failed:
-    """Rejected data never heals; a missing point or a transient Electricity Maps failure may."""
-    zones = (window.region,)
-    if isinstance(error, DataRejected):
-        return Failed(RegionFailure(zones, FailureKind.DATA_REJECTED, str(error), retryable=False), rejected=error)
-    if isinstance(error, DataIncomplete):
-        return Failed(RegionFailure(zones, FailureKind.DATA_INCOMPLETE, str(error), retryable=True))
-    message = f"{window.describe()}: {error}; nothing written"
-    return Failed(RegionFailure(zones, FailureKind.OTHER, message, retryable=error.retryable))
-
-
-def _write(
-    sink: PointSink,
-    frame: pd.DataFrame,
-    source: ElectricityMapsSource,
-    failed: Sequence[Failed],
-    stored: Sequence[_Stored],
-) -> WriteReport:
-    """One write for every valid window; if it fails, none is materialized and the run says why."""
-    lines = average_intensity_lines(frame, emission_factor_type=source.emission_factor_type, source=source.source_name)
-    try:
-        return sink.write_lines(lines)
-    except SinkWriteError as error:
-        described = "; ".join(item.window.describe() for item in stored)
-        zones = tuple(sorted({item.window.region for item in stored}))
-        written = RegionFailure(zones, FailureKind.INFLUXDB_WRITE, f"{described}: {error}", error.retryable)
-        raise pipeline_failure([*(item.failure for item in failed), written]) from None
 
 
 def _materializations(asset_key: dg.AssetKey, frame: pd.DataFrame, source: str) -> Iterator[dg.AssetMaterialization]:
