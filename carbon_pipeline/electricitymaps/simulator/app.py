@@ -17,7 +17,7 @@ from carbon_pipeline.electricitymaps.simulator.api import DATA_PATHS, check_acce
 from carbon_pipeline.electricitymaps.simulator.state import Fault, SimulatorState, retry_after_header
 from carbon_pipeline.loopback_http import CONTROL_PREFIX, ApiError, ReplyHandler, StatefulHTTPServer
 
-DAMAGE_KINDS = frozenset({"nulls", "out_of_range"})
+DAMAGE_KINDS = frozenset({"nulls", "out_of_range", "truncated"})
 V3 = "/v3"
 
 
@@ -90,6 +90,9 @@ class ElectricityMapsHandler(ReplyHandler):
 
 
 def _damage(reply: dict[str, Any], fault: Fault) -> None:
-    """Spoils the first point of the reply, as an upstream data problem would."""
+    """Spoils the first point of the reply, or drops its last, as an upstream data problem would."""
     points = reply.get("history") or reply.get("data") or reply.get("forecast") or [reply]
-    points[0]["carbonIntensity"] = None if fault.kind == "nulls" else -5.0
+    if fault.kind == "truncated":
+        del points[-1]
+    else:
+        points[0]["carbonIntensity"] = None if fault.kind == "nulls" else -5.0

@@ -18,7 +18,7 @@ FREE = "free"
 PAID = "paid"
 FREE_TOKEN = "simulator-free-token"
 PAID_TOKEN = "simulator-paid-token"
-FAULT_KINDS = frozenset({"status", "nulls", "out_of_range"})
+FAULT_KINDS = frozenset({"status", "nulls", "out_of_range", "truncated"})
 
 
 def _utc_now() -> datetime:
@@ -34,7 +34,8 @@ class Fault:
     """One queued failure for the next `count` requests to `path` (None: any data path).
 
     status: reply `status` (default 500) with an error body, and `Retry-After` when given; nulls: the first
-    point's carbonIntensity is null; out_of_range: the first point's carbonIntensity is -5.
+    point's carbonIntensity is null; out_of_range: the first point's carbonIntensity is -5; truncated: the
+    reply's last point is left out (a forecast shorter than asked for).
     """
 
     kind: str

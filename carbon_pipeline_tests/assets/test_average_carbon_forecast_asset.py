@@ -1,0 +1,168 @@
+"""The Electricity Maps forecast asset end to end: simulator over loopback HTTP -> checks -> windows -> InfluxDB.
+
+The simulator and the asset both place "the hour under way" on the real clock (``hour_under_way``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import dagster as dg
+import pytest
+
+from carbon_pipeline.assets.average_carbon_forecast import VALID_FORECAST_CHECK, build_average_forecast_asset
+from carbon_pipeline.electricitymaps.endpoints import FORECAST_PATH
+from carbon_pipeline.electricitymaps.resource import ElectricityMapsResource
+from carbon_pipeline.electricitymaps.simulator import (
+    FREE_TOKEN,
+    PAID_TOKEN,
+    ElectricityMapsSimulator,
+    Fault,
+    SimulatorConfig,
+)
+from carbon_pipeline.electricitymaps.simulator.values import ZONES, intensity
+from carbon_pipeline.partitions import HOUR, RANGE_END_TAG, RANGE_START_TAG, build_zone_partitions, format_window
+from carbon_pipeline.partitions import region_partition_key as zone_key
+from carbon_pipeline_tests.support.hours import hour_under_way
+from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
+from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
+from carbon_pipeline_tests.support.pipeline_harness import check_evaluation, failure_message, influxdb_resource
+from carbon_pipeline_tests.support.simulator_session import FAST
+
+HORIZON = 24
+LENGTHS = (1, 2, 4)
+WINDOWS = "SELECT * FROM carbon_cleanest_window"
+FORECASTS = "SELECT * FROM average_carbon_forecast"
+
+
+@dataclass(frozen=True)
+class _Rig:
+    """The Electricity Maps simulator on loopback and a fresh database on the real InfluxDB."""
+
+    simulator: ElectricityMapsSimulator
+    influxdb: InfluxDBServer
+    shim: InfluxDBShim
+    database: str
+
+    def materialize(
+        self, token: str, first: tuple[str, datetime], last: tuple[str, datetime]
+    ) -> dg.ExecuteInProcessResult:
+        """Zones x issue hours from ``first`` to ``last`` as one run, as the hourly schedule or a backfill asks."""
+        partitions = build_zone_partitions(["DE", "FR"], first[1] - 48 * HOUR, HOUR, end_offset=1)
+        resources = {
+            "electricitymaps": ElectricityMapsResource(api_token=token, base_url=self.simulator.api_url, **FAST),
+            "point_sink": influxdb_resource(self.shim.url, self.database),
+        }
+        tags = {RANGE_START_TAG: str(zone_key(*first)), RANGE_END_TAG: str(zone_key(*last))}
+        asset = build_average_forecast_asset(partitions, HORIZON, LENGTHS)
+        return dg.materialize([asset], resources=resources, tags=tags, raise_on_error=False)
+
+    def rows(self, query: str) -> list[dict[str, object]]:
+        return list(self.influxdb.query(query, self.database))
+
+
+@pytest.fixture
+def rig(influxdb_server: InfluxDBServer, influxdb_shim: InfluxDBShim, influxdb_database: str) -> Iterator[_Rig]:
+    with ElectricityMapsSimulator(SimulatorConfig()) as simulator:
+        yield _Rig(simulator, influxdb_server, influxdb_shim, influxdb_database)
+
+
+def brute_force(values: list[float], hours: int) -> tuple[int, float, float]:
+    """Every start tried in turn in exact hundredths: (first cleanest start, its mean, the mean starting now)."""
+    cents = [round(value * 100) for value in values]
+    sums = [sum(cents[start : start + hours]) for start in range(len(cents) - hours + 1)]
+    best = sums.index(min(sums))
+    return best, round(sums[best] / hours / 100, 4), round(sums[0] / hours / 100, 4)
+
+
+def test_stored_windows_equal_a_brute_force_over_the_simulators_forecast_and_every_point_names_its_source(
+    rig: _Rig,
+) -> None:
+    issue = hour_under_way()
+
+    result = rig.materialize(PAID_TOKEN, ("DE", issue), ("FR", issue))
+
+    assert result.success, failure_message(result)
+    points = [issue + hour * HOUR for hour in range(1, HORIZON + 1)]
+    windows = {(row["region"], row["window_hours"]): row for row in rig.rows(WINDOWS)}
+    assert sorted(windows) == [(zone, str(hours)) for zone in ("DE", "FR") for hours in LENGTHS]
+    for zone in ("DE", "FR"):
+        values = [intensity(zone, ZONES[zone], point, "lifecycle") for point in points]
+        for hours in LENGTHS:
+            row, (start, mean, now) = windows[(zone, str(hours))], brute_force(values, hours)
+            assert row["time"] == int(issue.timestamp())
+            assert (row["window_start"], row["window_end"]) == (
+                int(points[start].timestamp()),
+                int((points[start] + hours * HOUR).timestamp()),
+            )
+            assert (row["mean_gco2_kwh"], row["now_gco2_kwh"]) == (mean, now)
+            assert row["generated_at"] == int(issue.timestamp())
+        forecast = sorted(
+            (row["time"], row["gco2eq_per_kwh"], row["horizon_hours"])
+            for row in rig.rows(FORECASTS)
+            if row["zone"] == zone
+        )
+        assert forecast == [
+            (int(p.timestamp()), v, str(h)) for h, (p, v) in enumerate(zip(points, values, strict=True), 1)
+        ]
+    for row in [*rig.rows(WINDOWS), *rig.rows(FORECASTS)]:
+        assert (row["signal_type"], row["source"]) == ("average_lifecycle", "electricitymaps")
+    assert rig.influxdb.query("SELECT count(moer_lbs_per_mwh) FROM carbon_forecast", rig.database) == []
+    assert rig.simulator.state.stats()["requests"] == {FORECAST_PATH: 2}
+    materialized = {event.partition: event for event in result.get_asset_materialization_events()}
+    assert set(materialized) == {str(zone_key(zone, issue)) for zone in ("DE", "FR")}
+    assert check_evaluation(result, VALID_FORECAST_CHECK).passed
+
+
+def test_a_free_token_is_refused_naming_the_zone_and_nothing_is_written(rig: _Rig) -> None:
+    issue = hour_under_way()
+
+    result = rig.materialize(FREE_TOKEN, ("DE", issue), ("DE", issue))
+
+    assert not result.success
+    assert (
+        f"zone DE, interval {format_window(issue, issue + HOUR)}: Electricity Maps GET {FORECAST_PATH}, zone DE: "
+        "HTTP 403"
+    ) in failure_message(result)
+    assert rig.rows(WINDOWS) == [] and rig.rows(FORECASTS) == []
+    assert result.get_asset_materialization_events() == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("nulls", "carbonIntensity None is not a number"),
+        ("truncated", f"point_time {HORIZON - 1} h at .* fails forecast reaches {HORIZON} h ahead"),
+    ],
+)
+def test_a_bad_forecast_is_refused_naming_zone_and_issue_and_nothing_is_written(
+    rig: _Rig, kind: str, said: str
+) -> None:
+    issue = hour_under_way()
+    rig.simulator.state.inject(Fault(kind, path=FORECAST_PATH))
+
+    result = rig.materialize(PAID_TOKEN, ("DE", issue), ("DE", issue))
+
+    assert not result.success
+    message = failure_message(result)
+    assert f"zone DE, interval {format_window(issue, issue + HOUR)}" in message
+    assert re.search(said, message), message
+    assert rig.rows(WINDOWS) == [] and rig.rows(FORECASTS) == []
+    assert result.get_asset_materialization_events() == []
+
+
+def test_an_issue_hour_that_is_over_fails_as_not_available_without_a_request(rig: _Rig) -> None:
+    issue = hour_under_way()
+
+    result = rig.materialize(PAID_TOKEN, ("DE", issue - 2 * HOUR), ("DE", issue))
+
+    assert not result.success
+    assert (
+        f"zone DE, interval {format_window(issue - 2 * HOUR, issue)}: not available from this source"
+    ) in failure_message(result)
+    assert rig.simulator.state.stats()["requests"] == {FORECAST_PATH: 1}
+    assert {row["time"] for row in rig.rows(WINDOWS)} == {int(issue.timestamp())}
+    assert [event.partition for event in result.get_asset_materialization_events()] == [str(zone_key("DE", issue))]
