@@ -14,7 +14,9 @@ import dagster as dg
 import pytest
 
 from carbon_pipeline.assets.average_carbon_forecast import VALID_FORECAST_CHECK, build_average_forecast_asset
+from carbon_pipeline.average_validation import validate_average_forecast
 from carbon_pipeline.electricitymaps.endpoints import FORECAST_PATH
+from carbon_pipeline.electricitymaps.replies import IntensityForecast, IntensityPoint
 from carbon_pipeline.electricitymaps.resource import ElectricityMapsResource
 from carbon_pipeline.electricitymaps.simulator import (
     FREE_TOKEN,
@@ -24,18 +26,32 @@ from carbon_pipeline.electricitymaps.simulator import (
     SimulatorConfig,
 )
 from carbon_pipeline.electricitymaps.simulator.values import ZONES, intensity
-from carbon_pipeline.partitions import HOUR, RANGE_END_TAG, RANGE_START_TAG, build_zone_partitions, format_window
+from carbon_pipeline.partitions import (
+    HOUR,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    RegionWindow,
+    build_zone_partitions,
+    format_window,
+)
 from carbon_pipeline.partitions import region_partition_key as zone_key
+from carbon_pipeline.sinks.average_lines import average_forecast_lines
 from carbon_pipeline_tests.support.hours import hour_under_way
 from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
 from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
-from carbon_pipeline_tests.support.pipeline_harness import check_evaluation, failure_message, influxdb_resource
+from carbon_pipeline_tests.support.pipeline_harness import REPO, check_evaluation, failure_message, influxdb_resource
 from carbon_pipeline_tests.support.simulator_session import FAST
 
 HORIZON = 24
 LENGTHS = (1, 2, 4)
 WINDOWS = "SELECT * FROM carbon_cleanest_window"
 FORECASTS = "SELECT * FROM average_carbon_forecast"
+# The README's query of the coming hour ("Electricity Maps' forecast and its cleanest windows"), as written there.
+COMING_HOUR = (
+    """SELECT "gco2eq_per_kwh", "generated_at" FROM "average_carbon_forecast"\n"""
+    """WHERE "zone" = 'DE' AND "signal_type" = 'average_lifecycle' AND "horizon_hours" = '1'\n"""
+    "ORDER BY time DESC LIMIT 1"
+)
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,28 @@ def test_stored_windows_equal_a_brute_force_over_the_simulators_forecast_and_eve
     materialized = {event.partition: event for event in result.get_asset_materialization_events()}
     assert set(materialized) == {str(zone_key(zone, issue)) for zone in ("DE", "FR")}
     assert check_evaluation(result, VALID_FORECAST_CHECK).passed
+
+
+def test_the_readmes_query_reads_the_newest_issues_coming_hour(rig: _Rig) -> None:
+    assert f"```sql\n{COMING_HOUR}\n```" in (REPO / "README.md").read_text(encoding="utf-8")
+    issue = hour_under_way()
+    older = RegionWindow("DE", issue - HOUR, issue, HOUR, "zone")
+    points = tuple(
+        IntensityPoint("DE", issue + hours * HOUR, 999.0, "lifecycle", False, None, None, None) for hours in range(24)
+    )
+    frame = validate_average_forecast(older, IntensityForecast("DE", older.start, points), HORIZON)
+    lines = average_forecast_lines(frame, emission_factor_type="lifecycle", source="electricitymaps")
+    influxdb_resource(rig.shim.url, rig.database).write_lines(lines)  # its 2 h point is the newest's 1 h one
+
+    assert rig.materialize(PAID_TOKEN, ("DE", issue), ("DE", issue)).success
+
+    (row,) = rig.rows(COMING_HOUR)
+    coming = issue + HOUR
+    assert row == {
+        "time": int(coming.timestamp()),
+        "gco2eq_per_kwh": intensity("DE", ZONES["DE"], coming, "lifecycle"),
+        "generated_at": int(issue.timestamp()),
+    }
 
 
 def test_a_free_token_is_refused_naming_the_zone_and_nothing_is_written(rig: _Rig) -> None:

@@ -1,8 +1,8 @@
 """The README's queries and Home Assistant configuration, run as written against a real InfluxDB.
 
 An automation must get the newest cleanest window of its region and length from one query, whatever else
-the measurement holds (older issues, other regions and lengths, the simulator's series), and writing an
-issue again must replace its points rather than add to them.
+the measurement holds (older issues, other regions and lengths, the simulator's series, the windows of the
+other source's signal), and writing an issue again must replace its points rather than add to them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from carbon_pipeline_tests.support.pipeline_harness import REPO, influxdb_resour
 
 SECTION = "## Cleanest windows and forecast accuracy"
 QUARTER = timedelta(minutes=15)
+HOUR = timedelta(hours=1)
+MARGINAL, AVERAGE = "co2_moer", "average_lifecycle"
 
 
 def readme_blocks(language: str) -> list[str]:
@@ -48,6 +50,19 @@ def home_assistant_config() -> dict[str, Any]:
     return config
 
 
+def window_query(signal_type: str) -> str:
+    """The README's SQL block reading the newest window of one kind of signal."""
+    (sql,) = [block for block in readme_blocks("sql") if "carbon_cleanest_window" in block and signal_type in block]
+    return sql
+
+
+def sensor_query(signal_type: str) -> dict[str, str]:
+    """The README's Home Assistant query of one kind of signal."""
+    (sensor,) = home_assistant_config()["sensor"]
+    (query,) = [query for query in sensor["queries"] if f"'{signal_type}'" in query["where"]]
+    return dict(query)
+
+
 def home_assistant_influxql(query: dict[str, str]) -> str:
     """What Home Assistant's influxdb sensor sends for one entry of ``queries`` (InfluxQLSensorData.update)."""
     selected = f"{query['group_function']}({query['field']})"
@@ -64,6 +79,19 @@ def newest_issues() -> tuple[datetime, datetime]:
 def windows_of(region: str, issue_time: datetime, seed: int) -> list[CleanestWindow]:
     values = np.random.default_rng(seed).uniform(50, 900, 288)
     return cleanest_windows(forecast_issue(values, region=region, issue_time=issue_time), [1, 2, 4])
+
+
+def average_windows_of(zone: str, issue_time: datetime, seed: int) -> list[CleanestWindow]:
+    """Electricity Maps' kind: an hourly forecast of a zone, issued on the hour."""
+    values = np.random.default_rng(seed).uniform(50, 900, 24)
+    frame = forecast_issue(values, region=zone, issue_time=issue_time, period=HOUR)
+    return cleanest_windows(frame, [1, 2, 4], HOUR)
+
+
+def newest_hours() -> tuple[datetime, datetime]:
+    """Two recent issue hours, so the README's ``time > now() - 2h`` keeps both."""
+    newest = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    return newest - HOUR, newest
 
 
 def two_hour(windows: list[CleanestWindow]) -> CleanestWindow:
@@ -90,15 +118,16 @@ def test_one_query_reads_the_newest_two_hour_window_of_a_region(
         *windows_of("PJM_DC", newest, seed=3),
     ]
     simulated = windows_of("CAISO_NORTH", newest + QUARTER, seed=4)  # newer, but another source
+    average = average_windows_of("DE", newest + QUARTER, seed=9)  # newer, but average intensity
     others = [two_hour(windows) for windows in (watttime[:3], watttime[6:], simulated)]
     assert expected.start not in {window.start for window in others}  # a wrong pick cannot pass
-    write(influxdb_shim, influxdb_database, cleanest_window_lines(watttime, signal_type="co2_moer", source="watttime"))
+    write(influxdb_shim, influxdb_database, cleanest_window_lines(watttime, signal_type=MARGINAL, source="watttime"))
+    write(influxdb_shim, influxdb_database, cleanest_window_lines(simulated, signal_type=MARGINAL, source="simulator"))
     write(
-        influxdb_shim, influxdb_database, cleanest_window_lines(simulated, signal_type="co2_moer", source="simulator")
+        influxdb_shim, influxdb_database, cleanest_window_lines(average, signal_type=AVERAGE, source="electricitymaps")
     )
 
-    (sql,) = [block for block in readme_blocks("sql") if "carbon_cleanest_window" in block]
-    (row,) = influxdb_server.query(sql, influxdb_database)
+    (row,) = influxdb_server.query(window_query(MARGINAL), influxdb_database)
     assert row["time"] == int(newest.timestamp())
     assert (row["window_start"], row["window_end"]) == (int(expected.start.timestamp()), int(expected.end.timestamp()))
     assert row["window_start_iso"] == expected.start.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -107,9 +136,35 @@ def test_one_query_reads_the_newest_two_hour_window_of_a_region(
         expected.cleaner_than_now_percent,
     )
 
-    (sensor,) = home_assistant_config()["sensor"]
-    (query,) = sensor["queries"]
-    (value,) = influxdb_server.query(home_assistant_influxql(query), influxdb_database)
+    (value,) = influxdb_server.query(home_assistant_influxql(sensor_query(MARGINAL)), influxdb_database)
+    assert value["value"] == int(expected.start.timestamp())
+
+
+def test_one_query_reads_the_newest_two_hour_window_of_a_zones_average_intensity(
+    influxdb_shim: InfluxDBShim, influxdb_server: InfluxDBServer, influxdb_database: str
+) -> None:
+    older, newest = newest_hours()
+    expected = two_hour(average_windows_of("DE", newest, seed=1))
+    average = [*average_windows_of("DE", older, seed=2), *average_windows_of("DE", newest, seed=1)]
+    simulated = average_windows_of("DE", newest + QUARTER, seed=3)  # newer, but the simulator's
+    marginal = windows_of("DE", newest + QUARTER, seed=4)  # newer, but a marginal signal under the same key
+    others = [two_hour(windows) for windows in (average[:3], simulated, marginal)]
+    assert expected.start not in {window.start for window in others}  # a wrong pick cannot pass
+    write(
+        influxdb_shim, influxdb_database, cleanest_window_lines(average, signal_type=AVERAGE, source="electricitymaps")
+    )
+    write(influxdb_shim, influxdb_database, cleanest_window_lines(simulated, signal_type=AVERAGE, source="simulator"))
+    write(
+        influxdb_shim,
+        influxdb_database,
+        cleanest_window_lines(marginal, signal_type=MARGINAL, source="electricitymaps"),
+    )
+
+    (row,) = influxdb_server.query(window_query(AVERAGE), influxdb_database)
+    assert row["time"] == int(newest.timestamp())
+    assert (row["window_start"], row["window_end"]) == (int(expected.start.timestamp()), int(expected.end.timestamp()))
+    assert row["mean_gco2_kwh"] == expected.mean_gco2_kwh
+    (value,) = influxdb_server.query(home_assistant_influxql(sensor_query(AVERAGE)), influxdb_database)
     assert value["value"] == int(expected.start.timestamp())
 
 
@@ -118,15 +173,16 @@ def test_writing_an_issue_again_replaces_its_points(
 ) -> None:
     _, newest = newest_issues()
     first = windows_of("CAISO_NORTH", newest, seed=5)
-    write(influxdb_shim, influxdb_database, cleanest_window_lines(first, signal_type="co2_moer", source="watttime"))
+    write(influxdb_shim, influxdb_database, cleanest_window_lines(first, signal_type=MARGINAL, source="watttime"))
     assert point_count(influxdb_server, influxdb_database) == 3
 
     again = windows_of("CAISO_NORTH", newest, seed=6)  # the same issue, fetched again with other values
-    write(influxdb_shim, influxdb_database, cleanest_window_lines(again, signal_type="co2_moer", source="watttime"))
-    write(influxdb_shim, influxdb_database, cleanest_window_lines(again, signal_type="co2_moer", source="watttime"))
+    write(influxdb_shim, influxdb_database, cleanest_window_lines(again, signal_type=MARGINAL, source="watttime"))
+    write(influxdb_shim, influxdb_database, cleanest_window_lines(again, signal_type=MARGINAL, source="watttime"))
     assert point_count(influxdb_server, influxdb_database) == 3
-    (sql,) = [block for block in readme_blocks("sql") if "carbon_cleanest_window" in block]
-    assert influxdb_server.query(sql, influxdb_database)[0]["window_start"] == int(two_hour(again).start.timestamp())
+    assert influxdb_server.query(window_query(MARGINAL), influxdb_database)[0]["window_start"] == int(
+        two_hour(again).start.timestamp()
+    )
 
 
 def test_accuracy_points_are_read_back_by_bucket_and_by_window_length(
@@ -160,7 +216,7 @@ def test_accuracy_points_are_read_back_by_bucket_and_by_window_length(
 def test_the_automation_fires_once_now_reaches_the_sensors_window_start() -> None:
     config = home_assistant_config()
     (sensor,) = config["sensor"]
-    (query,) = sensor["queries"]
+    query = sensor_query(MARGINAL)
     entity = "sensor." + re.sub(r"[^a-z0-9]+", "_", query["name"].lower()).strip("_")
     (automation,) = config["automation"]
     (trigger,) = automation["triggers"]
