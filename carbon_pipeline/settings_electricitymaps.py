@@ -74,13 +74,8 @@ class ElectricityMapsSettings(BaseModel):
     @field_validator("electricitymaps_history_hours", mode="before")
     @classmethod
     def _history_hours(cls, value: object) -> int:
-        raw, (low, high) = str(value).strip(), HISTORY_HOURS_RANGE
-        if not raw.isdigit() or not low <= int(raw) <= high:
-            raise ConfigurationError(
-                f"{HISTORY_HOURS_VARIABLE}={raw!r}: expected the hours back the Electricity Maps plan serves "
-                f"({FREE_TIER_HOURS} on the free tier), a whole number from {low} to {high}."
-            )
-        return int(raw)
+        meaning = f"the hours back the Electricity Maps plan serves ({FREE_TIER_HOURS} on the free tier)"
+        return _whole_hours(HISTORY_HOURS_VARIABLE, value, HISTORY_HOURS_RANGE, meaning)
 
     @field_validator("electricitymaps_base_url", mode="before")
     @classmethod
@@ -118,14 +113,17 @@ class ElectricityMapsSettings(BaseModel):
     @field_validator("electricitymaps_forecast_hours", mode="before")
     @classmethod
     def _forecast_hours(cls, value: object) -> int:
-        raw, (low, high) = str(value).strip(), FORECAST_HORIZON_HOURS
-        if not raw.isdigit() or not low <= int(raw) <= high:
-            raise ConfigurationError(
-                f"{FORECAST_HOURS_VARIABLE}={raw!r}: expected the hours of Electricity Maps forecast stored per "
-                f"issue, a whole number from {low} to {high}."
-            )
-        return int(raw)
+        meaning = "the hours of Electricity Maps forecast stored per issue"
+        return _whole_hours(FORECAST_HOURS_VARIABLE, value, FORECAST_HORIZON_HOURS, meaning)
 
     def electricitymaps_required(self) -> tuple[str, ...]:
         """The variables production needs for Electricity Maps: the token, once a zone is configured."""
         return (ELECTRICITYMAPS_API_TOKEN_VARIABLE,) if self.electricitymaps_zones else ()
+
+
+def _whole_hours(variable: str, value: object, bounds: tuple[int, int], meaning: str) -> int:
+    """A whole number of hours within ``bounds``; else the error naming the variable, what it means and the range."""
+    raw, (low, high) = str(value).strip(), bounds
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigurationError(f"{variable}={raw!r}: expected {meaning}, a whole number from {low} to {high}.")
+    return int(raw)

@@ -24,7 +24,7 @@ from carbon_pipeline.assets.carbon_intensity import Failed, interval_asset
 from carbon_pipeline.assets.run_events import failed_check, partition_tags
 from carbon_pipeline.assets.side_by_side import map_regions
 from carbon_pipeline.assets.window_metadata import window_metadata
-from carbon_pipeline.assets.zone_outcomes import write_zones, zone_failed
+from carbon_pipeline.assets.zone_outcomes import parted, write_zones, zone_failed
 from carbon_pipeline.average_validation import validate_average_forecast
 from carbon_pipeline.cleanest_windows import cleanest_windows
 from carbon_pipeline.dagster_private import materializations_in_batches
@@ -97,9 +97,7 @@ def build_average_forecast_asset(
             region_windows(context.partition_keys, HOUR, ZONE),
             "emforecast",
         )
-        issues = [item for outcome in outcomes for item in outcome if isinstance(item, _Issue)]
-        failed = [item for outcome in outcomes for item in outcome if isinstance(item, Failed)]
-        rejections = [item.rejected for item in failed if item.rejected is not None]
+        issues, failed, rejections = parted(outcomes, _Issue)
         if rejections:
             yield failed_check(VALID_FORECAST_CHECK, rejections)
         if issues:

@@ -21,7 +21,7 @@ import pandas as pd
 from carbon_pipeline.assets.carbon_intensity import Failed, interval_asset
 from carbon_pipeline.assets.run_events import failed_check, partition_tags
 from carbon_pipeline.assets.side_by_side import map_regions
-from carbon_pipeline.assets.zone_outcomes import write_zones, zone_failed
+from carbon_pipeline.assets.zone_outcomes import parted, write_zones, zone_failed
 from carbon_pipeline.average_validation import validate_average
 from carbon_pipeline.dagster_private import materializations_in_batches
 from carbon_pipeline.electricitymaps.client import ElectricityMapsClient
@@ -103,9 +103,7 @@ def build_average_intensity_asset(
         outcomes = map_regions(
             lambda zone_windows: _prepare_zone(client, zone_windows, history_hours), by_zone.values(), "emaps"
         )
-        stored = [item for outcome in outcomes for item in outcome if isinstance(item, _Stored)]
-        failed = [item for outcome in outcomes for item in outcome if isinstance(item, Failed)]
-        rejections = [item.rejected for item in failed if item.rejected is not None]
+        stored, failed, rejections = parted(outcomes, _Stored)
         if rejections:
             yield failed_check(VALID_DATA_CHECK, rejections)
         if stored:

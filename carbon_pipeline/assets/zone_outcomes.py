@@ -6,7 +6,8 @@ way, so the sensors read one kind of failure whichever asset it came from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from carbon_pipeline.assets.carbon_intensity import Failed
 from carbon_pipeline.electricitymaps.errors import ElectricityMapsError
@@ -14,6 +15,18 @@ from carbon_pipeline.partitions import RegionWindow
 from carbon_pipeline.run_outcomes import FailureKind, RegionFailure, pipeline_failure
 from carbon_pipeline.sinks.base import PointSink, SinkWriteError, WriteReport
 from carbon_pipeline.validation import DataIncomplete, DataRejected
+
+_Ready = TypeVar("_Ready")
+
+
+def parted(
+    outcomes: Iterable[Iterable[_Ready | Failed]], ready: type[_Ready]
+) -> tuple[list[_Ready], list[Failed], list[DataRejected]]:
+    """Every zone's outcomes as what is ready to write, what failed, and what validation refused of the latter."""
+    items = [item for outcome in outcomes for item in outcome]
+    failed = [item for item in items if isinstance(item, Failed)]
+    rejected = [item.rejected for item in failed if item.rejected is not None]
+    return [item for item in items if isinstance(item, ready)], failed, rejected
 
 
 def zone_failed(window: RegionWindow, error: ElectricityMapsError | DataIncomplete | DataRejected) -> Failed:

@@ -6,8 +6,6 @@ The simulator and the asset both place "the hour under way" on the real clock (`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 import dagster as dg
@@ -17,30 +15,23 @@ from carbon_pipeline.assets.average_carbon_forecast import VALID_FORECAST_CHECK,
 from carbon_pipeline.average_validation import validate_average_forecast
 from carbon_pipeline.electricitymaps.endpoints import FORECAST_PATH
 from carbon_pipeline.electricitymaps.replies import IntensityForecast, IntensityPoint
-from carbon_pipeline.electricitymaps.resource import ElectricityMapsResource
 from carbon_pipeline.electricitymaps.simulator import (
     FREE_TOKEN,
     PAID_TOKEN,
-    ElectricityMapsSimulator,
     Fault,
-    SimulatorConfig,
 )
 from carbon_pipeline.electricitymaps.simulator.values import ZONES, intensity
 from carbon_pipeline.partitions import (
     HOUR,
-    RANGE_END_TAG,
-    RANGE_START_TAG,
     RegionWindow,
     build_zone_partitions,
     format_window,
 )
 from carbon_pipeline.partitions import region_partition_key as zone_key
 from carbon_pipeline.sinks.average_lines import average_forecast_lines
+from carbon_pipeline_tests.support.electricitymaps_rig import ElectricityMapsRig
 from carbon_pipeline_tests.support.hours import hour_under_way
-from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
-from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
 from carbon_pipeline_tests.support.pipeline_harness import REPO, check_evaluation, failure_message, influxdb_resource
-from carbon_pipeline_tests.support.simulator_session import FAST
 
 HORIZON = 24
 LENGTHS = (1, 2, 4)
@@ -54,36 +45,12 @@ COMING_HOUR = (
 )
 
 
-@dataclass(frozen=True)
-class _Rig:
-    """The Electricity Maps simulator on loopback and a fresh database on the real InfluxDB."""
-
-    simulator: ElectricityMapsSimulator
-    influxdb: InfluxDBServer
-    shim: InfluxDBShim
-    database: str
-
-    def materialize(
-        self, token: str, first: tuple[str, datetime], last: tuple[str, datetime]
-    ) -> dg.ExecuteInProcessResult:
-        """Zones x issue hours from ``first`` to ``last`` as one run, as the hourly schedule or a backfill asks."""
-        partitions = build_zone_partitions(["DE", "FR"], first[1] - 48 * HOUR, HOUR, end_offset=1)
-        resources = {
-            "electricitymaps": ElectricityMapsResource(api_token=token, base_url=self.simulator.api_url, **FAST),
-            "point_sink": influxdb_resource(self.shim.url, self.database),
-        }
-        tags = {RANGE_START_TAG: str(zone_key(*first)), RANGE_END_TAG: str(zone_key(*last))}
-        asset = build_average_forecast_asset(partitions, HORIZON, LENGTHS)
-        return dg.materialize([asset], resources=resources, tags=tags, raise_on_error=False)
-
-    def rows(self, query: str) -> list[dict[str, object]]:
-        return list(self.influxdb.query(query, self.database))
-
-
-@pytest.fixture
-def rig(influxdb_server: InfluxDBServer, influxdb_shim: InfluxDBShim, influxdb_database: str) -> Iterator[_Rig]:
-    with ElectricityMapsSimulator(SimulatorConfig()) as simulator:
-        yield _Rig(simulator, influxdb_server, influxdb_shim, influxdb_database)
+def materialize(
+    rig: ElectricityMapsRig, token: str, first: tuple[str, datetime], last: tuple[str, datetime]
+) -> dg.ExecuteInProcessResult:
+    """Zones x issue hours from ``first`` to ``last`` as one run, as the hourly schedule or a backfill asks."""
+    partitions = build_zone_partitions(["DE", "FR"], first[1] - 48 * HOUR, HOUR, end_offset=1)
+    return rig.materialize(build_average_forecast_asset(partitions, HORIZON, LENGTHS), token, first, last)
 
 
 def brute_force(values: list[float], hours: int) -> tuple[int, float, float]:
@@ -95,11 +62,11 @@ def brute_force(values: list[float], hours: int) -> tuple[int, float, float]:
 
 
 def test_stored_windows_equal_a_brute_force_over_the_simulators_forecast_and_every_point_names_its_source(
-    rig: _Rig,
+    rig: ElectricityMapsRig,
 ) -> None:
     issue = hour_under_way()
 
-    result = rig.materialize(PAID_TOKEN, ("DE", issue), ("FR", issue))
+    result = materialize(rig, PAID_TOKEN, ("DE", issue), ("FR", issue))
 
     assert result.success, failure_message(result)
     points = [issue + hour * HOUR for hour in range(1, HORIZON + 1)]
@@ -127,13 +94,13 @@ def test_stored_windows_equal_a_brute_force_over_the_simulators_forecast_and_eve
     for row in [*rig.rows(WINDOWS), *rig.rows(FORECASTS)]:
         assert (row["signal_type"], row["source"]) == ("average_lifecycle", "electricitymaps")
     assert rig.influxdb.query("SELECT count(moer_lbs_per_mwh) FROM carbon_forecast", rig.database) == []
-    assert rig.simulator.state.stats()["requests"] == {FORECAST_PATH: 2}
+    assert rig.requests() == {FORECAST_PATH: 2}
     materialized = {event.partition: event for event in result.get_asset_materialization_events()}
     assert set(materialized) == {str(zone_key(zone, issue)) for zone in ("DE", "FR")}
     assert check_evaluation(result, VALID_FORECAST_CHECK).passed
 
 
-def test_the_readmes_query_reads_the_newest_issues_coming_hour(rig: _Rig) -> None:
+def test_the_readmes_query_reads_the_newest_issues_coming_hour(rig: ElectricityMapsRig) -> None:
     assert f"```sql\n{COMING_HOUR}\n```" in (REPO / "README.md").read_text(encoding="utf-8")
     issue = hour_under_way()
     older = RegionWindow("DE", issue - HOUR, issue, HOUR, "zone")
@@ -144,7 +111,7 @@ def test_the_readmes_query_reads_the_newest_issues_coming_hour(rig: _Rig) -> Non
     lines = average_forecast_lines(frame, emission_factor_type="lifecycle", source="electricitymaps")
     influxdb_resource(rig.shim.url, rig.database).write_lines(lines)  # its 2 h point is the newest's 1 h one
 
-    assert rig.materialize(PAID_TOKEN, ("DE", issue), ("DE", issue)).success
+    assert materialize(rig, PAID_TOKEN, ("DE", issue), ("DE", issue)).success
 
     (row,) = rig.rows(COMING_HOUR)
     coming = issue + HOUR
@@ -155,10 +122,10 @@ def test_the_readmes_query_reads_the_newest_issues_coming_hour(rig: _Rig) -> Non
     }
 
 
-def test_a_free_token_is_refused_naming_the_zone_and_nothing_is_written(rig: _Rig) -> None:
+def test_a_free_token_is_refused_naming_the_zone_and_nothing_is_written(rig: ElectricityMapsRig) -> None:
     issue = hour_under_way()
 
-    result = rig.materialize(FREE_TOKEN, ("DE", issue), ("DE", issue))
+    result = materialize(rig, FREE_TOKEN, ("DE", issue), ("DE", issue))
 
     assert not result.success
     assert (
@@ -177,12 +144,12 @@ def test_a_free_token_is_refused_naming_the_zone_and_nothing_is_written(rig: _Ri
     ],
 )
 def test_a_bad_forecast_is_refused_naming_zone_and_issue_and_nothing_is_written(
-    rig: _Rig, kind: str, said: str
+    rig: ElectricityMapsRig, kind: str, said: str
 ) -> None:
     issue = hour_under_way()
     rig.simulator.state.inject(Fault(kind, path=FORECAST_PATH))
 
-    result = rig.materialize(PAID_TOKEN, ("DE", issue), ("DE", issue))
+    result = materialize(rig, PAID_TOKEN, ("DE", issue), ("DE", issue))
 
     assert not result.success
     message = failure_message(result)
@@ -192,15 +159,15 @@ def test_a_bad_forecast_is_refused_naming_zone_and_issue_and_nothing_is_written(
     assert result.get_asset_materialization_events() == []
 
 
-def test_an_issue_hour_that_is_over_fails_as_not_available_without_a_request(rig: _Rig) -> None:
+def test_an_issue_hour_that_is_over_fails_as_not_available_without_a_request(rig: ElectricityMapsRig) -> None:
     issue = hour_under_way()
 
-    result = rig.materialize(PAID_TOKEN, ("DE", issue - 2 * HOUR), ("DE", issue))
+    result = materialize(rig, PAID_TOKEN, ("DE", issue - 2 * HOUR), ("DE", issue))
 
     assert not result.success
     assert (
         f"zone DE, interval {format_window(issue - 2 * HOUR, issue)}: not available from this source"
     ) in failure_message(result)
-    assert rig.simulator.state.stats()["requests"] == {FORECAST_PATH: 1}
+    assert rig.requests() == {FORECAST_PATH: 1}
     assert {row["time"] for row in rig.rows(WINDOWS)} == {int(issue.timestamp())}
     assert [event.partition for event in result.get_asset_materialization_events()] == [str(zone_key("DE", issue))]

@@ -6,8 +6,6 @@ an hour.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -15,70 +13,43 @@ import pytest
 
 from carbon_pipeline.assets.average_carbon_intensity import VALID_DATA_CHECK, build_average_intensity_asset
 from carbon_pipeline.electricitymaps.endpoints import HISTORY_PATH, PAST_RANGE_PATH
-from carbon_pipeline.electricitymaps.resource import ElectricityMapsResource
 from carbon_pipeline.electricitymaps.simulator import (
     FREE_TOKEN,
     PAID_TOKEN,
-    ElectricityMapsSimulator,
     Fault,
     SimulatorConfig,
 )
 from carbon_pipeline.electricitymaps.simulator.api import ESTIMATION_METHOD
 from carbon_pipeline.electricitymaps.simulator.values import ZONES, intensity
-from carbon_pipeline.partitions import HOUR, RANGE_END_TAG, RANGE_START_TAG, build_zone_partitions, format_window
+from carbon_pipeline.partitions import HOUR, build_zone_partitions, format_window
 from carbon_pipeline.partitions import region_partition_key as zone_key
+from carbon_pipeline_tests.support.electricitymaps_rig import ElectricityMapsRig
 from carbon_pipeline_tests.support.hours import hour_under_way
-from carbon_pipeline_tests.support.influxdb_server import InfluxDBServer
-from carbon_pipeline_tests.support.influxdb_shim import InfluxDBShim
-from carbon_pipeline_tests.support.pipeline_harness import check_evaluation, failure_message, influxdb_resource
-from carbon_pipeline_tests.support.simulator_session import FAST
+from carbon_pipeline_tests.support.pipeline_harness import check_evaluation, failure_message
 
 
-@dataclass(frozen=True)
-class _Rig:
-    """The Electricity Maps simulator on loopback and a fresh database on the real InfluxDB."""
-
-    simulator: ElectricityMapsSimulator
-    influxdb: InfluxDBServer
-    shim: InfluxDBShim
-    database: str
-
-    def materialize(self, token: str, history_hours: int, first: datetime, last: datetime) -> dg.ExecuteInProcessResult:
-        """DE from ``first`` to ``last`` (hour starts) as one run, with a token and a plan depth."""
-        partitions = build_zone_partitions(["DE"], first - 48 * HOUR, HOUR)
-        resources = {
-            "electricitymaps": ElectricityMapsResource(api_token=token, base_url=self.simulator.api_url, **FAST),
-            "point_sink": influxdb_resource(self.shim.url, self.database),
-        }
-        tags = {RANGE_START_TAG: str(zone_key("DE", first)), RANGE_END_TAG: str(zone_key("DE", last))}
-        asset = build_average_intensity_asset(partitions, history_hours)
-        return dg.materialize([asset], resources=resources, tags=tags, raise_on_error=False)
-
-    def stored(self) -> dict[int, dict[str, object]]:
-        return {
-            row["time"]: row for row in self.influxdb.query("SELECT * FROM average_carbon_intensity", self.database)
-        }
-
-    def requests(self) -> dict[str, int]:
-        return dict(self.simulator.state.stats()["requests"])
+def materialize(
+    rig: ElectricityMapsRig, token: str, history_hours: int, first: datetime, last: datetime
+) -> dg.ExecuteInProcessResult:
+    """DE from ``first`` to ``last`` (hour starts) as one run, with a token and a plan depth."""
+    asset = build_average_intensity_asset(build_zone_partitions(["DE"], first - 48 * HOUR, HOUR), history_hours)
+    return rig.materialize(asset, token, ("DE", first), ("DE", last))
 
 
-@pytest.fixture
-def rig(influxdb_server: InfluxDBServer, influxdb_shim: InfluxDBShim, influxdb_database: str) -> Iterator[_Rig]:
-    with ElectricityMapsSimulator(SimulatorConfig()) as simulator:
-        yield _Rig(simulator, influxdb_server, influxdb_shim, influxdb_database)
+def stored(rig: ElectricityMapsRig) -> dict[object, dict[str, object]]:
+    return {row["time"]: row for row in rig.rows("SELECT * FROM average_carbon_intensity")}
 
 
 def test_a_day_equals_the_simulators_truth_in_one_history_and_one_past_range_call(
-    rig: _Rig,
+    rig: ElectricityMapsRig,
 ) -> None:
     newest = hour_under_way()
     first, last = newest - 24 * HOUR, newest - HOUR
 
-    result = rig.materialize(PAID_TOKEN, 48, first, last)
+    result = materialize(rig, PAID_TOKEN, 48, first, last)
 
     assert result.success, failure_message(result)
-    rows = rig.stored()
+    rows = stored(rig)
     hours = [first + index * HOUR for index in range(24)]
     assert sorted(rows) == [int(hour.timestamp()) for hour in hours]
     for hour in hours:
@@ -96,19 +67,19 @@ def test_a_day_equals_the_simulators_truth_in_one_history_and_one_past_range_cal
 
 
 def test_a_free_token_never_asks_for_what_is_older_than_24_hours_and_writes_nothing_for_it(
-    rig: _Rig,
+    rig: ElectricityMapsRig,
 ) -> None:
     newest = hour_under_way()
     first, served = newest - 26 * HOUR, newest - 23 * HOUR
 
-    result = rig.materialize(FREE_TOKEN, 24, first, newest - HOUR)
+    result = materialize(rig, FREE_TOKEN, 24, first, newest - HOUR)
 
     assert not result.success
     assert (
         f"zone DE, interval {format_window(first, served)}: not available from this source "
         "(Electricity Maps free tier serves the last 24 h); nothing written"
     ) in failure_message(result)
-    assert sorted(rig.stored()) == [int((served + index * HOUR).timestamp()) for index in range(23)]
+    assert sorted(stored(rig)) == [int((served + index * HOUR).timestamp()) for index in range(23)]
     assert rig.requests() == {HISTORY_PATH: 1}
     materialized = {event.partition for event in result.get_asset_materialization_events()}
     assert str(zone_key("DE", first)) not in materialized
@@ -117,7 +88,7 @@ def test_a_free_token_never_asks_for_what_is_older_than_24_hours_and_writes_noth
 
 @pytest.mark.parametrize(("kind", "said"), [("nulls", "carbonIntensity None"), ("out_of_range", "carbonIntensity -5")])
 def test_a_bad_value_is_refused_naming_value_zone_and_interval_and_nothing_is_written(
-    rig: _Rig,
+    rig: ElectricityMapsRig,
     kind: str,
     said: str,
 ) -> None:
@@ -125,11 +96,11 @@ def test_a_bad_value_is_refused_naming_value_zone_and_interval_and_nothing_is_wr
     first, last = newest - 3 * HOUR, newest - HOUR
     rig.simulator.state.inject(Fault(kind))
 
-    result = rig.materialize(FREE_TOKEN, 24, first, last)
+    result = materialize(rig, FREE_TOKEN, 24, first, last)
 
     assert not result.success
     message = failure_message(result)
     assert f"zone DE, interval {format_window(first, newest)}" in message
     assert said in message
-    assert rig.stored() == {}
+    assert stored(rig) == {}
     assert result.get_asset_materialization_events() == []

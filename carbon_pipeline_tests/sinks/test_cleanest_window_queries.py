@@ -147,18 +147,16 @@ def test_one_query_reads_the_newest_two_hour_window_of_a_zones_average_intensity
     expected = two_hour(average_windows_of("DE", newest, seed=1))
     average = [*average_windows_of("DE", older, seed=2), *average_windows_of("DE", newest, seed=1)]
     simulated = average_windows_of("DE", newest + QUARTER, seed=3)  # newer, but the simulator's
-    marginal = windows_of("DE", newest + QUARTER, seed=4)  # newer, but a marginal signal under the same key
-    others = [two_hour(windows) for windows in (average[:3], simulated, marginal)]
+    # Newer, but direct factors: what a deployment stores after CARBON_ELECTRICITYMAPS_EMISSION_FACTOR changes.
+    direct = average_windows_of("DE", newest + QUARTER, seed=4)
+    others = [two_hour(windows) for windows in (average[:3], simulated, direct)]
     assert expected.start not in {window.start for window in others}  # a wrong pick cannot pass
-    write(
-        influxdb_shim, influxdb_database, cleanest_window_lines(average, signal_type=AVERAGE, source="electricitymaps")
-    )
-    write(influxdb_shim, influxdb_database, cleanest_window_lines(simulated, signal_type=AVERAGE, source="simulator"))
-    write(
-        influxdb_shim,
-        influxdb_database,
-        cleanest_window_lines(marginal, signal_type=MARGINAL, source="electricitymaps"),
-    )
+    lines = [
+        *cleanest_window_lines(average, signal_type=AVERAGE, source="electricitymaps"),
+        *cleanest_window_lines(simulated, signal_type=AVERAGE, source="simulator"),
+        *cleanest_window_lines(direct, signal_type="average_direct", source="electricitymaps"),
+    ]
+    write(influxdb_shim, influxdb_database, lines)
 
     (row,) = influxdb_server.query(window_query(AVERAGE), influxdb_database)
     assert row["time"] == int(newest.timestamp())
