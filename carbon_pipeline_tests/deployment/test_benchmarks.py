@@ -101,7 +101,7 @@ def test_the_full_benchmark_runs_a_day_through_every_scenario_and_prints_every_t
     printed = render(results, baseline_rows)
     for measure in [target.measure for target in results.targets()] + [name for name, _ in baseline_rows]:
         assert measure in printed
-    assert len(results.targets()) == 16 and len(baseline_rows) == 4
+    assert len(results.targets()) == 20 and len(baseline_rows) == 4
     overlap = results.overlap
     assert overlap.runs == {TICK: 1, GAP_FILL: 2, BACKFILL: 3} and overlap.all_true
     assert 1 <= overlap.peak_requests_per_second <= 10 and 1 <= overlap.peak_logins_per_5_minutes <= overlap.logins
